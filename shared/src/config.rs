@@ -1,0 +1,181 @@
+//! Runtime configuration, read once from environment variables at cold start.
+//!
+//! Every setting has a safe local default so `cargo run -p local` works with no
+//! environment at all; the AWS deployment sets the values in `template.yaml`.
+//! The README documents each variable in a table; keep the two in step.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which family of adapters backs the ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, a blob folder and a mail folder under `data_dir` (the default).
+    Embedded,
+    /// DynamoDB, S3, SQS and SES (chosen when `STORE=aws`, or when
+    /// `AWS_ENDPOINT_URL` or `TABLE_NAME` is set and `STORE` is not).
+    Aws,
+}
+
+/// The whole configuration of a function or of the local server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: Backend,
+    /// Folder for embedded data: `store.sqlite3`, `blobs/`, `mail/`, `keys/`.
+    pub data_dir: PathBuf,
+    /// Base URL clients reach the API at; used for the issuer default, the
+    /// JWKS URL and embedded presigned URLs.
+    pub public_base_url: String,
+    /// `iss` claim of issued tokens and the only issuer accepted.
+    pub jwt_issuer: String,
+    /// `aud` claim of issued tokens and the only audience accepted.
+    pub jwt_audience: String,
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// PKCS#8 PEM Ed25519 private key. Required on AWS; generated and kept
+    /// under `data_dir/keys/` when running embedded.
+    pub jwt_private_key_pem: Option<String>,
+    /// Extra public keys (a JWKS JSON document) still accepted after a key
+    /// rotation, so tokens signed by the previous key stay valid until expiry.
+    pub jwt_previous_jwks: Option<String>,
+    /// Emails that become admins when they sign up (bootstrap, comma separated).
+    pub admin_emails: Vec<String>,
+    /// AWS resource names (set by the template).
+    pub table_name: String,
+    pub bucket_name: String,
+    pub queue_url: Option<String>,
+    pub mail_from: String,
+    /// `AWS_ENDPOINT_URL`, for emulators such as moto.
+    pub aws_endpoint_url: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`, so tests can supply their own values.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let aws_endpoint_url = get("AWS_ENDPOINT_URL");
+        let backend = match get("STORE").as_deref() {
+            Some("aws") => Backend::Aws,
+            Some(_) => Backend::Embedded,
+            None if aws_endpoint_url.is_some() || get("TABLE_NAME").is_some() => Backend::Aws,
+            None => Backend::Embedded,
+        };
+        let public_base_url = get("PUBLIC_BASE_URL")
+            .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        let ttl_secs = get("ACCESS_TOKEN_TTL_SECONDS")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|v| (30..=86_400).contains(v))
+            .unwrap_or(900);
+        Config {
+            backend,
+            data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| ".data".to_owned())),
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| public_base_url.clone()),
+            public_base_url,
+            jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "user-platform".to_owned()),
+            access_token_ttl: Duration::from_secs(ttl_secs),
+            jwt_private_key_pem: get("JWT_PRIVATE_KEY"),
+            jwt_previous_jwks: get("JWT_PREVIOUS_JWKS"),
+            admin_emails: get("ADMIN_EMAILS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|e| e.trim().to_lowercase())
+                        .filter(|e| !e.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            table_name: get("TABLE_NAME").unwrap_or_else(|| "user-platform".to_owned()),
+            bucket_name: get("BUCKET_NAME").unwrap_or_else(|| "user-platform-files".to_owned()),
+            queue_url: get("QUEUE_URL"),
+            mail_from: get("MAIL_FROM")
+                .unwrap_or_else(|| "User Platform <no-reply@example.com>".to_owned()),
+            aws_endpoint_url,
+        }
+    }
+
+    /// A configuration for tests: embedded, with everything under `data_dir`.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Self::from_lookup(|_| None);
+        config.data_dir = data_dir.into();
+        config
+    }
+
+    /// Changes the public base URL and, when the issuer was derived from it,
+    /// the issuer too (the local server learns its port only after binding).
+    pub fn with_public_base_url(mut self, url: &str) -> Self {
+        let url = url.trim_end_matches('/').to_owned();
+        if self.jwt_issuer == self.public_base_url {
+            self.jwt_issuer = url.clone();
+        }
+        self.public_base_url = url;
+        self
+    }
+
+    pub fn is_admin_email(&self, email: &str) -> bool {
+        self.admin_emails.iter().any(|e| e == email)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Config {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_are_local_and_embedded() {
+        let c = with(&[]);
+        assert_eq!(c.backend, Backend::Embedded);
+        assert_eq!(c.data_dir, PathBuf::from(".data"));
+        assert_eq!(c.jwt_issuer, "http://127.0.0.1:3000");
+        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn endpoint_or_table_selects_aws_unless_store_says_otherwise() {
+        assert_eq!(
+            with(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]).backend,
+            Backend::Aws
+        );
+        assert_eq!(with(&[("TABLE_NAME", "t")]).backend, Backend::Aws);
+        assert_eq!(
+            with(&[("TABLE_NAME", "t"), ("STORE", "embedded")]).backend,
+            Backend::Embedded
+        );
+        assert_eq!(with(&[("STORE", "aws")]).backend, Backend::Aws);
+    }
+
+    #[test]
+    fn out_of_range_ttl_falls_back_and_admins_are_case_folded() {
+        let c = with(&[
+            ("ACCESS_TOKEN_TTL_SECONDS", "5"),
+            ("ADMIN_EMAILS", " A@x.io, b@y.io ,"),
+        ]);
+        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(c.admin_emails, vec!["a@x.io", "b@y.io"]);
+    }
+
+    #[test]
+    fn issuer_follows_the_base_url_unless_set() {
+        let c = with(&[]).with_public_base_url("http://127.0.0.1:4555/");
+        assert_eq!(c.jwt_issuer, "http://127.0.0.1:4555");
+        let c = with(&[("JWT_ISSUER", "https://id.example")]).with_public_base_url("http://x");
+        assert_eq!(c.jwt_issuer, "https://id.example");
+    }
+}

@@ -1,0 +1,14 @@
+//! Domain types. Input is parsed into these newtypes once, at the edge; code
+//! that holds an `Email` or a `NewPassword` never checks it again.
+
+pub mod email;
+pub mod new_password;
+pub mod profile;
+pub mod signup;
+pub mod user;
+
+pub use email::Email;
+pub use new_password::NewPassword;
+pub use profile::{BirthDate, PersonName, Username};
+pub use signup::{NewUser, SignupRequest};
+pub use user::{PublicUser, Role, User};

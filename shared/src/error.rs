@@ -1,0 +1,239 @@
+//! The one error type of the API and its one mapping to HTTP.
+//!
+//! Every handler returns `Result<_, ApiError>`; [`ApiError::into_response`]
+//! turns it into an RFC 9457 `application/problem+json` body. Internal
+//! failures are logged with their cause and answered with a generic 500:
+//! no internal error text ever reaches a client.
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use crate::ports::StoreError;
+
+/// One problem with one input field (used for 422 answers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Missing, malformed or rejected credentials; the text is the client-facing detail.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// A dependency is down; the text is logged, not sent.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; the text is logged, not sent.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// The problem document (RFC 9457).
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+
+    pub fn field(field: &str, message: &str) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem document a client sees: `type` is a stable slug, `detail`
+    /// is safe to show (never an internal message).
+    pub fn problem(&self) -> Problem {
+        let (slug, title, detail): (&str, &str, String) = match self {
+            ApiError::Validation(_) => (
+                "validation-error",
+                "Your request is not valid",
+                "One or more fields are invalid; see `errors`.".into(),
+            ),
+            ApiError::BadRequest(d) => ("bad-request", "Bad request", d.clone()),
+            ApiError::Unauthorized(d) => ("unauthorized", "Unauthorized", (*d).into()),
+            ApiError::Forbidden => (
+                "forbidden",
+                "Forbidden",
+                "You are not allowed to do this.".into(),
+            ),
+            ApiError::NotFound => ("not-found", "Not found", "No such resource.".into()),
+            ApiError::MethodNotAllowed => (
+                "method-not-allowed",
+                "Method not allowed",
+                "This route does not accept that method.".into(),
+            ),
+            ApiError::Conflict(d) => ("conflict", "Conflict", d.clone()),
+            ApiError::PayloadTooLarge => (
+                "payload-too-large",
+                "Payload too large",
+                "The request body is too large.".into(),
+            ),
+            ApiError::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the body as application/json.".into(),
+            ),
+            ApiError::TooManyRequests { retry_after_secs } => (
+                "too-many-requests",
+                "Too many requests",
+                format!("Try again in {retry_after_secs} seconds."),
+            ),
+            ApiError::Unavailable(_) => (
+                "unavailable",
+                "Service unavailable",
+                "A dependency is unavailable; try again shortly.".into(),
+            ),
+            ApiError::Internal(_) => (
+                "internal",
+                "Internal server error",
+                "Something went wrong on our side.".into(),
+            ),
+        };
+        Problem {
+            kind: format!("/problems/{slug}"),
+            title: title.into(),
+            status: self.status().as_u16(),
+            detail,
+            errors: match self {
+                ApiError::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// The HTTP answer; logs server-side failures with their cause.
+    pub fn into_response(self) -> Response<Body> {
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "dependency unavailable"),
+            _ => {}
+        }
+        let problem = self.problem();
+        let body = serde_json::to_string(&problem).unwrap_or_default();
+        let mut response = Response::new(Body::Text(body));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidCursor => ApiError::BadRequest("The cursor is not valid.".into()),
+            StoreError::ConditionFailed | StoreError::TransactionCanceled { .. } => {
+                ApiError::Conflict("The record was changed by another request; retry.".into())
+            }
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_text_is_never_sent() {
+        let r = ApiError::Internal("db password is hunter2".into()).into_response();
+        assert_eq!(r.status(), 500);
+        let Body::Text(body) = r.body() else {
+            panic!("text body")
+        };
+        assert!(!body.contains("hunter2"));
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+
+    #[test]
+    fn validation_lists_fields() {
+        let p = ApiError::field("email", "is not an email address").problem();
+        assert_eq!(p.status, 422);
+        assert_eq!(
+            p.errors,
+            vec![FieldError::new("email", "is not an email address")]
+        );
+    }
+
+    #[test]
+    fn rate_limit_sets_retry_after() {
+        let r = ApiError::TooManyRequests {
+            retry_after_secs: 42,
+        }
+        .into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "42");
+    }
+}

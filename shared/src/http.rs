@@ -1,0 +1,181 @@
+//! The HTTP edge shared by every function: body parsing with clear errors,
+//! JSON answers, and who is calling (from the authorizer context API Gateway
+//! passes in).
+
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::Role;
+use crate::error::{ApiError, FieldError};
+
+/// Bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The body's bytes, whatever way the event carried them.
+pub fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Text(s) => s.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// The media type of the body, lower-cased, without parameters.
+pub fn media_type(req: &Request) -> Option<String> {
+    let value = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+fn is_json(media_type: &str) -> bool {
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+}
+
+/// Parses a JSON object body into `T`.
+///
+/// 415 for another media type, 413 when too large, 400 for malformed JSON
+/// or a body that is not an object, 422 naming the field for a wrongly typed value.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    match media_type(req) {
+        Some(m) if !is_json(&m) => return Err(ApiError::UnsupportedMediaType),
+        _ => {}
+    }
+    parse_json(body_bytes(req))
+}
+
+/// Parses JSON bytes as [`json_body`] does, without the media-type check.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    if !bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{')
+    {
+        return Err(ApiError::BadRequest(
+            "The body must be a JSON object.".into(),
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { "body".to_owned() } else { path };
+                ApiError::Validation(vec![FieldError::new(field, data_error_message(&inner))])
+            }
+            _ => ApiError::BadRequest(format!("The body is not valid JSON: {inner}.")),
+        }
+    })
+}
+
+/// serde's data errors describe the expected type ("invalid type: integer
+/// `5`, expected a string at line 1 column 12"); keep the part a client needs.
+fn data_error_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    text.replace("invalid type: ", "has the wrong type: ")
+}
+
+/// A JSON answer.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body>, ApiError> {
+    let body = serde_json::to_string(value).map_err(ApiError::internal)?;
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// Refuses methods a function does not serve (405).
+pub fn allow(req: &Request, methods: &[Method]) -> Result<(), ApiError> {
+    if methods.contains(req.method()) {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed)
+    }
+}
+
+/// The caller, as the authorizer established it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Caller {
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+}
+
+impl Caller {
+    /// Reads `requestContext.authorizer.lambda` (the authorizer's `context`).
+    /// A request without it never passed the authorizer: 401.
+    pub fn from_request(req: &Request) -> Result<Caller, ApiError> {
+        let ctx = req
+            .request_context_ref()
+            .and_then(RequestContext::authorizer);
+        let field = |name: &str| {
+            ctx.and_then(|a| a.fields.get(name))
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+        };
+        let (Some(user_id), Some(email), Some(role)) =
+            (field("user_id"), field("email"), field("role"))
+        else {
+            return Err(ApiError::Unauthorized("Authentication is required."));
+        };
+        let role = match role {
+            "admin" => Role::Admin,
+            "user" => Role::User,
+            _ => return Err(ApiError::Unauthorized("Authentication is required.")),
+        };
+        Ok(Caller {
+            user_id: user_id.into(),
+            email: email.into(),
+            role,
+        })
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// Where the request came from, for audit and rate limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn from_request(req: &Request) -> ClientInfo {
+        match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ClientInfo {
+                ip: ctx.http.source_ip.clone(),
+                user_agent: ctx.http.user_agent.clone(),
+            },
+            _ => ClientInfo::default(),
+        }
+    }
+}
+
+/// Turns a handler's result into the answer: errors become problems.
+pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(ApiError::into_response)
+}

@@ -1,0 +1,26 @@
+//! The shared crate: domain, tokens, passwords, ports and adapters used by
+//! every Lambda function and by the local server.
+//!
+//! Start at [`state::AppState`] (what a handler gets), [`error::ApiError`]
+//! (how it fails) and [`ports`] (what it stores things with).
+
+pub mod adapters;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod password;
+pub mod ports;
+pub mod repo;
+pub mod runtime;
+pub mod state;
+pub mod tokens;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Re-exported so function crates need not depend on these directly.
+pub use lambda_http;
+pub use serde_json;

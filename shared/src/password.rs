@@ -1,0 +1,129 @@
+//! Password hashing with argon2id (m = 19456 KiB, t = 2, p = 1, OWASP's
+//! minimum), always on the blocking pool: one hash takes tens of
+//! milliseconds of pure CPU and must not stall other requests.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::error::ApiError;
+
+pub const MEMORY_KIB: u32 = 19_456;
+pub const ITERATIONS: u32 = 2;
+pub const PARALLELISM: u32 = 1;
+
+/// A hash of a random, forgotten password with the current parameters.
+/// Logins for unknown emails verify against it, so they cost the same as
+/// logins for known ones and do not reveal which emails exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$nXEkG3b6Ivz9DbdN03eCn2r60LUKDeh2kf9aJ0NsINw";
+
+fn argon2() -> Argon2<'static> {
+    let params =
+        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 params");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Right password; `needs_rehash` when the stored hash uses older parameters.
+    Valid {
+        needs_rehash: bool,
+    },
+    Invalid,
+}
+
+/// Hashes a password into a PHC string.
+pub async fn hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_blocking(&password))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn hash_blocking(password: &str) -> Result<String, ApiError> {
+    let mut salt = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| ApiError::internal("no randomness"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(ApiError::internal)
+}
+
+/// Verifies `password` against `stored`, or against the dummy hash when there
+/// is no stored hash (unknown account), which always answers `Invalid`.
+pub async fn verify(password: String, stored: Option<String>) -> Result<Verdict, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let parsed = PasswordHash::new(&phc).map_err(ApiError::internal)?;
+        // Verification uses the parameters inside the stored hash.
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        Ok(match (known, ok) {
+            (true, true) => Verdict::Valid {
+                needs_rehash: needs_rehash(&parsed),
+            },
+            _ => Verdict::Invalid,
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// True when the hash was made with another algorithm or weaker parameters.
+fn needs_rehash(hash: &PasswordHash<'_>) -> bool {
+    if hash.algorithm != Algorithm::Argon2id.ident() || hash.version != Some(Version::V0x13.into())
+    {
+        return true;
+    }
+    match Params::try_from(hash) {
+        Ok(p) => p.m_cost() < MEMORY_KIB || p.t_cost() < ITERATIONS || p.p_cost() != PARALLELISM,
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_carry_current_parameters() {
+        let h = hash("correct horse battery staple".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(
+            verify("correct horse battery staple".into(), Some(h.clone()))
+                .await
+                .unwrap(),
+            Verdict::Valid {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            verify("wrong".into(), Some(h)).await.unwrap(),
+            Verdict::Invalid
+        );
+    }
+
+    #[tokio::test]
+    async fn dummy_hash_uses_current_parameters_and_never_matches() {
+        let parsed = PasswordHash::new(DUMMY_HASH).unwrap();
+        assert!(!needs_rehash(&parsed));
+        assert_eq!(verify("".into(), None).await.unwrap(), Verdict::Invalid);
+    }
+
+    #[tokio::test]
+    async fn weaker_hashes_are_flagged_for_rehash() {
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        );
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let h = weak.hash_password(b"pw-123456", &salt).unwrap().to_string();
+        assert_eq!(
+            verify("pw-123456".into(), Some(h)).await.unwrap(),
+            Verdict::Valid { needs_rehash: true }
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! The blob store port (S3 on AWS, a folder when embedded).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blob {
+    pub bytes: Bytes,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    #[error("invalid blob key")]
+    InvalidKey,
+    #[error("blob store unavailable: {0}")]
+    Unavailable(String),
+    #[error("blob store error: {0}")]
+    Internal(String),
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), BlobError>;
+    async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError>;
+    /// Deleting a missing blob is not an error.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    /// A URL anyone can GET until `ttl` passes; `download_name` sets
+    /// `Content-Disposition: attachment; filename=...` on the answer.
+    async fn presign_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+        download_name: Option<&str>,
+    ) -> Result<String, BlobError>;
+    /// A URL anyone can PUT a body of `content_type` to until `ttl` passes.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<String, BlobError>;
+    async fn health(&self) -> Result<(), BlobError>;
+}
+
+/// Keys are relative paths of safe segments: no `..`, no leading `/`, no
+/// empty segment, only `[A-Za-z0-9._-]` in a segment.
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 512
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_cannot_escape() {
+        assert!(super::valid_key("avatars/u1/a.png"));
+        for bad in ["", "/a", "a//b", "../a", "a/../b", "a/./b", "a b", "a\\b"] {
+            assert!(!super::valid_key(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Users in the item store.
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | user | `USER#{id}` | `PROFILE` | `gsi1pk = USERS`, `gsi1sk = {email}` lists users by email |
+//! | email claim | `EMAIL#{email}` | `EMAIL` | `user_id`; makes emails unique |
+//! | username claim | `USERNAME#{folded}` | `USERNAME` | `user_id`; makes usernames unique |
+//!
+//! A user and its claims are written in one transaction whose conditions
+//! (`NotExists` on each claim) enforce uniqueness: never read-then-write.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::domain::{Email, User};
+use crate::error::ApiError;
+use crate::ports::item_store::{self, Attrs, Condition, ItemStore, Key, StoreError, Write};
+
+#[derive(Clone)]
+pub struct UserRepo {
+    store: Arc<dyn ItemStore>,
+}
+
+/// Why a user could not be created.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateError {
+    EmailTaken,
+    UsernameTaken,
+}
+
+pub fn user_key(id: &str) -> Key {
+    Key::new(format!("USER#{id}"), "PROFILE")
+}
+
+pub fn email_key(email: &Email) -> Key {
+    Key::new(format!("EMAIL#{}", email.as_str()), "EMAIL")
+}
+
+pub fn username_key(folded: &str) -> Key {
+    Key::new(format!("USERNAME#{folded}"), "USERNAME")
+}
+
+fn with_key(key: &Key, mut attrs: Attrs) -> Attrs {
+    attrs.insert(item_store::PK.into(), Value::String(key.pk.clone()));
+    attrs.insert(item_store::SK.into(), Value::String(key.sk.clone()));
+    attrs
+}
+
+fn to_item(user: &User) -> Result<Attrs, ApiError> {
+    let Value::Object(mut attrs) = serde_json::to_value(user).map_err(ApiError::internal)? else {
+        return Err(ApiError::internal("user did not serialize to an object"));
+    };
+    attrs.insert(item_store::GSI1PK.into(), json!("USERS"));
+    attrs.insert(item_store::GSI1SK.into(), json!(user.email.as_str()));
+    Ok(with_key(&user_key(&user.id), attrs))
+}
+
+fn from_item(attrs: Attrs) -> Result<User, ApiError> {
+    serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)
+}
+
+fn claim(key: &Key, user_id: &str) -> Write {
+    let attrs = with_key(
+        key,
+        json!({ "user_id": user_id })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    Write::Put {
+        item: attrs,
+        condition: Some(Condition::NotExists),
+    }
+}
+
+impl UserRepo {
+    pub fn new(store: Arc<dyn ItemStore>) -> Self {
+        UserRepo { store }
+    }
+
+    /// Creates the user with its email (and username) claims, all or nothing.
+    /// `extra` writes (such as an outbox record) join the same transaction.
+    pub async fn create(
+        &self,
+        user: &User,
+        extra: Vec<Write>,
+    ) -> Result<Result<(), CreateError>, ApiError> {
+        let mut writes = vec![
+            Write::Put {
+                item: to_item(user)?,
+                condition: Some(Condition::NotExists),
+            },
+            claim(&email_key(&user.email), &user.id),
+        ];
+        if let Some(username) = &user.username {
+            writes.push(claim(&username_key(&username.folded()), &user.id));
+        }
+        writes.extend(extra);
+        match self.store.transact(writes).await {
+            Ok(()) => Ok(Ok(())),
+            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
+                Ok(Err(CreateError::EmailTaken))
+            }
+            Err(StoreError::TransactionCanceled { failed })
+                if failed.contains(&2) && user.username.is_some() =>
+            {
+                Ok(Err(CreateError::UsernameTaken))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<User>, ApiError> {
+        self.store
+            .get(&user_key(id))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    /// Looks a user up by email through the email claim (strongly consistent,
+    /// unlike the secondary index).
+    pub async fn find_by_email(&self, email: &Email) -> Result<Option<User>, ApiError> {
+        let Some(claim) = self.store.get(&email_key(email)).await? else {
+            return Ok(None);
+        };
+        let Some(id) = claim.get("user_id").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        self.get(id).await
+    }
+
+    /// Replaces the user if its stored version is still `user.version`, and
+    /// bumps the version. Returns the stored user, or `None` on a stale version.
+    pub async fn save(&self, user: &User) -> Result<Option<User>, ApiError> {
+        let mut next = user.clone();
+        next.version = user.version + 1;
+        next.updated_at = time::OffsetDateTime::now_utc();
+        let condition = Condition::Equals("version".into(), json!(user.version));
+        match self.store.put(to_item(&next)?, Some(condition)).await {
+            Ok(()) => Ok(Some(next)),
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Everything a handler needs, built once per cold start (or once by the
+//! local server) and shared by every invocation.
+
+use std::sync::Arc;
+
+use crate::adapters::embedded::{self, FsBlobs, MailDir, SqliteQueue, SqliteStore};
+use crate::config::{Backend, Config};
+use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
+use crate::repo::UserRepo;
+use crate::tokens::TokenKeys;
+
+/// SQS's `maxReceiveCount` for the user-events queue (the template uses the same).
+pub const MAX_RECEIVES: u32 = 5;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<dyn ItemStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn Queue>,
+    pub mailer: Arc<dyn Mailer>,
+    pub tokens: TokenKeys,
+    pub users: UserRepo,
+    /// The embedded adapters the local server needs directly (presigned blob
+    /// URLs, the mail folder, the TTL sweeper); `None` on AWS.
+    pub embedded: Option<EmbeddedParts>,
+}
+
+#[derive(Clone)]
+pub struct EmbeddedParts {
+    pub store: SqliteStore,
+    pub blobs: FsBlobs,
+    pub mail: MailDir,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("keys: {0}")]
+    Keys(#[from] crate::tokens::KeyError),
+    #[error("embedded store: {0}")]
+    Store(#[from] crate::ports::StoreError),
+    #[error("embedded queue: {0}")]
+    Queue(#[from] crate::ports::QueueError),
+    #[error("data folder: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("AWS: {0}")]
+    Aws(String),
+}
+
+impl AppState {
+    /// Builds the state for `config`, choosing adapters by `config.backend`.
+    pub async fn build(config: Config) -> Result<Arc<AppState>, StartupError> {
+        let tokens = TokenKeys::from_config(&config)?;
+        match config.backend {
+            Backend::Embedded => Self::embedded(config, tokens),
+            Backend::Aws => Err(StartupError::Aws(
+                "the AWS adapters are not built yet".into(),
+            )),
+        }
+    }
+
+    fn embedded(config: Config, tokens: TokenKeys) -> Result<Arc<AppState>, StartupError> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir)?;
+        let store = SqliteStore::open(&dir.join("store.sqlite3"))?;
+        let queue = SqliteQueue::open(&dir.join("queue.sqlite3"), MAX_RECEIVES)?;
+        let secret = embedded::load_or_create_secret(&dir.join("keys").join("blob-url.key"), 32)?;
+        let blobs = FsBlobs::new(dir.join("blobs"), &secret, &config.public_base_url);
+        let mail = MailDir::new(dir.join("mail"), config.mail_from.clone());
+        let store_port: Arc<dyn ItemStore> = Arc::new(store.clone());
+        Ok(Arc::new(AppState {
+            users: UserRepo::new(store_port.clone()),
+            store: store_port,
+            blobs: Arc::new(blobs.clone()),
+            queue: Arc::new(queue),
+            mailer: Arc::new(mail.clone()),
+            tokens,
+            embedded: Some(EmbeddedParts { store, blobs, mail }),
+            config,
+        }))
+    }
+}

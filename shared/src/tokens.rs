@@ -1,0 +1,254 @@
+//! Access tokens: EdDSA (Ed25519) JWTs with `kid` and `typ: at+jwt`, and the
+//! JWKS that lets anyone verify them.
+//!
+//! Verification pins the algorithm, requires `exp nbf iss aud sub`, checks
+//! `typ` and `kid`, and allows 30 s of clock skew. Keys rotate by publishing
+//! the previous public key in `JWT_PREVIOUS_JWKS` while signing with the new
+//! one.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
+    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse, ThumbprintHash,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Backend, Config};
+
+/// The JWT `typ` of access tokens (RFC 9068).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// Clock skew allowed on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: u64,
+    pub nbf: u64,
+    pub iat: u64,
+    pub jti: String,
+    pub email: String,
+    pub role: String,
+}
+
+/// Why a token was refused (logged; clients get one generic message).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("wrong token type")]
+    WrongType,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("rejected: {0}")]
+    Rejected(jsonwebtoken::errors::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("JWT_PRIVATE_KEY is required when running on AWS")]
+    Missing,
+    #[error("the JWT private key is not a PKCS#8 Ed25519 key")]
+    Invalid,
+    #[error("JWT_PREVIOUS_JWKS is not a valid JWKS: {0}")]
+    BadPreviousJwks(String),
+    #[error("cannot keep the local key: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The signing key, the accepted public keys and the validation rules, built
+/// once per cold start.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    kid: String,
+    jwks: JwkSet,
+    decoding: HashMap<String, DecodingKey>,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+/// Generates a new Ed25519 private key as PKCS#8 PEM (used for the local key
+/// and by `cargo run -p local -- gen-key` for deployments).
+pub fn generate_private_key_pem() -> String {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let der = Ed25519KeyPair::generate_pkcs8v1(&rng).expect("Ed25519 key generation");
+    pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()))
+}
+
+fn public_jwk(x: &[u8]) -> Result<Jwk, KeyError> {
+    let mut jwk = Jwk {
+        common: CommonParameters {
+            public_key_use: Some(PublicKeyUse::Signature),
+            key_algorithm: Some(KeyAlgorithm::EdDSA),
+            ..Default::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x: URL_SAFE_NO_PAD.encode(x),
+        }),
+    };
+    // The kid is the RFC 7638 thumbprint: stable for a key, different across keys.
+    jwk.common.key_id = Some(
+        jwk.thumbprint(ThumbprintHash::SHA256)
+            .map_err(|_| KeyError::Invalid)?,
+    );
+    Ok(jwk)
+}
+
+impl TokenKeys {
+    /// Loads the key from configuration, or (embedded only) from
+    /// `data_dir/keys/jwt-ed25519.pem`, generating it on first use.
+    pub fn from_config(config: &Config) -> Result<Self, KeyError> {
+        let pem = match (&config.jwt_private_key_pem, config.backend) {
+            (Some(pem), _) => pem.replace("\\n", "\n"),
+            (None, Backend::Aws) => return Err(KeyError::Missing),
+            (None, Backend::Embedded) => {
+                let path = config.data_dir.join("keys").join("jwt-ed25519.pem");
+                match std::fs::read_to_string(&path) {
+                    Ok(pem) => pem,
+                    Err(_) => {
+                        std::fs::create_dir_all(path.parent().unwrap_or(&config.data_dir))?;
+                        crate::adapters::embedded::write_private_file(
+                            &path,
+                            generate_private_key_pem().as_bytes(),
+                        )?;
+                        std::fs::read_to_string(&path)?
+                    }
+                }
+            }
+        };
+        Self::new(
+            &pem,
+            config.jwt_previous_jwks.as_deref(),
+            &config.jwt_issuer,
+            &config.jwt_audience,
+            config.access_token_ttl,
+        )
+    }
+
+    pub fn new(
+        private_key_pem: &str,
+        previous_jwks: Option<&str>,
+        issuer: &str,
+        audience: &str,
+        ttl: Duration,
+    ) -> Result<Self, KeyError> {
+        let der = pem::parse(private_key_pem.trim()).map_err(|_| KeyError::Invalid)?;
+        let pair = Ed25519KeyPair::from_pkcs8(der.contents()).map_err(|_| KeyError::Invalid)?;
+        let current = public_jwk(pair.public_key().as_ref())?;
+        let kid = current.common.key_id.clone().unwrap_or_default();
+        let mut keys = vec![current];
+        if let Some(previous) = previous_jwks {
+            let set: JwkSet = serde_json::from_str(previous)
+                .map_err(|e| KeyError::BadPreviousJwks(e.to_string()))?;
+            for jwk in set.keys {
+                let is_ed = matches!(&jwk.algorithm, AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519);
+                if !is_ed || jwk.common.key_id.is_none() {
+                    return Err(KeyError::BadPreviousJwks(
+                        "every key must be an Ed25519 key with a kid".into(),
+                    ));
+                }
+                if jwk.common.key_id != Some(kid.clone()) {
+                    keys.push(jwk);
+                }
+            }
+        }
+        let mut decoding = HashMap::new();
+        for jwk in &keys {
+            let key =
+                DecodingKey::from_jwk(jwk).map_err(|e| KeyError::BadPreviousJwks(e.to_string()))?;
+            decoding.insert(jwk.common.key_id.clone().unwrap_or_default(), key);
+        }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        Ok(TokenKeys {
+            encoding: EncodingKey::from_ed_der(der.contents()),
+            kid,
+            jwks: JwkSet { keys },
+            decoding,
+            validation,
+            issuer: issuer.into(),
+            audience: audience.into(),
+            ttl,
+        })
+    }
+
+    /// The published key set: the signing key first, then rotated-out keys.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Signs an access token for a user; returns it with its claims.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        email: &str,
+        role: &str,
+    ) -> Result<(String, AccessClaims), jsonwebtoken::errors::Error> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.into(),
+            exp: now + self.ttl.as_secs(),
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            email: email.into(),
+            role: role.into(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(self.kid.clone());
+        Ok((
+            jsonwebtoken::encode(&header, &claims, &self.encoding)?,
+            claims,
+        ))
+    }
+
+    /// Verifies signature, algorithm, type, key id and claims.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        if token.len() > 4096 {
+            return Err(TokenError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(TokenError::WrongType);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.get(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(TokenError::Rejected)
+    }
+}
