@@ -1,1 +1,82 @@
-fn main() {}
+//! `cargo run -p local`: every function on 127.0.0.1:3000 with embedded storage.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use shared::Config;
+
+#[derive(Parser)]
+#[command(
+    about = "Runs the user platform locally: every Lambda function behind an emulated API Gateway"
+)]
+struct Cli {
+    /// Port to listen on (0 picks a free one and prints it).
+    #[arg(long, default_value_t = 3000, global = true)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", global = true)]
+    host: IpAddr,
+    /// Folder for embedded data (overrides DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Make an existing user an admin (the admin bootstrap).
+    MakeAdmin { email: String },
+    /// Print a new Ed25519 private key (PEM) for JWT_PRIVATE_KEY.
+    GenKey,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    shared::runtime::init_tracing();
+    let cli = Cli::parse();
+    let mut config = Config::from_env();
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::GenKey => {
+            print!("{}", shared::tokens::generate_private_key_pem());
+            Ok(())
+        }
+        Command::MakeAdmin { email } => make_admin(config, &email).await,
+        Command::Serve => {
+            let running = local::start(config, SocketAddr::new(cli.host, cli.port)).await?;
+            let data = std::fs::canonicalize(&running.state.config.data_dir).unwrap_or_default();
+            println!("listening on {}", running.url());
+            println!("data in {}", data.display());
+            tokio::signal::ctrl_c().await?;
+            println!("stopping");
+            Ok(())
+        }
+    }
+}
+
+async fn make_admin(
+    config: Config,
+    email: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let state = shared::AppState::build(config).await?;
+    let email = shared::domain::Email::parse(email).map_err(|m| format!("email {m}"))?;
+    let mut user = state
+        .users
+        .find_by_email(&email)
+        .await?
+        .ok_or("no user with that email")?;
+    user.role = shared::domain::Role::Admin;
+    state
+        .users
+        .save(&user)
+        .await?
+        .ok_or("the user changed meanwhile; try again")?;
+    println!("{email} is now an admin");
+    Ok(())
+}

@@ -16,10 +16,10 @@ pub use sqlite_store::SqliteStore;
 /// Reads or creates a secret of `len` random bytes kept at `path` (mode 0600),
 /// so locally generated secrets survive restarts.
 pub fn load_or_create_secret(path: &std::path::Path, len: usize) -> std::io::Result<Vec<u8>> {
-    if let Ok(bytes) = std::fs::read(path) {
-        if bytes.len() == len {
-            return Ok(bytes);
-        }
+    if let Ok(bytes) = std::fs::read(path)
+        && bytes.len() == len
+    {
+        return Ok(bytes);
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -1,0 +1,43 @@
+//! `GET /.well-known/jwks.json` and `GET /.well-known/openid-configuration`:
+//! everything a standard JWT library (or API Gateway's own JWT authorizer)
+//! needs to verify our access tokens without calling us again.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+use shared::http::{allow, json, respond};
+use shared::{ApiError, AppState};
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(serve(&state, &req))
+}
+
+fn serve(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    allow(req, &[Method::GET])?;
+    let base = &state.config.public_base_url;
+    let mut response = if req.raw_http_path().ends_with("/openid-configuration") {
+        json(
+            StatusCode::OK,
+            &json!({
+                "issuer": state.tokens.issuer(),
+                "jwks_uri": format!("{base}/.well-known/jwks.json"),
+                "token_endpoint": format!("{base}/auth/login"),
+                "grant_types_supported": ["password"],
+                "response_types_supported": ["token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["EdDSA"],
+                "token_endpoint_auth_methods_supported": ["none"],
+            }),
+        )?
+    } else {
+        json(StatusCode::OK, state.tokens.jwks())?
+    };
+    // Keys change rarely; a short cache keeps rotation quick.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(response)
+}

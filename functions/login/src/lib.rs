@@ -1,0 +1,142 @@
+//! `POST /auth/login`: exchanges email and password for an access token.
+//!
+//! Accepts JSON `{email, password}` or the OAuth2 password form
+//! (`username`, `password`, optional `grant_type=password`). Unknown email,
+//! wrong password and deactivated account all get the same 401, and cost
+//! the same: an unknown email is verified against a dummy hash.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use shared::domain::Email;
+use shared::error::FieldError;
+use shared::http::{MAX_BODY_BYTES, allow, body_bytes, json, media_type, parse_json, respond};
+use shared::password::{self, Verdict};
+use shared::{ApiError, AppState};
+
+/// The one answer for every failed login.
+pub const BAD_CREDENTIALS: &str = "Incorrect email or password.";
+
+#[derive(Deserialize)]
+struct JsonLogin {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FormLogin {
+    username: Option<String>,
+    password: Option<String>,
+    grant_type: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(login(&state, &req).await)
+}
+
+/// Reads the credentials from either body format.
+fn credentials(req: &Request) -> Result<(String, String), ApiError> {
+    let (email, password) = match media_type(req).as_deref() {
+        Some("application/x-www-form-urlencoded") => {
+            let bytes = body_bytes(req);
+            if bytes.len() > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            let form: FormLogin = serde_urlencoded::from_bytes(bytes)
+                .map_err(|_| ApiError::BadRequest("The form body is malformed.".into()))?;
+            if form.grant_type.as_deref().is_some_and(|g| g != "password") {
+                return Err(ApiError::field("grant_type", "must be \"password\""));
+            }
+            (form.username.map(|u| ("username", u)), form.password)
+        }
+        Some("application/json") | None => {
+            let body: JsonLogin = parse_json(body_bytes(req))?;
+            (body.email.map(|e| ("email", e)), body.password)
+        }
+        Some(_) => return Err(ApiError::UnsupportedMediaType),
+    };
+    let mut errors = Vec::new();
+    if email.as_ref().is_none_or(|(_, e)| e.trim().is_empty()) {
+        errors.push(FieldError::new(
+            email.as_ref().map_or("email", |(f, _)| *f),
+            "is required",
+        ));
+    }
+    if password.as_ref().is_none_or(String::is_empty) {
+        errors.push(FieldError::new("password", "is required"));
+    }
+    match (email, password) {
+        (Some((_, e)), Some(p)) if errors.is_empty() => Ok((e, p)),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    allow(req, &[Method::POST])?;
+    let (email, password) = credentials(req)?;
+    // A malformed email cannot belong to an account: treat it as unknown.
+    let user = match Email::parse(&email) {
+        Ok(email) => state.users.find_by_email(&email).await?,
+        Err(_) => None,
+    };
+    let verdict = password::verify(
+        password.clone(),
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await?;
+    let user = match (verdict, user) {
+        (Verdict::Valid { needs_rehash }, Some(user)) if user.active => {
+            if needs_rehash {
+                rehash(state, &user, password).await;
+            }
+            user
+        }
+        _ => {
+            tracing::info!("login failed");
+            return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
+        }
+    };
+    let (token, _) = state
+        .tokens
+        .issue(&user.id, user.email.as_str(), user.role.as_str())
+        .map_err(ApiError::internal)?;
+    let mut response = json(
+        StatusCode::OK,
+        &TokenResponse {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: state.tokens.ttl().as_secs(),
+        },
+    )?;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    tracing::info!(user_id = %user.id, "login succeeded");
+    Ok(response)
+}
+
+/// Upgrades a hash made with older parameters; a failure only means the
+/// upgrade waits for the next login.
+async fn rehash(state: &AppState, user: &shared::domain::User, password: String) {
+    let result = async {
+        let mut updated = user.clone();
+        updated.password_hash = password::hash(password).await?;
+        state.users.save(&updated).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(user_id = %user.id, error = %e, "password rehash failed");
+    }
+}

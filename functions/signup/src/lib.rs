@@ -1,0 +1,59 @@
+//! `POST /auth/signup` (and its alias `POST /auth/register`): creates an account.
+//!
+//! 201 with the public user; 409 when the email (in any letter case) or the
+//! username is taken, enforced by conditional writes in one transaction;
+//! 422 with every invalid field. The first user is an ordinary user: admins
+//! come only from the `ADMIN_EMAILS` bootstrap setting.
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use shared::domain::{PublicUser, Role, SignupRequest, User};
+use shared::http::{allow, json, json_body, respond};
+use shared::repo::users::CreateError;
+use shared::{ApiError, AppState, password};
+use time::OffsetDateTime;
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(signup(&state, &req).await)
+}
+
+async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    allow(req, &[Method::POST])?;
+    let new_user = json_body::<SignupRequest>(req)?.parse()?;
+    let password_hash = password::hash(new_user.password.into_inner()).await?;
+    let now = OffsetDateTime::now_utc();
+    let role = if state.config.is_admin_email(new_user.email.as_str()) {
+        Role::Admin
+    } else {
+        Role::User
+    };
+    let user = User {
+        id: uuid::Uuid::now_v7().to_string(),
+        email: new_user.email,
+        name: new_user.name,
+        surname: new_user.surname,
+        username: new_user.username,
+        date_of_birth: new_user.date_of_birth,
+        role,
+        active: true,
+        password_hash,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    match state.users.create(&user, Vec::new()).await? {
+        Ok(()) => {}
+        Err(CreateError::EmailTaken) => {
+            return Err(ApiError::Conflict(
+                "An account with this email already exists.".into(),
+            ));
+        }
+        Err(CreateError::UsernameTaken) => {
+            return Err(ApiError::Conflict("This username is taken.".into()));
+        }
+    }
+    tracing::info!(user_id = %user.id, "user signed up");
+    json(StatusCode::CREATED, &PublicUser::from(&user))
+}

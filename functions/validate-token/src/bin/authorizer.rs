@@ -1,0 +1,19 @@
+//! Lambda entry point of the API Gateway authorizer.
+use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let state = shared::runtime::state_from_env().await?;
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
+            let state = state.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    validate_token::authorize(&state, &event.payload).await,
+                )
+            }
+        },
+    ))
+    .await
+}

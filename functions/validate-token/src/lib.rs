@@ -1,0 +1,118 @@
+//! Token checking, in two shapes that share one code path
+//! ([`shared::auth::verify_access_token`]):
+//! - `POST /auth/validate-token {token}` for clients and other services;
+//! - the API Gateway HTTP API Lambda authorizer (REQUEST type, payload 2.0,
+//!   simple responses), whose `context` reaches every protected handler as
+//!   `requestContext.authorizer.lambda`.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use shared::auth::{bearer, verify_access_token};
+use shared::http::{allow, json, json_body, respond};
+use shared::{ApiError, AppState};
+
+#[derive(Deserialize)]
+struct ValidateRequest {
+    token: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ValidateResponse {
+    pub valid: bool,
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// What the authorizer tells API Gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizerResponse {
+    pub is_authorized: bool,
+    /// Passed to the integration as `requestContext.authorizer.lambda`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<AuthContext>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthContext {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+}
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(validate(&state, &req).await)
+}
+
+async fn validate(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    allow(req, &[Method::POST])?;
+    let body: ValidateRequest = json_body(req)?;
+    let token = body
+        .token
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| ApiError::field("token", "is required"))?;
+    let claims = verify_access_token(state, token.trim()).await?;
+    let expires_at = time::OffsetDateTime::from_unix_timestamp(claims.exp as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    json(
+        StatusCode::OK,
+        &ValidateResponse {
+            valid: true,
+            user_id: claims.sub,
+            email: claims.email,
+            role: claims.role,
+            expires_at,
+        },
+    )
+}
+
+/// The authorizer: allows a request whose `Authorization: Bearer` token
+/// verifies, and denies every other. It never fails: a denial is an answer.
+pub async fn authorize(
+    state: &AppState,
+    event: &ApiGatewayV2CustomAuthorizerV2Request,
+) -> AuthorizerResponse {
+    let header = event
+        .identity_source
+        .as_ref()
+        .and_then(|sources| sources.first().cloned())
+        .or_else(|| {
+            event
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+    let Some(token) = header.as_deref().and_then(bearer) else {
+        return AuthorizerResponse {
+            is_authorized: false,
+            context: None,
+        };
+    };
+    match verify_access_token(state, token).await {
+        Ok(claims) => AuthorizerResponse {
+            is_authorized: true,
+            context: Some(AuthContext {
+                user_id: claims.sub,
+                email: claims.email,
+                role: claims.role,
+            }),
+        },
+        Err(_) => AuthorizerResponse {
+            is_authorized: false,
+            context: None,
+        },
+    }
+}

@@ -1,0 +1,254 @@
+//! API Gateway (HTTP API, payload 2.0) emulation: an HTTP request becomes
+//! the JSON event Lambda would receive, protected routes first go through
+//! the authorizer exactly as API Gateway calls it, and the handler's answer
+//! goes back as HTTP.
+//!
+//! API Gateway's own answers are kept as they are on AWS: 401
+//! `{"message":"Unauthorized"}` when the `Authorization` header is missing,
+//! 403 `{"message":"Forbidden"}` when the authorizer denies, 404
+//! `{"message":"Not Found"}` for an unknown route, 413 for bodies over 10 MB.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use axum::body::Body as AxumBody;
+use axum::response::IntoResponse;
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use lambda_http::request::LambdaRequest;
+use serde_json::{Map, Value, json};
+use shared::AppState;
+
+use crate::routes::{Route, handler};
+
+/// API Gateway's payload limit.
+pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// What the gateway knows about one incoming request.
+pub struct Incoming {
+    pub method: http::Method,
+    pub uri: http::Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub path_params: BTreeMap<String, String>,
+    pub peer: SocketAddr,
+}
+
+/// API Gateway's own plain answers.
+pub fn gateway_message(status: StatusCode, message: &str) -> axum::response::Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({ "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+fn is_textual(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return true };
+    let ct = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    ct.starts_with("text/")
+        || ct.ends_with("json")
+        || ct.ends_with("xml")
+        || ct == "application/x-www-form-urlencoded"
+        || ct == "application/javascript"
+}
+
+/// The event fields shared by the integration and the authorizer payloads.
+fn common_fields(route: &Route, inc: &Incoming, request_id: &str) -> Map<String, Value> {
+    let mut headers = Map::new();
+    let mut cookies = Vec::new();
+    for name in inc.headers.keys() {
+        let values: Vec<&str> = inc
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if name == header::COOKIE {
+            cookies.extend(
+                values
+                    .iter()
+                    .flat_map(|v| v.split(';'))
+                    .map(|c| c.trim().to_owned())
+                    .filter(|c| !c.is_empty()),
+            );
+            continue;
+        }
+        headers.insert(name.as_str().to_owned(), Value::String(values.join(",")));
+    }
+    let raw_query = inc.uri.query().unwrap_or_default().to_owned();
+    let mut query = Map::new();
+    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
+        match query.get_mut(k.as_ref()) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                query.insert(k.into_owned(), Value::String(v.into_owned()));
+            }
+        }
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let route_key = format!("{} {}", route.method, route.path);
+    let host = inc
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let fields = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": inc.uri.path(),
+        "rawQueryString": raw_query,
+        "cookies": cookies,
+        "headers": headers,
+        "queryStringParameters": query,
+        "pathParameters": inc.path_params,
+        "stageVariables": {},
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split('.').next().unwrap_or("local"),
+            "http": {
+                "method": inc.method.as_str(),
+                "path": inc.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": inc.peer.ip().to_string(),
+                "userAgent": inc.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default(),
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.format(time::macros::format_description!(
+                "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+            )).unwrap_or_default(),
+            "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        },
+    });
+    fields.as_object().cloned().unwrap_or_default()
+}
+
+/// The integration event (what the function's Lambda receives).
+pub fn integration_event(
+    route: &Route,
+    inc: &Incoming,
+    request_id: &str,
+    authorizer: Option<&Value>,
+) -> Value {
+    let mut event = common_fields(route, inc, request_id);
+    if let (Some(ctx), Some(Value::Object(rc))) = (authorizer, event.get_mut("requestContext")) {
+        rc.insert("authorizer".into(), json!({ "lambda": ctx }));
+    }
+    if !inc.body.is_empty() {
+        let content_type = inc
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        match std::str::from_utf8(&inc.body) {
+            Ok(text) if is_textual(content_type) => {
+                event.insert("body".into(), Value::String(text.to_owned()));
+                event.insert("isBase64Encoded".into(), Value::Bool(false));
+            }
+            _ => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&inc.body);
+                event.insert("body".into(), Value::String(encoded));
+                event.insert("isBase64Encoded".into(), Value::Bool(true));
+            }
+        }
+    } else {
+        event.insert("isBase64Encoded".into(), Value::Bool(false));
+    }
+    Value::Object(event)
+}
+
+/// The authorizer event (payload 2.0, identity source `Authorization`).
+pub fn authorizer_event(route: &Route, inc: &Incoming, request_id: &str, identity: &str) -> Value {
+    let mut event = common_fields(route, inc, request_id);
+    event.insert("type".into(), json!("REQUEST"));
+    event.insert(
+        "routeArn".into(),
+        json!(format!(
+            "arn:aws:execute-api:local:000000000000:local/$default/{}{}",
+            route.method, route.path
+        )),
+    );
+    event.insert("identitySource".into(), json!([identity]));
+    Value::Object(event)
+}
+
+/// Runs one request through the gateway: authorizer (when protected), then
+/// the function's handler.
+pub async fn dispatch(
+    state: Arc<AppState>,
+    route: &Route,
+    inc: Incoming,
+) -> axum::response::Response {
+    if inc.body.len() > MAX_PAYLOAD_BYTES {
+        return gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut authorizer_context = None;
+    if route.protected {
+        let identity = inc
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let Some(identity) = identity.filter(|v| !v.trim().is_empty()) else {
+            return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+        };
+        let event = authorizer_event(route, &inc, &request_id, &identity);
+        let event: ApiGatewayV2CustomAuthorizerV2Request = match serde_json::from_value(event) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "authorizer event did not deserialize");
+                return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+            }
+        };
+        let answer = validate_token::authorize(&state, &event).await;
+        if !answer.is_authorized {
+            return gateway_message(StatusCode::FORBIDDEN, "Forbidden");
+        }
+        authorizer_context = answer.context.and_then(|c| serde_json::to_value(c).ok());
+    }
+    let Some(handle) = handler(route.function) else {
+        return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let event = integration_event(route, &inc, &request_id, authorizer_context.as_ref());
+    let request: lambda_http::Request = match serde_json::from_value::<LambdaRequest>(event) {
+        Ok(r) => r.into(),
+        Err(e) => {
+            tracing::error!(error = %e, "integration event did not deserialize");
+            return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        }
+    };
+    let response = handle(state, request).await;
+    let (parts, body) = response.into_parts();
+    let bytes: Vec<u8> = match body {
+        lambda_http::Body::Text(s) => s.into_bytes(),
+        lambda_http::Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    let mut out = axum::response::Response::new(AxumBody::from(bytes));
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
+    out.headers_mut().insert(
+        "apigw-requestid",
+        request_id
+            .parse()
+            .unwrap_or(http::HeaderValue::from_static("")),
+    );
+    out
+}

@@ -1,0 +1,148 @@
+//! The local server: every function in one process, at the routes of
+//! `template.yaml`, behind an emulated API Gateway (see [`gateway`]).
+
+pub mod blobs;
+pub mod gateway;
+pub mod routes;
+pub mod schedules;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, RawPathParams, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{MethodFilter, MethodRouter, get};
+use http::StatusCode;
+use shared::{AppState, Config};
+
+use crate::gateway::{Incoming, MAX_PAYLOAD_BYTES, dispatch, gateway_message};
+use crate::routes::{ROUTES, Route};
+
+/// The router serving every route of [`ROUTES`] plus the blob URLs.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut by_path: BTreeMap<&str, Vec<&'static Route>> = BTreeMap::new();
+    for route in ROUTES {
+        by_path.entry(route.path).or_default().push(route);
+    }
+    let mut app = Router::new();
+    for (path, routes) in by_path {
+        let mut methods: MethodRouter<Arc<AppState>> = MethodRouter::new()
+            .fallback(|| async { gateway_message(StatusCode::NOT_FOUND, "Not Found") });
+        for route in routes {
+            let filter =
+                MethodFilter::try_from(route.method.parse::<http::Method>().expect("valid method"))
+                    .expect("supported method");
+            methods = methods.on(
+                filter,
+                move |State(state): State<Arc<AppState>>,
+                      ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                      params: RawPathParams,
+                      req: Request| async move {
+                    let (parts, body) = req.into_parts();
+                    let body = match axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await {
+                        Ok(b) => b,
+                        Err(_) => {
+                            return gateway_message(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                "Request Entity Too Large",
+                            );
+                        }
+                    };
+                    let incoming = Incoming {
+                        method: parts.method,
+                        uri: parts.uri,
+                        headers: parts.headers,
+                        body,
+                        path_params: params
+                            .iter()
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                            .collect(),
+                        peer,
+                    };
+                    dispatch(state, route, incoming).await
+                },
+            );
+        }
+        app = app.route(path, methods);
+    }
+    app.route(
+        "/_blobs/{*key}",
+        get(blobs::get)
+            .put(blobs::put)
+            .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES)),
+    )
+    .fallback(|| async { gateway_message(StatusCode::NOT_FOUND, "Not Found") })
+    .layer(DefaultBodyLimit::disable())
+    .layer(middleware::from_fn(log_request))
+    .with_state(state)
+}
+
+/// One structured log line per request.
+async fn log_request(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let start = Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        request_id = response.headers().get("apigw-requestid").and_then(|v| v.to_str().ok()).unwrap_or_default(),
+        "request"
+    );
+    response
+}
+
+/// A running local server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub schedules: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.schedules.abort();
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port), builds the state with the bound
+/// address as the public base URL (unless configured), and serves.
+pub async fn start(
+    mut config: Config,
+    addr: SocketAddr,
+) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    if std::env::var_os("PUBLIC_BASE_URL").is_none() {
+        config = config.with_public_base_url(&format!("http://{addr}"));
+    }
+    let state = AppState::build(config).await?;
+    let app = router(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let schedules = schedules::start(state.clone());
+    Ok(Running {
+        addr,
+        state,
+        server,
+        schedules,
+    })
+}
