@@ -126,7 +126,7 @@ pub async fn start(
 ) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    if std::env::var_os("PUBLIC_BASE_URL").is_none() {
+    if !config.public_base_url_set {
         config = config.with_public_base_url(&format!("http://{addr}"));
     }
     let state = AppState::build(config).await?;

@@ -26,6 +26,9 @@ pub struct Config {
     /// Base URL clients reach the API at; used for the issuer default, the
     /// JWKS URL and embedded presigned URLs.
     pub public_base_url: String,
+    /// Whether `PUBLIC_BASE_URL` was set; when not, the AWS functions use the
+    /// host API Gateway saw.
+    pub public_base_url_set: bool,
     /// `iss` claim of issued tokens and the only issuer accepted.
     pub jwt_issuer: String,
     /// `aud` claim of issued tokens and the only audience accepted.
@@ -69,6 +72,7 @@ impl Config {
             None if aws_endpoint_url.is_some() || get("TABLE_NAME").is_some() => Backend::Aws,
             None => Backend::Embedded,
         };
+        let public_base_url_set = get("PUBLIC_BASE_URL").is_some();
         let public_base_url = get("PUBLIC_BASE_URL")
             .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned())
             .trim_end_matches('/')
@@ -82,6 +86,7 @@ impl Config {
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| ".data".to_owned())),
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| public_base_url.clone()),
             public_base_url,
+            public_base_url_set,
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "user-platform".to_owned()),
             access_token_ttl: Duration::from_secs(ttl_secs),
             jwt_private_key_pem: get("JWT_PRIVATE_KEY"),

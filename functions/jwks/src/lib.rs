@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use shared::http::{allow, json, respond};
@@ -14,9 +15,24 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(serve(&state, &req))
 }
 
+/// On AWS the API's address is the host API Gateway saw (no cycle in the
+/// template); locally it is the configured base URL.
+fn base_url(state: &AppState, req: &Request) -> String {
+    let on_aws = state.config.backend == shared::config::Backend::Aws;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) if on_aws && !state.config.public_base_url_set => {
+            ctx.domain_name
+                .as_deref()
+                .map(|d| format!("https://{d}"))
+                .unwrap_or_else(|| state.config.public_base_url.clone())
+        }
+        _ => state.config.public_base_url.clone(),
+    }
+}
+
 fn serve(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     allow(req, &[Method::GET])?;
-    let base = &state.config.public_base_url;
+    let base = base_url(state, req);
     let mut response = if req.raw_http_path().ends_with("/openid-configuration") {
         json(
             StatusCode::OK,

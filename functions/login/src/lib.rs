@@ -45,7 +45,7 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 
 /// Reads the credentials from either body format.
 fn credentials(req: &Request) -> Result<(String, String), ApiError> {
-    let (email, password) = match media_type(req).as_deref() {
+    let (field, email, password) = match media_type(req).as_deref() {
         Some("application/x-www-form-urlencoded") => {
             let bytes = body_bytes(req);
             if bytes.len() > MAX_BODY_BYTES {
@@ -56,26 +56,23 @@ fn credentials(req: &Request) -> Result<(String, String), ApiError> {
             if form.grant_type.as_deref().is_some_and(|g| g != "password") {
                 return Err(ApiError::field("grant_type", "must be \"password\""));
             }
-            (form.username.map(|u| ("username", u)), form.password)
+            ("username", form.username, form.password)
         }
         Some("application/json") | None => {
             let body: JsonLogin = parse_json(body_bytes(req))?;
-            (body.email.map(|e| ("email", e)), body.password)
+            ("email", body.email, body.password)
         }
         Some(_) => return Err(ApiError::UnsupportedMediaType),
     };
     let mut errors = Vec::new();
-    if email.as_ref().is_none_or(|(_, e)| e.trim().is_empty()) {
-        errors.push(FieldError::new(
-            email.as_ref().map_or("email", |(f, _)| *f),
-            "is required",
-        ));
+    if email.as_ref().is_none_or(|e| e.trim().is_empty()) {
+        errors.push(FieldError::new(field, "is required"));
     }
     if password.as_ref().is_none_or(String::is_empty) {
         errors.push(FieldError::new("password", "is required"));
     }
     match (email, password) {
-        (Some((_, e)), Some(p)) if errors.is_empty() => Ok((e, p)),
+        (Some(e), Some(p)) if errors.is_empty() => Ok((e, p)),
         _ => Err(ApiError::Validation(errors)),
     }
 }

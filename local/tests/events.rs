@@ -1,0 +1,121 @@
+//! The sample events in `events/` run through the handlers exactly as
+//! Lambda would deliver them (JSON → lambda_http request → handler).
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use serde_json::Value;
+use shared::{AppState, Config};
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+async fn state() -> (tempfile::TempDir, Arc<AppState>) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::build(Config::embedded(dir.path())).await.unwrap();
+    (dir, state)
+}
+
+async fn run(state: &Arc<AppState>, function: &str, file: &str) -> (u16, Value) {
+    let request = lambda_http::request::from_str(&event(file)).unwrap();
+    let handle = local::routes::handler(function).unwrap();
+    let response = handle(state.clone(), request).await;
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_sample_event_runs_through_its_handler() {
+    let (_dir, state) = state().await;
+    let (status, body) = run(&state, "signup", "signup.json").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["username"], "ada");
+    assert_eq!(run(&state, "signup", "signup.json").await.0, 409);
+    assert_eq!(run(&state, "signup", "register.json").await.0, 201);
+    let (status, login) = run(&state, "login", "login.json").await;
+    assert_eq!(status, 200, "{login}");
+    assert_eq!(run(&state, "login", "login-form.json").await.0, 200);
+    // The sample token is not one of ours.
+    let (status, problem) = run(&state, "validate-token", "validate-token.json").await;
+    assert_eq!((status, problem["status"].as_u64()), (401, Some(401)));
+    let (status, jwks) = run(&state, "jwks", "jwks.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+    let (status, oidc) = run(&state, "jwks", "openid-configuration.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        oidc["jwks_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/.well-known/jwks.json")
+    );
+    let (status, health) = run(&state, "health", "health.json").await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    let (status, me) = run(&state, "auth-me", "auth-me.json").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["email"], "ada@example.com");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_authorizer_allows_real_tokens_and_denies_the_rest() {
+    let (_dir, state) = state().await;
+    let sample: ApiGatewayV2CustomAuthorizerV2Request =
+        serde_json::from_str(&event("authorizer.json")).unwrap();
+    let denied = validate_token::authorize(&state, &sample).await;
+    assert!(!denied.is_authorized);
+    assert_eq!(
+        serde_json::to_value(&denied).unwrap(),
+        serde_json::json!({"isAuthorized": false})
+    );
+
+    let (token, claims) = state
+        .tokens
+        .issue("user-1", "a@example.com", "admin")
+        .unwrap();
+    let mut event: Value = serde_json::from_str(&event("authorizer.json")).unwrap();
+    event["identitySource"] = serde_json::json!([format!("Bearer {token}")]);
+    let event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event).unwrap();
+    let allowed = validate_token::authorize(&state, &event).await;
+    assert_eq!(
+        serde_json::to_value(&allowed).unwrap(),
+        serde_json::json!({"isAuthorized": true, "context": {"user_id": "user-1", "email": "a@example.com", "role": "admin"}})
+    );
+    assert_eq!(claims.sub, "user-1");
+
+    // Without identitySource the header is read; a non-Bearer scheme is denied.
+    let mut event: Value = serde_json::from_str(&event_text()).unwrap();
+    event.as_object_mut().unwrap().remove("identitySource");
+    event["headers"]["authorization"] = Value::String(format!("Token {token}"));
+    let event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event).unwrap();
+    assert!(
+        !validate_token::authorize(&state, &event)
+            .await
+            .is_authorized
+    );
+}
+
+fn event_text() -> String {
+    event("authorizer.json")
+}
+
+#[test]
+fn every_function_has_a_sample_event() {
+    let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let mut functions: Vec<&str> = local::routes::ROUTES.iter().map(|r| r.function).collect();
+    functions.push("authorizer");
+    for f in functions {
+        assert!(
+            names.iter().any(|n| n == &format!("{f}.json")),
+            "events/{f}.json is missing"
+        );
+    }
+}

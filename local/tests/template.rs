@@ -1,0 +1,115 @@
+//! `template.yaml` and the local route table describe the same API, and the
+//! template grants no wildcard permissions.
+
+use std::collections::BTreeSet;
+
+use serde_norway::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn functions(t: &Value) -> Vec<(&str, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, r)| (name.as_str().unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn local_routes_match_the_template() {
+    let t = template();
+    let mut from_template = BTreeSet::new();
+    for (_, f) in functions(&t) {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let Some(events) = f["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, e) in events {
+            if e["Type"] != "HttpApi" {
+                continue;
+            }
+            let p = &e["Properties"];
+            let protected = p["Auth"]["Authorizer"].as_str() != Some("NONE");
+            from_template.insert((
+                p["Method"].as_str().unwrap().to_uppercase(),
+                p["Path"].as_str().unwrap().to_owned(),
+                binary.clone(),
+                protected,
+            ));
+        }
+    }
+    let local: BTreeSet<_> = local::routes::ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+                r.protected,
+            )
+        })
+        .collect();
+    assert_eq!(local, from_template);
+}
+
+#[test]
+fn every_function_is_a_cargo_lambda_arm64_binary() {
+    let t = template();
+    assert_eq!(t["Globals"]["Function"]["Runtime"], "provided.al2023");
+    assert_eq!(t["Globals"]["Function"]["Architectures"][0], "arm64");
+    for (name, f) in functions(&t) {
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+    }
+}
+
+fn walk_statements<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Mapping(m) => {
+            if let Some(Value::Sequence(stmts)) = m.get("Statement") {
+                out.extend(stmts.iter());
+            }
+            m.values().for_each(|x| walk_statements(x, out));
+        }
+        Value::Sequence(s) => s.iter().for_each(|x| walk_statements(x, out)),
+        Value::Tagged(t) => walk_statements(&t.value, out),
+        _ => {}
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(s) => s.iter().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+#[test]
+fn no_policy_allows_wildcard_actions_or_resources() {
+    let t = template();
+    let mut statements = Vec::new();
+    for (_, f) in functions(&t) {
+        walk_statements(&f["Properties"]["Policies"], &mut statements);
+    }
+    assert!(!statements.is_empty());
+    for s in statements {
+        if s["Effect"] != "Allow" {
+            continue;
+        }
+        for action in strings(&s["Action"]) {
+            assert!(!action.contains('*'), "wildcard action {action}");
+        }
+        for resource in strings(&s["Resource"]) {
+            assert_ne!(resource, "*", "wildcard resource in {s:?}");
+        }
+    }
+}
