@@ -14,15 +14,7 @@ async fn users_and_keys_survive_a_restart() {
         .unwrap()
         .to_owned();
     let jwks = first.get("/.well-known/jwks.json", None).await.body;
-    let issuer = first.running.url();
-    let TestServer { running, dir, .. } = first;
-    drop(running);
-
-    let second = TestServer::start_in(dir, move |mut c| {
-        c.jwt_issuer = issuer;
-        c
-    })
-    .await;
+    let second = first.restart().await;
     assert_eq!(second.get("/.well-known/jwks.json", None).await.body, jwks);
     assert_eq!(second.login("keep@example.com", PASSWORD).await.status, 200);
     assert_eq!(

@@ -260,10 +260,9 @@ async fn previous_keys_stay_valid_after_rotation() {
     let s = TestServer::start().await;
     let old_token = s.user_token("rot@example.com").await;
     let old_jwks = s.get("/.well-known/jwks.json", None).await.text;
-    let dir = tempfile::tempdir().unwrap();
     let pem = shared::tokens::generate_private_key_pem();
     let issuer = s.running.url();
-    let rotated = TestServer::start_in(dir, move |mut c| {
+    let rotated = TestServer::start_with(move |mut c| {
         c.jwt_private_key_pem = Some(pem);
         c.jwt_previous_jwks = Some(old_jwks);
         c.jwt_issuer = issuer;

@@ -47,6 +47,7 @@ pub struct Config {
     pub table_name: String,
     pub bucket_name: String,
     pub queue_url: Option<String>,
+    pub dead_letter_queue_url: Option<String>,
     pub mail_from: String,
     /// `AWS_ENDPOINT_URL`, for emulators such as moto.
     pub aws_endpoint_url: Option<String>,
@@ -102,6 +103,7 @@ impl Config {
             table_name: get("TABLE_NAME").unwrap_or_else(|| "user-platform".to_owned()),
             bucket_name: get("BUCKET_NAME").unwrap_or_else(|| "user-platform-files".to_owned()),
             queue_url: get("QUEUE_URL"),
+            dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL"),
             mail_from: get("MAIL_FROM")
                 .unwrap_or_else(|| "User Platform <no-reply@example.com>".to_owned()),
             aws_endpoint_url,

@@ -15,6 +15,7 @@ pub mod ports;
 pub mod repo;
 pub mod runtime;
 pub mod state;
+pub mod testing;
 pub mod tokens;
 
 pub use config::Config;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::adapters::aws;
 use crate::adapters::embedded::{self, FsBlobs, MailDir, SqliteQueue, SqliteStore};
 use crate::config::{Backend, Config};
 use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
@@ -52,10 +53,42 @@ impl AppState {
         let tokens = TokenKeys::from_config(&config)?;
         match config.backend {
             Backend::Embedded => Self::embedded(config, tokens),
-            Backend::Aws => Err(StartupError::Aws(
-                "the AWS adapters are not built yet".into(),
-            )),
+            Backend::Aws => Self::aws(config, tokens).await,
         }
+    }
+
+    async fn aws(config: Config, tokens: TokenKeys) -> Result<Arc<AppState>, StartupError> {
+        let queue_url = config
+            .queue_url
+            .clone()
+            .ok_or_else(|| StartupError::Aws("QUEUE_URL is required".into()))?;
+        let sdk = aws::sdk_config(&config).await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(config.aws_endpoint_url.is_some())
+                .build(),
+        );
+        let store: Arc<dyn ItemStore> = Arc::new(aws::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.table_name.clone(),
+        ));
+        Ok(Arc::new(AppState {
+            users: UserRepo::new(store.clone()),
+            store,
+            blobs: Arc::new(aws::S3Blobs::new(s3, config.bucket_name.clone())),
+            queue: Arc::new(aws::SqsQueue::new(
+                aws_sdk_sqs::Client::new(&sdk),
+                queue_url,
+                config.dead_letter_queue_url.clone(),
+            )),
+            mailer: Arc::new(aws::SesMailer::new(
+                aws_sdk_sesv2::Client::new(&sdk),
+                config.mail_from.clone(),
+            )),
+            tokens,
+            embedded: None,
+            config,
+        }))
     }
 
     fn embedded(config: Config, tokens: TokenKeys) -> Result<Arc<AppState>, StartupError> {

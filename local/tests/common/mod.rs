@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use shared::Config;
+pub use shared::testing::{TestBackend, aws_required, selected_backend};
 
 /// A password zxcvbn rates strong enough.
 pub const PASSWORD: &str = "vivid tundra lantern 47";
@@ -16,6 +17,7 @@ pub struct TestServer {
     pub running: local::Running,
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
+    pub config: Config,
 }
 
 pub struct Answer {
@@ -55,34 +57,55 @@ impl Answer {
     }
 }
 
-/// The embedded configuration of a test in `dir`.
-pub fn config(dir: &std::path::Path) -> Config {
-    Config::embedded(dir)
-}
-
 impl TestServer {
+    /// A server on the backend `TEST_BACKEND` selects (embedded by default).
     pub async fn start() -> TestServer {
         Self::start_with(|c| c).await
     }
 
     pub async fn start_with(adjust: impl FnOnce(Config) -> Config) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, adjust).await
+        Self::start_on_with(selected_backend(), adjust).await
     }
 
-    pub async fn start_in(
-        dir: tempfile::TempDir,
+    pub async fn start_on(backend: TestBackend) -> TestServer {
+        Self::start_on_with(backend, |c| c).await
+    }
+
+    pub async fn start_on_with(
+        backend: TestBackend,
         adjust: impl FnOnce(Config) -> Config,
     ) -> TestServer {
-        let config = adjust(config(dir.path()));
-        let running = local::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        let dir = tempfile::tempdir().unwrap();
+        let config = adjust(shared::testing::config(backend, dir.path()).await);
+        Self::serve(dir, config).await
+    }
+
+    async fn serve(dir: tempfile::TempDir, config: Config) -> TestServer {
+        let running = local::start(config.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .unwrap();
         TestServer {
             running,
             dir,
             client: reqwest::Client::new(),
+            config,
         }
+    }
+
+    /// Stops this server and starts another on the same data (same folder,
+    /// or the same AWS resources), as a restart or a new cold start would.
+    pub async fn restart(self) -> TestServer {
+        let TestServer {
+            running,
+            dir,
+            config,
+            ..
+        } = self;
+        let issuer = running.state.config.jwt_issuer.clone();
+        drop(running);
+        let mut config = config;
+        config.jwt_issuer = issuer;
+        Self::serve(dir, config).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -153,8 +176,43 @@ impl TestServer {
         a.body["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// The locally generated signing key (for crafting hostile tokens).
+    /// The signing key (for crafting hostile tokens): configured, or the one
+    /// generated under the data folder.
     pub fn private_key_pem(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("keys/jwt-ed25519.pem")).unwrap()
+        match &self.config.jwt_private_key_pem {
+            Some(pem) => pem.clone(),
+            None => std::fs::read_to_string(self.dir.path().join("keys/jwt-ed25519.pem")).unwrap(),
+        }
     }
+}
+
+/// A state (no server) on `backend`, for port contract tests.
+pub async fn state(backend: TestBackend) -> (tempfile::TempDir, std::sync::Arc<shared::AppState>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = shared::testing::config(backend, dir.path()).await;
+    let state = shared::AppState::build(config).await.unwrap();
+    (dir, state)
+}
+
+/// Runs each named `async fn case(backend)` on the embedded adapters and on
+/// the AWS adapters (moto). Outside CI without moto the AWS half says so and
+/// passes; under CI, missing moto fails the run.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => { $(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn embedded() {
+                super::$case(super::common::TestBackend::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn aws() {
+                if super::common::aws_required() {
+                    super::$case(super::common::TestBackend::Aws).await
+                } else {
+                    eprintln!("MOTO_ENDPOINT is unset: the AWS half is skipped (tests/run-all.sh runs it)");
+                }
+            }
+        }
+    )* };
 }

@@ -214,7 +214,7 @@ pub trait ItemStore: Send + Sync {
 }
 
 /// Helpers every caller uses, written once over `write`.
-impl dyn ItemStore {
+impl dyn ItemStore + '_ {
     pub async fn put(&self, item: Attrs, condition: Option<Condition>) -> Result<(), StoreError> {
         self.write(Write::Put { item, condition }).await.map(|_| ())
     }

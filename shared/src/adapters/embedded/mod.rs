@@ -49,6 +49,6 @@ pub fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::R
 }
 
 /// Now, in seconds since the epoch.
-pub(crate) fn now_secs() -> i64 {
+pub fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

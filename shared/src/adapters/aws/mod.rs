@@ -1,0 +1,81 @@
+//! AWS adapters: DynamoDB, S3, SQS and SES v2 behind the same ports as the
+//! embedded adapters. SDK clients are built once per cold start from one
+//! `SdkConfig` and shared by every invocation.
+
+mod dynamo_store;
+pub mod provision;
+mod s3_blobs;
+mod ses_mailer;
+mod sqs_queue;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+pub use dynamo_store::DynamoStore;
+pub use s3_blobs::S3Blobs;
+pub use ses_mailer::SesMailer;
+pub use sqs_queue::SqsQueue;
+
+use crate::config::Config;
+
+/// Loads the shared SDK configuration: credentials and region from the usual
+/// chain, `AWS_ENDPOINT_URL` for emulators, standard retries (3 attempts with
+/// backoff) and timeouts short enough for a Lambda with a 10 s budget.
+pub async fn sdk_config(config: &Config) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        );
+    if let Some(url) = &config.aws_endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        // Emulators accept any region; on Lambda AWS_REGION is always set.
+        return sdk.into_builder().region(Region::new("us-east-1")).build();
+    }
+    sdk
+}
+
+/// Whether an SDK error is worth a "try again" (throttling, timeouts, the
+/// service or the network down) rather than a bug, and a loggable description.
+pub(crate) fn classify<E, R>(e: &SdkError<E, R>) -> (bool, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let transient = match e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(_) => matches!(
+            e.code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "ServiceUnavailable"
+                    | "InternalServerError"
+                    | "InternalError"
+                    | "SlowDown"
+            )
+        ),
+        _ => false,
+    };
+    let code = e.code().unwrap_or("unknown");
+    let message = e.message().unwrap_or_default();
+    let detail = match e {
+        SdkError::ServiceError(_) => String::new(),
+        other => format!(" ({other})"),
+    };
+    (transient, format!("{code}: {message}{detail}"))
+}
