@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this file).
 # Installs what it needs (Python tools into .venv, rustfmt/clippy), then runs:
-# formatting, lints, template checks, every Rust test on the embedded store,
-# the AWS adapters and auth flows against moto, and an independent JWT check.
+# formatting, lints, template checks, every Rust test (the port contract suites
+# on both the embedded adapters and the AWS adapters on moto), the black-box API
+# tests on both backends, and an independent JWT check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,16 +30,40 @@ step "template"
 cfn-lint template.yaml
 sam validate --lint --template template.yaml --region eu-west-1
 
-step "Rust tests (embedded adapters)"
-cargo test --workspace --locked 2>&1 | tee "$OUT/cargo-test-embedded.log"
-grep -E '^test result: ' "$OUT/cargo-test-embedded.log" >> "$SUMMARY"
+step "moto (AWS protocol server on loopback)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+MOTO_PORT=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$OUT/moto.log" 2>&1 &
+PIDS+=($!)
+export MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+# Fake credentials for moto only; nothing here can reach AWS.
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_ENDPOINT_URL
+for _ in $(seq 1 100); do
+  python -c "import urllib.request; urllib.request.urlopen('$MOTO_ENDPOINT/moto-api/reset', data=b'')" 2>/dev/null && break
+  sleep 0.2
+done
+python -c "import urllib.request; urllib.request.urlopen('$MOTO_ENDPOINT/moto-api/reset', data=b'')" \
+  || { echo "moto did not start:"; cat "$OUT/moto.log"; exit 1; }
+echo "moto on $MOTO_ENDPOINT"
+
+step "Rust tests: unit, contract suites on embedded and moto, black-box API on embedded"
+cargo test --workspace --locked 2>&1 | tee "$OUT/cargo-test.log"
+grep -E '^test result: ' "$OUT/cargo-test.log" >> "$SUMMARY"
+
+step "black-box API tests again, with every adapter on moto (TEST_BACKEND=aws)"
+TEST_BACKEND=aws cargo test -p local --locked --test signup_login --test tokens --test restart 2>&1 | tee "$OUT/cargo-test-aws.log"
+grep -E '^test result: ' "$OUT/cargo-test-aws.log" >> "$SUMMARY"
 
 step "independent JWT check (PyJWT against the running local server)"
-cargo build -p local --locked
+# `cargo test` above already built target/debug/local with the test feature set.
+[ -x target/debug/local ] || cargo build -p local --locked
 DATA=$(mktemp -d)
-./target/debug/local --port 0 --data-dir "$DATA" > "$OUT/local-server.log" 2>&1 &
+env -u MOTO_ENDPOINT ./target/debug/local --port 0 --data-dir "$DATA" > "$OUT/local-server.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+PIDS+=($SERVER)
 for _ in $(seq 1 100); do
   URL=$(grep -oE 'listening on http://[0-9.:]+' "$OUT/local-server.log" | awk '{print $3}' || true)
   [ -n "$URL" ] && break
@@ -46,7 +71,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$URL" ] || { cat "$OUT/local-server.log"; exit 1; }
 python tests/e2e/independent_jwt.py "$URL" | tee -a "$SUMMARY"
-kill $SERVER; trap - EXIT
+kill $SERVER
 
 step "summary"
 awk '

@@ -32,6 +32,9 @@ enum Command {
     MakeAdmin { email: String },
     /// Print a new Ed25519 private key (PEM) for JWT_PRIVATE_KEY.
     GenKey,
+    /// Create the table, bucket, queues and mail identity on AWS_ENDPOINT_URL
+    /// (e.g. moto) as template.yaml declares them; prints the queue URLs.
+    Provision,
 }
 
 #[tokio::main]
@@ -48,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             Ok(())
         }
         Command::MakeAdmin { email } => make_admin(config, &email).await,
+        Command::Provision => provision(config).await,
         Command::Serve => {
             let running = local::start(config, SocketAddr::new(cli.host, cli.port)).await?;
             let data = std::fs::canonicalize(&running.state.config.data_dir).unwrap_or_default();
@@ -78,5 +82,26 @@ async fn make_admin(
         .await?
         .ok_or("the user changed meanwhile; try again")?;
     println!("{email} is now an admin");
+    Ok(())
+}
+
+async fn provision(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use shared::adapters::aws::{self, provision};
+    let endpoint = config
+        .aws_endpoint_url
+        .clone()
+        .ok_or("set AWS_ENDPOINT_URL (for example moto's address)")?;
+    let sdk = aws::sdk_config(&config).await;
+    let resources = provision::Resources {
+        table: config.table_name.clone(),
+        bucket: config.bucket_name.clone(),
+        queue: "user-events".into(),
+        dead_letter_queue: "user-events-dlq".into(),
+        mail_from: config.mail_from.clone(),
+    };
+    let out = provision::provision(&sdk, &resources, true).await?;
+    eprintln!("provisioned on {endpoint}");
+    println!("export QUEUE_URL={}", out.queue_url);
+    println!("export DEAD_LETTER_QUEUE_URL={}", out.dead_letter_url);
     Ok(())
 }

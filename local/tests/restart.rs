@@ -32,3 +32,20 @@ async fn users_and_keys_survive_a_restart() {
         .await
         .problem(409);
 }
+
+/// Guards against a silent fallback: with `TEST_BACKEND=aws` the whole
+/// black-box suite really talks to DynamoDB, S3 and SQS (moto).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_suite_runs_on_the_selected_backend() {
+    let s = TestServer::start().await;
+    let health = s.get("/health", None).await;
+    assert_eq!(health.status, 200, "{}", health.text);
+    let expected = match common::selected_backend() {
+        common::TestBackend::Embedded => "embedded",
+        common::TestBackend::Aws => "aws",
+    };
+    assert_eq!(health.body["backend"], expected);
+    assert_eq!(health.body["checks"]["store"]["status"], "ok");
+    assert_eq!(health.body["checks"]["blobs"]["status"], "ok");
+    assert_eq!(health.body["checks"]["queue"]["status"], "ok");
+}

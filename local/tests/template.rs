@@ -113,3 +113,87 @@ fn no_policy_allows_wildcard_actions_or_resources() {
         }
     }
 }
+
+/// The resources the tests create on moto are the template's: same keys,
+/// index, TTL attribute and queue settings.
+#[test]
+fn provisioning_matches_the_template() {
+    use shared::adapters::aws::provision;
+    let t = template();
+    let table = &t["Resources"]["Table"]["Properties"];
+    let keys = |v: &Value| -> Vec<(String, String)> {
+        v.as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap().to_owned(),
+                    k["KeyType"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let owned = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(keys(&table["KeySchema"]), owned(&provision::TABLE_KEYS));
+    let gsi = &table["GlobalSecondaryIndexes"][0];
+    assert_eq!(gsi["IndexName"], provision::INDEX_NAME);
+    assert_eq!(keys(&gsi["KeySchema"]), owned(&provision::INDEX_KEYS));
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        provision::TTL_ATTRIBUTE
+    );
+    let queue = &t["Resources"]["EventsQueue"]["Properties"];
+    assert_eq!(
+        queue["VisibilityTimeout"].as_i64(),
+        Some(i64::from(provision::QUEUE_VISIBILITY_SECS))
+    );
+    assert_eq!(
+        queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(u64::from(shared::state::MAX_RECEIVES))
+    );
+    assert!(
+        queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 5,
+        "maxReceiveCount of at least 5"
+    );
+}
+
+#[test]
+fn storage_is_private_and_encrypted() {
+    let t = template();
+    let bucket = &t["Resources"]["Bucket"]["Properties"];
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            bucket["PublicAccessBlockConfiguration"][flag], true,
+            "{flag}"
+        );
+    }
+    assert!(!bucket["BucketEncryption"].is_null());
+    assert_eq!(
+        t["Resources"]["Table"]["Properties"]["SSESpecification"]["SSEEnabled"],
+        true
+    );
+    assert_eq!(
+        t["Resources"]["EventsQueue"]["Properties"]["SqsManagedSseEnabled"],
+        true
+    );
+    // The signing key is resolved from Secrets Manager, never given in the template.
+    let key = format!(
+        "{:?}",
+        t["Globals"]["Function"]["Environment"]["Variables"]["JWT_PRIVATE_KEY"]
+    );
+    assert!(key.contains("resolve:secretsmanager"), "{key}");
+    assert!(
+        !std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .contains("PRIVATE KEY-----")
+    );
+}

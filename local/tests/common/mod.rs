@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use shared::Config;
+#[allow(unused_imports)]
 pub use shared::testing::{TestBackend, aws_required, selected_backend};
 
 /// A password zxcvbn rates strong enough.
