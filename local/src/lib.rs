@@ -2,6 +2,7 @@
 //! `template.yaml`, behind an emulated API Gateway (see [`gateway`]).
 
 pub mod blobs;
+pub mod consumer;
 pub mod gateway;
 pub mod routes;
 pub mod schedules;

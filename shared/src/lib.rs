@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod auth;
 pub mod config;
+pub mod consumer;
 pub mod domain;
 pub mod error;
 pub mod http;

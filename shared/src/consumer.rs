@@ -1,0 +1,117 @@
+//! The consumer side of the queue: an SQS-triggered Lambda handler that
+//! reports partial batch failures (`ReportBatchItemFailures`), so one bad
+//! message is retried alone instead of failing its whole batch.
+//!
+//! The same [`process_batch`] runs on Lambda and under the local server's
+//! poller, which builds the identical `SqsEvent` from the queue port.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde_json::json;
+
+use crate::ports::Received;
+use crate::state::AppState;
+
+/// Handles every message of a batch in order; returns the ids of those that
+/// failed, which SQS makes visible again after the visibility timeout.
+pub async fn process_batch<F, Fut, E>(event: &SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(&SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut response = SqsBatchResponse::default();
+    for message in &event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        if let Err(e) = handle(message).await {
+            tracing::warn!(message_id = %id, error = %e, "message failed; it will be retried");
+            response.batch_item_failures.push(failure(id));
+        }
+    }
+    response
+}
+
+fn failure(id: String) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id;
+    f
+}
+
+/// The event Lambda's SQS poller sends for received messages.
+pub fn sqs_event(messages: &[Received], queue_arn: &str) -> SqsEvent {
+    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();
+    let records: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt,
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": m.receive_count.to_string(),
+                    "SentTimestamp": now_ms,
+                    "ApproximateFirstReceiveTimestamp": now_ms,
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap_or_default()
+}
+
+/// Runs an SQS consumer function on Lambda.
+pub async fn run_sqs<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Arc<AppState>, SqsEvent) -> Fut,
+    Fut: Future<Output = SqsBatchResponse> + Send,
+{
+    let state = crate::runtime::state_from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let fut = handler(state.clone(), event.payload);
+            async move { Ok::<_, std::convert::Infallible>(fut.await) }
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_failed_messages_are_reported() {
+        let received: Vec<Received> = ["ok-1", "poison", "ok-2"]
+            .iter()
+            .enumerate()
+            .map(|(i, body)| Received {
+                message_id: format!("m{i}"),
+                receipt: format!("r{i}"),
+                body: (*body).into(),
+                receive_count: 1,
+            })
+            .collect();
+        let event = sqs_event(&received, "arn:aws:sqs:us-east-1:000000000000:q");
+        assert_eq!(event.records.len(), 3);
+        let response = process_batch(&event, |m| {
+            let poison = m.body.as_deref() == Some("poison");
+            async move { if poison { Err("cannot parse") } else { Ok(()) } }
+        })
+        .await;
+        let ids: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, ["m1"]);
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
+        );
+    }
+}
