@@ -46,6 +46,23 @@ pub const ROUTES: &[Route] = &[
     public("GET", "/.well-known/openid-configuration", "jwks"),
     public("GET", "/health", "health"),
     protected("GET", "/auth/me", "auth-me"),
+    public("POST", "/auth/refresh", "refresh"),
+    protected("POST", "/auth/logout", "sessions"),
+    protected("POST", "/auth/logout-all", "sessions"),
+    protected("GET", "/auth/sessions", "sessions"),
+    protected("DELETE", "/auth/sessions/{id}", "sessions"),
+    protected("POST", "/auth/password", "sessions"),
+    protected("GET", "/users/me", "users-me"),
+    protected("PATCH", "/users/me", "users-me"),
+    protected("DELETE", "/users/me", "users-me"),
+    protected("GET", "/users/me/export", "users-me"),
+    protected("GET", "/admin/users", "admin"),
+    protected("GET", "/admin/users/{id}", "admin"),
+    protected("PATCH", "/admin/users/{id}", "admin"),
+    protected("DELETE", "/admin/users/{id}", "admin"),
+    protected("POST", "/admin/users/{id}/deactivate", "admin"),
+    protected("POST", "/admin/users/{id}/activate", "admin"),
+    protected("GET", "/admin/audit", "admin"),
 ];
 
 /// A function's HTTP handler, as its Lambda binary runs it.
@@ -60,6 +77,10 @@ pub fn handler(function: &str) -> Option<Handler> {
         "jwks" => |s, r| Box::pin(jwks::handle(s, r)),
         "health" => |s, r| Box::pin(health::handle(s, r)),
         "auth-me" => |s, r| Box::pin(auth_me::handle(s, r)),
+        "refresh" => |s, r| Box::pin(refresh::handle(s, r)),
+        "sessions" => |s, r| Box::pin(sessions::handle(s, r)),
+        "users-me" => |s, r| Box::pin(users_me::handle(s, r)),
+        "admin" => |s, r| Box::pin(admin::handle(s, r)),
         _ => return None,
     })
 }

@@ -73,19 +73,21 @@ async fn the_authorizer_allows_real_tokens_and_denies_the_rest() {
         serde_json::json!({"isAuthorized": false})
     );
 
-    let (token, claims) = state
-        .tokens
-        .issue("user-1", "a@example.com", "admin")
-        .unwrap();
+    // A real token: sign up and log in through the sample events.
+    assert_eq!(run(&state, "signup", "signup.json").await.0, 201);
+    let (status, login) = run(&state, "login", "login.json").await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let claims = state.tokens.verify(&token).unwrap();
     let mut event: Value = serde_json::from_str(&event("authorizer.json")).unwrap();
     event["identitySource"] = serde_json::json!([format!("Bearer {token}")]);
     let event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event).unwrap();
     let allowed = validate_token::authorize(&state, &event).await;
     assert_eq!(
         serde_json::to_value(&allowed).unwrap(),
-        serde_json::json!({"isAuthorized": true, "context": {"user_id": "user-1", "email": "a@example.com", "role": "admin"}})
+        serde_json::json!({"isAuthorized": true, "context": {
+            "user_id": claims.sub, "email": "ada@example.com", "role": "user", "session_id": claims.sid}})
     );
-    assert_eq!(claims.sub, "user-1");
 
     // Without identitySource the header is read; a non-Bearer scheme is denied.
     let mut event: Value = serde_json::from_str(&event_text()).unwrap();

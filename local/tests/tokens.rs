@@ -261,14 +261,13 @@ async fn previous_keys_stay_valid_after_rotation() {
     let old_token = s.user_token("rot@example.com").await;
     let old_jwks = s.get("/.well-known/jwks.json", None).await.text;
     let pem = shared::tokens::generate_private_key_pem();
-    let issuer = s.running.url();
-    let rotated = TestServer::start_with(move |mut c| {
-        c.jwt_private_key_pem = Some(pem);
-        c.jwt_previous_jwks = Some(old_jwks);
-        c.jwt_issuer = issuer;
-        c
-    })
-    .await;
+    let rotated = s
+        .restart_with(move |mut c| {
+            c.jwt_private_key_pem = Some(pem);
+            c.jwt_previous_jwks = Some(old_jwks);
+            c
+        })
+        .await;
     let jwks = rotated.get("/.well-known/jwks.json", None).await;
     assert_eq!(jwks.body["keys"].as_array().unwrap().len(), 2);
     assert_eq!(
@@ -278,4 +277,15 @@ async fn previous_keys_stay_valid_after_rotation() {
             .status,
         200
     );
+    // New tokens are signed with the new key (the first in the set).
+    let new_token = rotated
+        .login("rot@example.com", common::PASSWORD)
+        .await
+        .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (header, _) = parts(&new_token);
+    assert_eq!(header["kid"], jwks.body["keys"][0]["kid"]);
+    assert_ne!(parts(&old_token).0["kid"], header["kid"]);
 }

@@ -1,6 +1,7 @@
 //! Checking an access token: the one code path behind the authorizer and
 //! `POST /auth/validate-token`.
 
+use crate::domain::User;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::AccessClaims;
@@ -9,12 +10,38 @@ use crate::tokens::AccessClaims;
 /// never told to the client.
 pub const INVALID_TOKEN: &str = "The token is invalid or has expired.";
 
-/// Verifies a bearer token's signature and claims.
-pub async fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
-    state.tokens.verify(token).map_err(|e| {
+/// A token that verified, with the user as stored now.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub claims: AccessClaims,
+    pub user: User,
+}
+
+/// Verifies a bearer token's signature and claims, then that its session is
+/// still live and its user still exists and is active: logout, logout-all,
+/// password change, deactivation and deletion take effect at once. The role
+/// is the user's current one, so a demotion does too. Fails closed.
+pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Authenticated, ApiError> {
+    let claims = state.tokens.verify(token).map_err(|e| {
         tracing::info!(reason = %e, "access token rejected");
         ApiError::Unauthorized(INVALID_TOKEN)
-    })
+    })?;
+    let (user, session) = tokio::join!(
+        state.users.get(&claims.sub),
+        state.sessions.get(&claims.sub, &claims.sid)
+    );
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match (user?, session?) {
+        (Some(user), Some(session))
+            if user.active && !session.revoked && now < session.absolute_expires_at =>
+        {
+            Ok(Authenticated { claims, user })
+        }
+        _ => {
+            tracing::info!(user_id = %claims.sub, "access token of an ended session or inactive user");
+            Err(ApiError::Unauthorized(INVALID_TOKEN))
+        }
+    }
 }
 
 /// Extracts the token from an `Authorization: Bearer <token>` value.

@@ -43,6 +43,18 @@ pub struct Config {
     pub jwt_previous_jwks: Option<String>,
     /// Emails that become admins when they sign up (bootstrap, comma separated).
     pub admin_emails: Vec<String>,
+    /// Refresh sessions end after this long unused…
+    pub session_idle_ttl: Duration,
+    /// …and after this long in any case.
+    pub session_absolute_ttl: Duration,
+    /// A refresh token reused within this window after its rotation is
+    /// refused without revoking the session (two tabs refreshing at once);
+    /// after it, reuse revokes the session (the token was stolen).
+    pub refresh_reuse_grace: Duration,
+    /// Failed logins allowed per account, and per client address, per window.
+    pub login_max_failures_per_account: u32,
+    pub login_max_failures_per_ip: u32,
+    pub login_failure_window: Duration,
     /// AWS resource names (set by the template).
     pub table_name: String,
     pub bucket_name: String,
@@ -82,7 +94,31 @@ impl Config {
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|v| (30..=86_400).contains(v))
             .unwrap_or(900);
+        let secs = |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            Duration::from_secs(
+                get(name)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|v| range.contains(v))
+                    .unwrap_or(default),
+            )
+        };
+        let count = |name: &str, default: u32| {
+            get(name)
+                .and_then(|v| v.parse::<u32>().ok())
+                .filter(|v| *v >= 1)
+                .unwrap_or(default)
+        };
         Config {
+            session_idle_ttl: secs("SESSION_IDLE_TTL_SECONDS", 7 * 86_400, 60..=90 * 86_400),
+            session_absolute_ttl: secs(
+                "SESSION_ABSOLUTE_TTL_SECONDS",
+                30 * 86_400,
+                60..=365 * 86_400,
+            ),
+            refresh_reuse_grace: secs("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=10),
+            login_max_failures_per_account: count("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10),
+            login_max_failures_per_ip: count("LOGIN_MAX_FAILURES_PER_IP", 50),
+            login_failure_window: secs("LOGIN_FAILURE_WINDOW_SECONDS", 900, 10..=86_400),
             backend,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| ".data".to_owned())),
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| public_base_url.clone()),

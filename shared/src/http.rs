@@ -112,6 +112,8 @@ pub struct Caller {
     pub user_id: String,
     pub email: String,
     pub role: Role,
+    /// The session of the access token.
+    pub session_id: String,
 }
 
 impl Caller {
@@ -126,9 +128,12 @@ impl Caller {
                 .and_then(|v| v.as_str())
                 .filter(|s| !s.is_empty())
         };
-        let (Some(user_id), Some(email), Some(role)) =
-            (field("user_id"), field("email"), field("role"))
-        else {
+        let (Some(user_id), Some(email), Some(role), Some(session_id)) = (
+            field("user_id"),
+            field("email"),
+            field("role"),
+            field("session_id"),
+        ) else {
             return Err(ApiError::Unauthorized("Authentication is required."));
         };
         let role = match role {
@@ -140,6 +145,7 @@ impl Caller {
             user_id: user_id.into(),
             email: email.into(),
             role,
+            session_id: session_id.into(),
         })
     }
 
@@ -174,4 +180,97 @@ impl ClientInfo {
 /// Turns a handler's result into the answer: errors become problems.
 pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
     result.unwrap_or_else(ApiError::into_response)
+}
+
+/// For PATCH bodies: tells an absent field (`None`) from an explicit `null`
+/// (`Some(None)`). Use with `#[serde(default, deserialize_with = "...")]`.
+pub fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(de).map(Some)
+}
+
+/// Paging parameters from the query string: `limit` (1..=100, default 20)
+/// and an opaque `cursor`.
+pub fn paging(req: &Request) -> Result<(u32, Option<String>), ApiError> {
+    let params = req.query_string_parameters_ref();
+    let limit = match params.and_then(|p| p.first("limit")) {
+        None => 20,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(ApiError::field(
+                    "limit",
+                    "must be a whole number from 1 to 100",
+                ));
+            }
+        },
+    };
+    let cursor = params
+        .and_then(|p| p.first("cursor"))
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    if cursor.as_ref().is_some_and(|c| c.len() > 2048) {
+        return Err(ApiError::BadRequest("The cursor is not valid.".into()));
+    }
+    Ok((limit, cursor))
+}
+
+/// A query-string parameter.
+pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.query_string_parameters_ref()
+        .and_then(|p| p.first(name))
+}
+
+/// A path parameter (`/admin/users/{id}`).
+pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_owned)
+        .ok_or(ApiError::NotFound)
+}
+
+/// The `ETag` of a versioned record.
+pub fn etag(version: u64) -> String {
+    format!("\"v{version}\"")
+}
+
+/// `If-Match`: Ok when absent, `*`, or naming `version`; else 412.
+pub fn check_if_match(req: &Request, version: u64) -> Result<(), ApiError> {
+    let Some(value) = req
+        .headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let current = etag(version);
+    let ok = value
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == current || t.trim_start_matches("W/") == current);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed)
+    }
+}
+
+/// 204 No Content.
+pub fn no_content() -> Response<Body> {
+    let mut r = Response::new(Body::Empty);
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+/// The API Gateway route key (`"DELETE /auth/sessions/{id}"`), so a function
+/// serving several routes dispatches exactly as the gateway routed.
+pub fn route_key(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
 }

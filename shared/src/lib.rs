@@ -4,6 +4,7 @@
 //! Start at [`state::AppState`] (what a handler gets), [`error::ApiError`]
 //! (how it fails) and [`ports`] (what it stores things with).
 
+pub mod accounts;
 pub mod adapters;
 pub mod auth;
 pub mod config;
@@ -13,8 +14,10 @@ pub mod error;
 pub mod http;
 pub mod password;
 pub mod ports;
+pub mod rate_limit;
 pub mod repo;
 pub mod runtime;
+pub mod secrets;
 pub mod state;
 pub mod testing;
 pub mod tokens;

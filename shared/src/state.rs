@@ -7,7 +7,8 @@ use crate::adapters::aws;
 use crate::adapters::embedded::{self, FsBlobs, MailDir, SqliteQueue, SqliteStore};
 use crate::config::{Backend, Config};
 use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
-use crate::repo::UserRepo;
+use crate::rate_limit::LoginLimiter;
+use crate::repo::{AuditRepo, SessionRepo, UserRepo};
 use crate::tokens::TokenKeys;
 
 /// SQS's `maxReceiveCount` for the user-events queue (the template uses the same).
@@ -21,6 +22,9 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     pub tokens: TokenKeys,
     pub users: UserRepo,
+    pub sessions: SessionRepo,
+    pub audit: AuditRepo,
+    pub login_limiter: LoginLimiter,
     /// The embedded adapters the local server needs directly (presigned blob
     /// URLs, the mail folder, the TTL sweeper); `None` on AWS.
     pub embedded: Option<EmbeddedParts>,
@@ -74,6 +78,9 @@ impl AppState {
         ));
         Ok(Arc::new(AppState {
             users: UserRepo::new(store.clone()),
+            sessions: SessionRepo::new(store.clone(), &config),
+            audit: AuditRepo::new(store.clone()),
+            login_limiter: LoginLimiter::new(store.clone(), &config),
             store,
             blobs: Arc::new(aws::S3Blobs::new(s3, config.bucket_name.clone())),
             queue: Arc::new(aws::SqsQueue::new(
@@ -102,6 +109,9 @@ impl AppState {
         let store_port: Arc<dyn ItemStore> = Arc::new(store.clone());
         Ok(Arc::new(AppState {
             users: UserRepo::new(store_port.clone()),
+            sessions: SessionRepo::new(store_port.clone(), &config),
+            audit: AuditRepo::new(store_port.clone()),
+            login_limiter: LoginLimiter::new(store_port.clone(), &config),
             store: store_port,
             blobs: Arc::new(blobs.clone()),
             queue: Arc::new(queue),

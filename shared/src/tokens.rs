@@ -38,6 +38,8 @@ pub struct AccessClaims {
     pub jti: String,
     pub email: String,
     pub role: String,
+    /// The session this token belongs to; revoking it revokes the token.
+    pub sid: String,
 }
 
 /// Why a token was refused (logged; clients get one generic message).
@@ -208,6 +210,7 @@ impl TokenKeys {
         user_id: &str,
         email: &str,
         role: &str,
+        session_id: &str,
     ) -> Result<(String, AccessClaims), jsonwebtoken::errors::Error> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = AccessClaims {
@@ -220,6 +223,7 @@ impl TokenKeys {
             jti: uuid::Uuid::new_v4().to_string(),
             email: email.into(),
             role: role.into(),
+            sid: session_id.into(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYP.into());

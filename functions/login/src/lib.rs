@@ -10,9 +10,12 @@ use std::sync::Arc;
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use shared::domain::Email;
 use shared::error::FieldError;
-use shared::http::{MAX_BODY_BYTES, allow, body_bytes, json, media_type, parse_json, respond};
+use shared::http::{
+    ClientInfo, MAX_BODY_BYTES, allow, body_bytes, json, media_type, parse_json, respond,
+};
 use shared::password::{self, Verdict};
 use shared::{ApiError, AppState};
 
@@ -37,6 +40,9 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
     pub expires_in: u64,
+    /// Opaque; exchange it at `POST /auth/refresh` (it rotates on every use).
+    pub refresh_token: String,
+    pub refresh_expires_in: u64,
 }
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
@@ -80,6 +86,12 @@ fn credentials(req: &Request) -> Result<(String, String), ApiError> {
 async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     allow(req, &[Method::POST])?;
     let (email, password) = credentials(req)?;
+    let client = ClientInfo::from_request(req);
+    let account = email.trim().to_lowercase();
+    state
+        .login_limiter
+        .check(&account, client.ip.as_deref())
+        .await?;
     // A malformed email cannot belong to an account: treat it as unknown.
     let user = match Email::parse(&email) {
         Ok(email) => state.users.find_by_email(&email).await?,
@@ -97,30 +109,69 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
             }
             user
         }
-        _ => {
-            tracing::info!("login failed");
+        (_, user) => {
+            state
+                .login_limiter
+                .record_failure(&account, client.ip.as_deref())
+                .await?;
+            let user_id = user.as_ref().map(|u| u.id.as_str());
+            state
+                .audit
+                .record(
+                    "login.failed",
+                    None,
+                    user_id,
+                    &client,
+                    json!({ "email": account }),
+                )
+                .await?;
             return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
         }
     };
+    let issued = state.sessions.start(&user.id, &client).await?;
     let (token, _) = state
         .tokens
-        .issue(&user.id, user.email.as_str(), user.role.as_str())
+        .issue(
+            &user.id,
+            user.email.as_str(),
+            user.role.as_str(),
+            &issued.session.id,
+        )
         .map_err(ApiError::internal)?;
-    let mut response = json(
-        StatusCode::OK,
-        &TokenResponse {
-            access_token: token,
-            token_type: "Bearer".into(),
-            expires_in: state.tokens.ttl().as_secs(),
-        },
-    )?;
+    state
+        .audit
+        .record(
+            "login.succeeded",
+            Some(&user.id),
+            None,
+            &client,
+            json!({ "session_id": issued.session.id }),
+        )
+        .await?;
+    tokens_response(state, token, issued)
+}
+
+/// The token answer of login and refresh (never cached).
+pub fn tokens_response(
+    state: &AppState,
+    access_token: String,
+    issued: shared::repo::sessions::Issued,
+) -> Result<Response<Body>, ApiError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let body = TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: state.tokens.ttl().as_secs(),
+        refresh_token: issued.refresh_token,
+        refresh_expires_in: (issued.session.idle_expires_at - now).max(0) as u64,
+    };
+    let mut response = json(StatusCode::OK, &body)?;
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
         .headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    tracing::info!(user_id = %user.id, "login succeeded");
     Ok(response)
 }
 

@@ -36,6 +36,7 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         surname: new_user.surname,
         username: new_user.username,
         date_of_birth: new_user.date_of_birth,
+        bio: None,
         role,
         active: true,
         password_hash,
@@ -54,6 +55,17 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
             return Err(ApiError::Conflict("This username is taken.".into()));
         }
     }
+    let client = shared::http::ClientInfo::from_request(req);
+    state
+        .audit
+        .record(
+            "user.signed_up",
+            Some(&user.id),
+            None,
+            &client,
+            serde_json::json!({}),
+        )
+        .await?;
     tracing::info!(user_id = %user.id, "user signed up");
     json(StatusCode::CREATED, &PublicUser::from(&user))
 }

@@ -26,6 +26,7 @@ pub struct ValidateResponse {
     pub user_id: String,
     pub email: String,
     pub role: String,
+    pub session_id: String,
     /// RFC 3339.
     pub expires_at: String,
 }
@@ -44,7 +45,9 @@ pub struct AuthorizerResponse {
 pub struct AuthContext {
     pub user_id: String,
     pub email: String,
+    /// The user's role now (not when the token was issued).
     pub role: String,
+    pub session_id: String,
 }
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
@@ -58,7 +61,8 @@ async fn validate(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         .token
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ApiError::field("token", "is required"))?;
-    let claims = verify_access_token(state, token.trim()).await?;
+    let authenticated = verify_access_token(state, token.trim()).await?;
+    let claims = authenticated.claims;
     let expires_at = time::OffsetDateTime::from_unix_timestamp(claims.exp as i64)
         .ok()
         .and_then(|t| {
@@ -71,8 +75,9 @@ async fn validate(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         &ValidateResponse {
             valid: true,
             user_id: claims.sub,
-            email: claims.email,
-            role: claims.role,
+            email: authenticated.user.email.as_str().to_owned(),
+            role: authenticated.user.role.as_str().to_owned(),
+            session_id: claims.sid,
             expires_at,
         },
     )
@@ -102,12 +107,13 @@ pub async fn authorize(
         };
     };
     match verify_access_token(state, token).await {
-        Ok(claims) => AuthorizerResponse {
+        Ok(a) => AuthorizerResponse {
             is_authorized: true,
             context: Some(AuthContext {
-                user_id: claims.sub,
-                email: claims.email,
-                role: claims.role,
+                user_id: a.claims.sub,
+                email: a.user.email.as_str().to_owned(),
+                role: a.user.role.as_str().to_owned(),
+                session_id: a.claims.sid,
             }),
         },
         Err(_) => AuthorizerResponse {

@@ -96,6 +96,11 @@ impl TestServer {
     /// Stops this server and starts another on the same data (same folder,
     /// or the same AWS resources), as a restart or a new cold start would.
     pub async fn restart(self) -> TestServer {
+        self.restart_with(|c| c).await
+    }
+
+    /// A restart with changed configuration (a key rotation, say).
+    pub async fn restart_with(self, adjust: impl FnOnce(Config) -> Config) -> TestServer {
         let TestServer {
             running,
             dir,
@@ -106,7 +111,7 @@ impl TestServer {
         drop(running);
         let mut config = config;
         config.jwt_issuer = issuer;
-        Self::serve(dir, config).await
+        Self::serve(dir, adjust(config)).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -9,6 +9,6 @@ pub mod user;
 
 pub use email::Email;
 pub use new_password::NewPassword;
-pub use profile::{BirthDate, PersonName, Username};
+pub use profile::{Bio, BirthDate, PersonName, Username};
 pub use signup::{NewUser, SignupRequest};
 pub use user::{PublicUser, Role, User};

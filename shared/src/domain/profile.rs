@@ -27,6 +27,28 @@ impl PersonName {
     }
 }
 
+/// A short free-text bio: trimmed, at most 500 characters, no control
+/// characters other than line breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Bio(String);
+
+impl Bio {
+    pub fn parse(raw: &str) -> Result<Bio, &'static str> {
+        let t = raw.trim();
+        if t.chars().count() > 500 {
+            return Err("must be at most 500 characters");
+        }
+        if t.chars().any(|c| c.is_control() && c != '\n') {
+            return Err("must not contain control characters");
+        }
+        Ok(Bio(t.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A username: 3 to 30 of `A-Z a-z 0-9 _ . -`, starting with a letter or
 /// digit; unique regardless of case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{BirthDate, Email, PersonName, Username};
+use super::{Bio, BirthDate, Email, PersonName, Username};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,6 +31,8 @@ pub struct User {
     pub surname: Option<PersonName>,
     pub username: Option<Username>,
     pub date_of_birth: Option<BirthDate>,
+    #[serde(default)]
+    pub bio: Option<Bio>,
     pub role: Role,
     pub active: bool,
     pub password_hash: String,
@@ -51,12 +53,15 @@ pub struct PublicUser {
     pub surname: Option<String>,
     pub username: Option<String>,
     pub date_of_birth: Option<BirthDate>,
+    pub bio: Option<String>,
     pub role: Role,
     pub active: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The optimistic-concurrency version (also the `ETag`).
+    pub version: u64,
 }
 
 impl From<&User> for PublicUser {
@@ -68,10 +73,12 @@ impl From<&User> for PublicUser {
             surname: u.surname.as_ref().map(|n| n.as_str().to_owned()),
             username: u.username.as_ref().map(|n| n.as_str().to_owned()),
             date_of_birth: u.date_of_birth,
+            bio: u.bio.as_ref().map(|b| b.as_str().to_owned()),
             role: u.role,
             active: u.active,
             created_at: u.created_at,
             updated_at: u.updated_at,
+            version: u.version,
         }
     }
 }

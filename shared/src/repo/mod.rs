@@ -1,6 +1,10 @@
 //! Repositories: domain records over the item-store port, written once for
 //! both adapters. Each documents its item layout.
 
+pub mod audit;
+pub mod sessions;
 pub mod users;
 
+pub use audit::AuditRepo;
+pub use sessions::SessionRepo;
 pub use users::UserRepo;

@@ -15,11 +15,21 @@ use serde_json::{Value, json};
 
 use crate::domain::{Email, User};
 use crate::error::ApiError;
-use crate::ports::item_store::{self, Attrs, Condition, ItemStore, Key, StoreError, Write};
+use crate::ports::item_store::{
+    self, Attrs, Condition, Index, ItemStore, Key, Query, SortKey, StoreError, Write,
+};
 
 #[derive(Clone)]
 pub struct UserRepo {
     store: Arc<dyn ItemStore>,
+}
+
+/// Why a profile update was not saved.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UpdateError {
+    /// Someone else changed the user since it was read.
+    Stale,
+    UsernameTaken,
 }
 
 /// Why a user could not be created.
@@ -129,6 +139,110 @@ impl UserRepo {
             return Ok(None);
         };
         self.get(id).await
+    }
+
+    /// Saves profile changes made to `before` (read at `before.version`),
+    /// moving the username claim in the same transaction when it changed.
+    pub async fn update(
+        &self,
+        before: &User,
+        after: &User,
+    ) -> Result<Result<User, UpdateError>, ApiError> {
+        let mut next = after.clone();
+        next.version = before.version + 1;
+        next.updated_at = time::OffsetDateTime::now_utc();
+        let mut writes = vec![Write::Put {
+            item: to_item(&next)?,
+            condition: Some(Condition::Equals("version".into(), json!(before.version))),
+        }];
+        let (old_name, new_name) = (
+            before.username.as_ref().map(|u| u.folded()),
+            next.username.as_ref().map(|u| u.folded()),
+        );
+        if old_name != new_name {
+            if let Some(new_name) = &new_name {
+                writes.push(claim(&username_key(new_name), &next.id));
+            }
+            if let Some(old_name) = &old_name {
+                writes.push(Write::Delete {
+                    key: username_key(old_name),
+                    condition: Some(Condition::Equals("user_id".into(), json!(next.id))),
+                });
+            }
+        }
+        match self.store.transact(writes).await {
+            Ok(()) => Ok(Ok(next)),
+            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+                Ok(Err(UpdateError::Stale))
+            }
+            Err(StoreError::TransactionCanceled { failed })
+                if failed.contains(&1) && new_name.is_some() =>
+            {
+                Ok(Err(UpdateError::UsernameTaken))
+            }
+            Err(StoreError::TransactionCanceled { .. }) => Ok(Err(UpdateError::Stale)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes the user and its claims, all or nothing, if unchanged since read.
+    pub async fn delete(&self, user: &User) -> Result<bool, ApiError> {
+        let mut writes = vec![
+            Write::Delete {
+                key: user_key(&user.id),
+                condition: Some(Condition::Equals("version".into(), json!(user.version))),
+            },
+            Write::Delete {
+                key: email_key(&user.email),
+                condition: None,
+            },
+        ];
+        if let Some(username) = &user.username {
+            writes.push(Write::Delete {
+                key: username_key(&username.folded()),
+                condition: None,
+            });
+        }
+        match self.store.transact(writes).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::TransactionCanceled { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One page of users by email (optionally an email prefix), in email order.
+    pub async fn list(
+        &self,
+        email_prefix: Option<&str>,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<User>, Option<String>), ApiError> {
+        let mut query = Query::new(Index::Gsi1, "USERS").limit(limit).cursor(cursor);
+        if let Some(prefix) = email_prefix.filter(|p| !p.is_empty()) {
+            query = query.sk(SortKey::BeginsWith(prefix.to_lowercase()));
+        }
+        let page = self.store.query(query).await?;
+        let users = page
+            .items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((users, page.cursor))
+    }
+
+    /// Looks a user up by username (any letter case).
+    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, ApiError> {
+        let Some(claim) = self
+            .store
+            .get(&username_key(&username.to_ascii_lowercase()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        match claim.get("user_id").and_then(Value::as_str) {
+            Some(id) => self.get(id).await,
+            None => Ok(None),
+        }
     }
 
     /// Replaces the user if its stored version is still `user.version`, and

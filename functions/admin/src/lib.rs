@@ -1,0 +1,199 @@
+//! Administration (protected; role `admin`, checked here on every request
+//! against the role the authorizer read from the user record, so a demoted
+//! admin loses access at once locally and within the authorizer cache TTL
+//! on AWS):
+//! - `GET /admin/users?limit=&cursor=&q=&active=`: users in email order; `q`
+//!   is an email prefix, or a username (`@name` or a bare name finds the
+//!   user with that username); `active=true|false` filters;
+//! - `GET /admin/users/{id}`, `PATCH /admin/users/{id}` `{role}`,
+//!   `DELETE /admin/users/{id}`;
+//! - `POST /admin/users/{id}/deactivate` (ends all their sessions at once)
+//!   and `/activate`;
+//! - `GET /admin/audit?user_id=&limit=&cursor=`, newest first.
+//!
+//! An admin cannot deactivate, demote or delete themselves (400).
+//! Non-admins get 403.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use shared::domain::{PublicUser, Role, User};
+use shared::http::{
+    Caller, ClientInfo, json, json_body, no_content, paging, path_param, query_param, respond,
+    route_key,
+};
+use shared::{ApiError, AppState};
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(dispatch(&state, &req).await)
+}
+
+async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = Caller::from_request(req)?;
+    caller.require_admin()?;
+    let client = ClientInfo::from_request(req);
+    let route = route_key(req);
+    match route.as_str() {
+        "GET /admin/users" => list_users(state, req).await,
+        "GET /admin/audit" => audit(state, req).await,
+        "GET /admin/users/{id}" => {
+            let user = target(state, req).await?;
+            json(StatusCode::OK, &PublicUser::from(&user))
+        }
+        "POST /admin/users/{id}/deactivate" | "POST /admin/users/{id}/activate" => {
+            let active = route.ends_with("/activate");
+            let mut user = target(state, req).await?;
+            if user.id == caller.user_id && !active {
+                return Err(ApiError::BadRequest(
+                    "You cannot deactivate yourself.".into(),
+                ));
+            }
+            user.active = active;
+            let saved = save(state, &user).await?;
+            if !active {
+                state.sessions.revoke_all(&user.id, None).await?;
+            }
+            let action = if active {
+                "admin.user.activated"
+            } else {
+                "admin.user.deactivated"
+            };
+            state
+                .audit
+                .record(
+                    action,
+                    Some(&caller.user_id),
+                    Some(&user.id),
+                    &client,
+                    json!({}),
+                )
+                .await?;
+            json(StatusCode::OK, &PublicUser::from(&saved))
+        }
+        "PATCH /admin/users/{id}" => {
+            #[derive(Deserialize)]
+            struct RolePatch {
+                role: Option<Role>,
+            }
+            let body: RolePatch = json_body(req)?;
+            let role = body
+                .role
+                .ok_or_else(|| ApiError::field("role", "is required (\"user\" or \"admin\")"))?;
+            let mut user = target(state, req).await?;
+            if user.id == caller.user_id && role != Role::Admin {
+                return Err(ApiError::BadRequest("You cannot demote yourself.".into()));
+            }
+            let before = user.role;
+            user.role = role;
+            let saved = save(state, &user).await?;
+            state
+                .audit
+                .record(
+                    "admin.user.role_changed",
+                    Some(&caller.user_id),
+                    Some(&user.id),
+                    &client,
+                    json!({ "from": before, "to": role }),
+                )
+                .await?;
+            json(StatusCode::OK, &PublicUser::from(&saved))
+        }
+        "DELETE /admin/users/{id}" => {
+            let user = target(state, req).await?;
+            if user.id == caller.user_id {
+                return Err(ApiError::BadRequest(
+                    "You cannot delete yourself here; use DELETE /users/me.".into(),
+                ));
+            }
+            shared::accounts::delete_account(state, &user, &caller.user_id, &client).await?;
+            Ok(no_content())
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+async fn target(state: &AppState, req: &Request) -> Result<User, ApiError> {
+    let id = path_param(req, "id")?;
+    state.users.get(&id).await?.ok_or(ApiError::NotFound)
+}
+
+async fn save(state: &AppState, user: &User) -> Result<User, ApiError> {
+    state
+        .users
+        .save(user)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("The user changed meanwhile; try again.".into()))
+}
+
+async fn list_users(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (limit, mut cursor) = paging(req)?;
+    let active = match query_param(req, "active") {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(ApiError::field("active", "must be true or false")),
+    };
+    let q = query_param(req, "q")
+        .map(str::trim)
+        .filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > 254) {
+        return Err(ApiError::field("q", "must be at most 254 characters"));
+    }
+    // A username search finds at most one user (usernames are unique).
+    if let Some(name) = q.filter(|q| !q.contains('@') || q.starts_with('@')) {
+        let by_name = state
+            .users
+            .find_by_username(name.trim_start_matches('@'))
+            .await?;
+        if by_name.is_some() || q.is_some_and(|q| q.starts_with('@')) {
+            let items: Vec<PublicUser> = by_name
+                .iter()
+                .filter(|u| active.is_none_or(|a| u.active == a))
+                .map(PublicUser::from)
+                .collect();
+            return json(
+                StatusCode::OK,
+                &json!({ "items": items, "next_cursor": null }),
+            );
+        }
+    }
+    // Fill the page even when the `active` filter drops users.
+    let mut items = Vec::new();
+    loop {
+        // Ask only for what is missing, so the cursor never skips a user.
+        let (users, next) = state
+            .users
+            .list(q, limit - items.len() as u32, cursor)
+            .await?;
+        items.extend(
+            users
+                .iter()
+                .filter(|u| active.is_none_or(|a| u.active == a))
+                .map(PublicUser::from),
+        );
+        cursor = next;
+        if items.len() >= limit as usize || cursor.is_none() {
+            break;
+        }
+    }
+    json(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": cursor }),
+    )
+}
+
+async fn audit(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (limit, cursor) = paging(req)?;
+    let user_id = query_param(req, "user_id").filter(|u| !u.is_empty());
+    if user_id.is_some_and(|u| u.len() > 100) {
+        return Err(ApiError::field("user_id", "is not a user id"));
+    }
+    let (items, next) = state.audit.list(user_id, limit, cursor).await?;
+    json(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": next }),
+    )
+}

@@ -1,0 +1,113 @@
+//! `POST /auth/refresh`: exchanges a refresh token for a new access token and
+//! a new refresh token (rotation). Accepts JSON `{refresh_token}` or the
+//! OAuth2 form `grant_type=refresh_token&refresh_token=...`.
+//!
+//! A token works once. Of several parallel refreshes with one token exactly
+//! one succeeds; presenting a used token again after the grace window
+//! revokes its whole session (see `shared::repo::sessions`).
+
+use std::sync::Arc;
+
+use http::Method;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use shared::http::{
+    ClientInfo, MAX_BODY_BYTES, allow, body_bytes, media_type, parse_json, respond,
+};
+use shared::repo::sessions::Rotation;
+use shared::{ApiError, AppState};
+
+pub const INVALID_REFRESH: &str = "The refresh token is invalid or has expired.";
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: Option<String>,
+    grant_type: Option<String>,
+}
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(refresh(&state, &req).await)
+}
+
+fn read(req: &Request) -> Result<String, ApiError> {
+    let body: RefreshRequest = match media_type(req).as_deref() {
+        Some("application/x-www-form-urlencoded") => {
+            let bytes = body_bytes(req);
+            if bytes.len() > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            let form: RefreshRequest = serde_urlencoded::from_bytes(bytes)
+                .map_err(|_| ApiError::BadRequest("The form body is malformed.".into()))?;
+            if form.grant_type.as_deref() != Some("refresh_token") {
+                return Err(ApiError::field("grant_type", "must be \"refresh_token\""));
+            }
+            form
+        }
+        Some("application/json") | None => parse_json(body_bytes(req))?,
+        Some(_) => return Err(ApiError::UnsupportedMediaType),
+    };
+    body.refresh_token
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| t.trim().to_owned())
+        .ok_or_else(|| ApiError::field("refresh_token", "is required"))
+}
+
+async fn refresh(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    allow(req, &[Method::POST])?;
+    let token = read(req)?;
+    if token.len() > 256 {
+        return Err(ApiError::Unauthorized(INVALID_REFRESH));
+    }
+    let client = ClientInfo::from_request(req);
+    match state.sessions.rotate(&token, &client).await? {
+        Rotation::Rotated(issued) => {
+            let user = state.users.get(&issued.session.user_id).await?;
+            let Some(user) = user.filter(|u| u.active) else {
+                state
+                    .sessions
+                    .revoke(&issued.session.user_id, &issued.session.id)
+                    .await?;
+                return Err(ApiError::Unauthorized(INVALID_REFRESH));
+            };
+            let (access, _) = state
+                .tokens
+                .issue(
+                    &user.id,
+                    user.email.as_str(),
+                    user.role.as_str(),
+                    &issued.session.id,
+                )
+                .map_err(ApiError::internal)?;
+            state
+                .audit
+                .record(
+                    "token.refreshed",
+                    Some(&user.id),
+                    None,
+                    &client,
+                    json!({ "session_id": issued.session.id }),
+                )
+                .await?;
+            login::tokens_response(state, access, issued)
+        }
+        Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
+        Rotation::ReuseDetected {
+            user_id,
+            session_id,
+        } => {
+            tracing::warn!(%user_id, %session_id, "refresh token reuse: session revoked");
+            state
+                .audit
+                .record(
+                    "refresh.reuse_detected",
+                    None,
+                    Some(&user_id),
+                    &client,
+                    json!({ "session_id": session_id }),
+                )
+                .await?;
+            Err(ApiError::Unauthorized(INVALID_REFRESH))
+        }
+    }
+}

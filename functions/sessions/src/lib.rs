@@ -1,0 +1,207 @@
+//! The caller's sessions (all protected):
+//! - `POST /auth/logout` ends the current session;
+//! - `POST /auth/logout-all` ends every session of the caller;
+//! - `GET /auth/sessions` lists them; `DELETE /auth/sessions/{id}` ends one;
+//! - `POST /auth/password` changes the password and ends all other sessions.
+//!
+//! An ended session's access tokens fail at the authorizer at once.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::domain::NewPassword;
+use shared::error::FieldError;
+use shared::http::{
+    Caller, ClientInfo, json, json_body, no_content, path_param, respond, route_key,
+};
+use shared::password::{self, Verdict};
+use shared::{ApiError, AppState};
+use time::OffsetDateTime;
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(dispatch(&state, &req).await)
+}
+
+async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = Caller::from_request(req)?;
+    let client = ClientInfo::from_request(req);
+    match route_key(req).as_str() {
+        "POST /auth/logout" => {
+            state
+                .sessions
+                .revoke(&caller.user_id, &caller.session_id)
+                .await?;
+            state
+                .audit
+                .record(
+                    "logout",
+                    Some(&caller.user_id),
+                    None,
+                    &client,
+                    json!({ "session_id": caller.session_id }),
+                )
+                .await?;
+            Ok(no_content())
+        }
+        "POST /auth/logout-all" => {
+            let ended = state.sessions.revoke_all(&caller.user_id, None).await?;
+            state
+                .audit
+                .record(
+                    "logout.all",
+                    Some(&caller.user_id),
+                    None,
+                    &client,
+                    json!({ "sessions_ended": ended }),
+                )
+                .await?;
+            Ok(no_content())
+        }
+        "GET /auth/sessions" => list(state, &caller).await,
+        "DELETE /auth/sessions/{id}" => {
+            let id = path_param(req, "id")?;
+            // Only the caller's own sessions exist for them: others are 404.
+            if state.sessions.get(&caller.user_id, &id).await?.is_none() {
+                return Err(ApiError::NotFound);
+            }
+            state.sessions.revoke(&caller.user_id, &id).await?;
+            state
+                .audit
+                .record(
+                    "session.revoked",
+                    Some(&caller.user_id),
+                    None,
+                    &client,
+                    json!({ "session_id": id }),
+                )
+                .await?;
+            Ok(no_content())
+        }
+        "POST /auth/password" => change_password(state, req, &caller, &client).await,
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    last_used_at: OffsetDateTime,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    /// The session of the token making this request.
+    current: bool,
+    /// Not ended and not expired.
+    active: bool,
+}
+
+async fn list(state: &AppState, caller: &Caller) -> Result<Response<Body>, ApiError> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let items: Vec<SessionView> = state
+        .sessions
+        .list(&caller.user_id)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id == caller.session_id,
+            active: s.is_live(now),
+            id: s.id,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
+        .collect();
+    json(StatusCode::OK, &json!({ "items": items }))
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+async fn change_password(
+    state: &AppState,
+    req: &Request,
+    caller: &Caller,
+    client: &ClientInfo,
+) -> Result<Response<Body>, ApiError> {
+    let body: PasswordChange = json_body(req)?;
+    let mut errors = Vec::new();
+    if body.current_password.as_deref().is_none_or(str::is_empty) {
+        errors.push(FieldError::new("current_password", "is required"));
+    }
+    let user = state
+        .users
+        .get(&caller.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("Authentication is required."))?;
+    let mut inputs = vec![user.email.as_str(), user.email.local_part()];
+    inputs.extend(
+        user.name
+            .iter()
+            .chain(user.surname.iter())
+            .map(|n| n.as_str()),
+    );
+    inputs.extend(user.username.iter().map(|u| u.as_str()));
+    let new_password = match body.new_password.as_deref() {
+        None => {
+            errors.push(FieldError::new("new_password", "is required"));
+            None
+        }
+        Some(raw) => match NewPassword::parse(raw, &inputs) {
+            Ok(p) => Some(p),
+            Err(m) => {
+                errors.push(FieldError::new("new_password", m));
+                None
+            }
+        },
+    };
+    let (Some(current), Some(new_password)) = (body.current_password, new_password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    // Guessing the current password with a stolen access token is limited like logins.
+    let account = user.email.as_str().to_owned();
+    state
+        .login_limiter
+        .check(&account, client.ip.as_deref())
+        .await?;
+    if password::verify(current, Some(user.password_hash.clone())).await? == Verdict::Invalid {
+        state
+            .login_limiter
+            .record_failure(&account, client.ip.as_deref())
+            .await?;
+        return Err(ApiError::field("current_password", "is incorrect"));
+    }
+    let mut updated = user.clone();
+    updated.password_hash = password::hash(new_password.into_inner()).await?;
+    state
+        .users
+        .save(&updated)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("The account changed meanwhile; try again.".into()))?;
+    let ended = state
+        .sessions
+        .revoke_all(&caller.user_id, Some(&caller.session_id))
+        .await?;
+    state
+        .audit
+        .record(
+            "password.changed",
+            Some(&caller.user_id),
+            None,
+            client,
+            json!({ "other_sessions_ended": ended }),
+        )
+        .await?;
+    Ok(no_content())
+}

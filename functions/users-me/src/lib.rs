@@ -1,0 +1,230 @@
+//! The caller's own profile (all protected):
+//! - `GET /users/me` (with an `ETag`);
+//! - `PATCH /users/me`: `name`, `surname`, `username`, `date_of_birth`,
+//!   `bio`; a field left out is unchanged, `null` clears it. Optimistic
+//!   concurrency: `If-Match` with a stale `ETag` is 412, a `version` in the
+//!   body that is stale is 409, and so is a concurrent write;
+//! - `DELETE /users/me` with `{password}`: removes the account and
+//!   everything kept about it;
+//! - `GET /users/me/export`: all of the caller's data as JSON.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use shared::domain::{Bio, BirthDate, PersonName, PublicUser, User, Username};
+use shared::error::FieldError;
+use shared::http::{
+    Caller, ClientInfo, check_if_match, double_option, etag, json, json_body, no_content, respond,
+    route_key,
+};
+use shared::password::{self, Verdict};
+use shared::repo::users::UpdateError;
+use shared::{ApiError, AppState};
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(dispatch(&state, &req).await)
+}
+
+async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = Caller::from_request(req)?;
+    let user = state
+        .users
+        .get(&caller.user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    match route_key(req).as_str() {
+        "GET /users/me" => with_etag(
+            json(StatusCode::OK, &PublicUser::from(&user))?,
+            user.version,
+        ),
+        "PATCH /users/me" => patch(state, req, &user).await,
+        "DELETE /users/me" => delete(state, req, &user).await,
+        "GET /users/me/export" => export(state, &user).await,
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn with_etag(mut response: Response<Body>, version: u64) -> Result<Response<Body>, ApiError> {
+    let value = HeaderValue::from_str(&etag(version)).map_err(ApiError::internal)?;
+    response.headers_mut().insert(header::ETAG, value);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct ProfilePatch {
+    #[serde(default, deserialize_with = "double_option")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    surname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    date_of_birth: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    bio: Option<Option<String>>,
+    /// The version the client edited (optional; `If-Match` works too).
+    version: Option<u64>,
+}
+
+/// Applies one optional field: absent keeps, null clears, a value is parsed.
+fn apply<T>(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    change: Option<Option<String>>,
+    current: &mut Option<T>,
+    parse: impl FnOnce(&str) -> Result<T, &'static str>,
+) {
+    match change {
+        None => {}
+        Some(None) => *current = None,
+        Some(Some(raw)) => match parse(&raw) {
+            Ok(v) => *current = Some(v),
+            Err(m) => errors.push(FieldError::new(field, m)),
+        },
+    }
+}
+
+async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<Body>, ApiError> {
+    check_if_match(req, user.version)?;
+    let body: ProfilePatch = json_body(req)?;
+    if body.version.is_some_and(|v| v != user.version) {
+        return Err(ApiError::Conflict(
+            "The profile changed since you read it; read it again.".into(),
+        ));
+    }
+    let mut next = user.clone();
+    let mut errors = Vec::new();
+    let today = time::OffsetDateTime::now_utc().date();
+    apply(
+        &mut errors,
+        "name",
+        body.name,
+        &mut next.name,
+        PersonName::parse,
+    );
+    apply(
+        &mut errors,
+        "surname",
+        body.surname,
+        &mut next.surname,
+        PersonName::parse,
+    );
+    apply(
+        &mut errors,
+        "username",
+        body.username,
+        &mut next.username,
+        Username::parse,
+    );
+    apply(
+        &mut errors,
+        "date_of_birth",
+        body.date_of_birth,
+        &mut next.date_of_birth,
+        |d| BirthDate::parse(d, today),
+    );
+    apply(&mut errors, "bio", body.bio, &mut next.bio, Bio::parse);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let saved = match state.users.update(user, &next).await? {
+        Ok(saved) => saved,
+        Err(UpdateError::UsernameTaken) => {
+            return Err(ApiError::Conflict("This username is taken.".into()));
+        }
+        Err(UpdateError::Stale) => {
+            return Err(ApiError::Conflict(
+                "The profile changed since you read it; read it again.".into(),
+            ));
+        }
+    };
+    let client = ClientInfo::from_request(req);
+    state
+        .audit
+        .record(
+            "user.updated",
+            Some(&user.id),
+            None,
+            &client,
+            json!({ "version": saved.version }),
+        )
+        .await?;
+    with_etag(
+        json(StatusCode::OK, &PublicUser::from(&saved))?,
+        saved.version,
+    )
+}
+
+#[derive(Deserialize)]
+struct DeleteRequest {
+    password: Option<String>,
+}
+
+async fn delete(state: &AppState, req: &Request, user: &User) -> Result<Response<Body>, ApiError> {
+    let body: DeleteRequest = json_body(req)?;
+    let password = body
+        .password
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::field("password", "is required"))?;
+    let client = ClientInfo::from_request(req);
+    state
+        .login_limiter
+        .check(user.email.as_str(), client.ip.as_deref())
+        .await?;
+    if password::verify(password, Some(user.password_hash.clone())).await? == Verdict::Invalid {
+        state
+            .login_limiter
+            .record_failure(user.email.as_str(), client.ip.as_deref())
+            .await?;
+        return Err(ApiError::field("password", "is incorrect"));
+    }
+    shared::accounts::delete_account(state, user, &user.id, &client).await?;
+    Ok(no_content())
+}
+
+async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiError> {
+    let sessions = state.sessions.list(&user.id).await?;
+    let mut audit = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = state.audit.list(Some(&user.id), 100, cursor).await?;
+        audit.extend(page);
+        cursor = next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let sessions: Vec<_> = sessions
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "created_at": s.created_at.unix_timestamp(), "last_used_at": s.last_used_at.unix_timestamp(),
+                "ip": s.ip, "user_agent": s.user_agent, "revoked": s.revoked,
+            })
+        })
+        .collect();
+    let mut response = json(
+        StatusCode::OK,
+        &json!({
+            "exported_at": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "user": PublicUser::from(user),
+            "sessions": sessions,
+            "audit": audit,
+        }),
+    )?;
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"my-data.json\""),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

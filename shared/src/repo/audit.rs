@@ -1,0 +1,126 @@
+//! The audit log: who did what, when, from where. Never passwords or tokens.
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | entry | `AUDIT#{subject}` | `{time}#{id}` | subject = the user concerned (or `ANON`); `gsi1pk = AUDIT` lists all, newest first |
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::ports::item_store::{self, Attrs, Index, ItemStore, Key, Page, Query};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// e.g. `login.succeeded`, `admin.user.deactivated`.
+    pub action: String,
+    /// Who acted (None for anonymous attempts).
+    pub actor_id: Option<String>,
+    /// Whom it concerns.
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Extra facts (never secrets).
+    pub detail: Value,
+}
+
+#[derive(Clone)]
+pub struct AuditRepo {
+    store: Arc<dyn ItemStore>,
+}
+
+fn partition(user_id: Option<&str>) -> String {
+    format!("AUDIT#{}", user_id.unwrap_or("ANON"))
+}
+
+impl AuditRepo {
+    pub fn new(store: Arc<dyn ItemStore>) -> Self {
+        AuditRepo { store }
+    }
+
+    /// Records an entry. Failing to audit fails the caller: a security
+    /// record must not be silently lost.
+    pub async fn record(
+        &self,
+        action: &str,
+        actor_id: Option<&str>,
+        user_id: Option<&str>,
+        client: &ClientInfo,
+        detail: Value,
+    ) -> Result<(), ApiError> {
+        let at = OffsetDateTime::now_utc();
+        let id = uuid::Uuid::now_v7().to_string();
+        let entry = AuditEntry {
+            id: id.clone(),
+            at,
+            action: action.into(),
+            actor_id: actor_id.map(str::to_owned),
+            user_id: user_id.or(actor_id).map(str::to_owned),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            detail,
+        };
+        let Value::Object(mut attrs) = serde_json::to_value(&entry).map_err(ApiError::internal)?
+        else {
+            return Err(ApiError::internal("audit entry did not serialize"));
+        };
+        // UUIDv7 sorts by time, so the sort key orders entries chronologically.
+        let sk = format!("{:020}#{id}", at.unix_timestamp_nanos());
+        attrs.insert(
+            item_store::PK.into(),
+            json!(partition(entry.user_id.as_deref())),
+        );
+        attrs.insert(item_store::SK.into(), json!(sk));
+        attrs.insert(item_store::GSI1PK.into(), json!("AUDIT"));
+        attrs.insert(item_store::GSI1SK.into(), json!(sk));
+        self.store.put(attrs, None).await?;
+        Ok(())
+    }
+
+    /// Entries newest first, for one user or for everyone.
+    pub async fn list(
+        &self,
+        user_id: Option<&str>,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<AuditEntry>, Option<String>), ApiError> {
+        let query = match user_id {
+            Some(u) => Query::new(Index::Primary, partition(Some(u))),
+            None => Query::new(Index::Gsi1, "AUDIT"),
+        };
+        let Page { items, cursor } = self
+            .store
+            .query(query.limit(limit).cursor(cursor).descending())
+            .await?;
+        let entries = items
+            .into_iter()
+            .map(|a: Attrs| serde_json::from_value(Value::Object(a)).map_err(ApiError::internal))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((entries, cursor))
+    }
+
+    /// Deletes a user's entries (account deletion leaves nothing behind).
+    pub async fn delete_for_user(&self, user_id: &str) -> Result<(), ApiError> {
+        loop {
+            let page = self
+                .store
+                .query(Query::new(Index::Primary, partition(Some(user_id))).limit(100))
+                .await?;
+            if page.items.is_empty() {
+                return Ok(());
+            }
+            for item in page.items {
+                if let Some(key) = Key::of(&item) {
+                    self.store.delete(key, None).await?;
+                }
+            }
+        }
+    }
+}

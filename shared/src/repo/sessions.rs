@@ -1,0 +1,319 @@
+//! Sessions and their rotating refresh tokens.
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | session | `USER#{user}` | `SESSION#{id}` | `refresh_hash` = the current token's hash; TTL at the absolute expiry |
+//! | refresh token | `REFRESH#{sha256}` | `REFRESH` | `status` `active` → `used`; TTL at the absolute expiry; `gsi1pk = REFRESHES#{user}` finds them all |
+//!
+//! A refresh turns the presented token `used` with a conditional write, in
+//! one transaction with the new token and the session update, so of many
+//! parallel refreshes with one token exactly one wins. Presenting a `used`
+//! token after the grace window means it was copied: the whole session is
+//! revoked. Access tokens carry the session id, and the authorizer refuses
+//! them as soon as their session is revoked.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::ports::item_store::{
+    self, Attrs, Change, Condition, ItemStore, Key, Query, SortKey, StoreError, Write,
+};
+use crate::secrets::{new_token, token_hash};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: OffsetDateTime,
+    /// Epoch seconds.
+    pub idle_expires_at: i64,
+    pub absolute_expires_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub revoked: bool,
+    pub refresh_hash: String,
+}
+
+impl Session {
+    pub fn is_live(&self, now: i64) -> bool {
+        !self.revoked && now < self.idle_expires_at && now < self.absolute_expires_at
+    }
+}
+
+/// A session with the refresh token the client receives (once).
+pub struct Issued {
+    pub session: Session,
+    pub refresh_token: String,
+}
+
+pub enum Rotation {
+    Rotated(Issued),
+    /// Unknown, expired, revoked, or lost a race within the grace window.
+    Invalid,
+    /// A used token came back after the grace window; the session is revoked.
+    ReuseDetected {
+        user_id: String,
+        session_id: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct SessionRepo {
+    store: Arc<dyn ItemStore>,
+    idle: i64,
+    absolute: i64,
+    grace: i64,
+}
+
+pub fn session_key(user_id: &str, session_id: &str) -> Key {
+    Key::new(format!("USER#{user_id}"), format!("SESSION#{session_id}"))
+}
+
+fn refresh_key(hash: &str) -> Key {
+    Key::new(format!("REFRESH#{hash}"), "REFRESH")
+}
+
+fn session_item(s: &Session) -> Result<Attrs, ApiError> {
+    let Value::Object(mut attrs) = serde_json::to_value(s).map_err(ApiError::internal)? else {
+        return Err(ApiError::internal("session did not serialize to an object"));
+    };
+    let key = session_key(&s.user_id, &s.id);
+    attrs.insert(item_store::PK.into(), json!(key.pk));
+    attrs.insert(item_store::SK.into(), json!(key.sk));
+    attrs.insert(item_store::EXPIRES_AT.into(), json!(s.absolute_expires_at));
+    Ok(attrs)
+}
+
+fn refresh_item(hash: &str, s: &Session) -> Attrs {
+    let key = refresh_key(hash);
+    json!({
+        "pk": key.pk, "sk": key.sk, "user_id": s.user_id, "session_id": s.id,
+        "status": "active", "expires_at": s.absolute_expires_at,
+        "gsi1pk": format!("REFRESHES#{}", s.user_id), "gsi1sk": hash,
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+impl SessionRepo {
+    pub fn new(store: Arc<dyn ItemStore>, config: &Config) -> Self {
+        SessionRepo {
+            store,
+            idle: config.session_idle_ttl.as_secs() as i64,
+            absolute: config.session_absolute_ttl.as_secs() as i64,
+            grace: config.refresh_reuse_grace.as_secs() as i64,
+        }
+    }
+
+    /// Starts a session at login.
+    pub async fn start(&self, user_id: &str, client: &ClientInfo) -> Result<Issued, ApiError> {
+        let now = OffsetDateTime::now_utc();
+        let t = now.unix_timestamp();
+        let refresh_token = new_token();
+        let absolute = t + self.absolute;
+        let session = Session {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: user_id.into(),
+            created_at: now,
+            last_used_at: now,
+            idle_expires_at: (t + self.idle).min(absolute),
+            absolute_expires_at: absolute,
+            user_agent: client.user_agent.clone(),
+            ip: client.ip.clone(),
+            revoked: false,
+            refresh_hash: token_hash(&refresh_token),
+        };
+        self.store
+            .transact(vec![
+                Write::Put {
+                    item: session_item(&session)?,
+                    condition: Some(Condition::NotExists),
+                },
+                Write::Put {
+                    item: refresh_item(&session.refresh_hash, &session),
+                    condition: Some(Condition::NotExists),
+                },
+            ])
+            .await?;
+        Ok(Issued {
+            session,
+            refresh_token,
+        })
+    }
+
+    pub async fn get(&self, user_id: &str, session_id: &str) -> Result<Option<Session>, ApiError> {
+        match self.store.get(&session_key(user_id, session_id)).await? {
+            Some(attrs) => Ok(Some(
+                serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Exchanges a refresh token for a new one (see the module docs).
+    pub async fn rotate(&self, token: &str, client: &ClientInfo) -> Result<Rotation, ApiError> {
+        let old_hash = token_hash(token);
+        let Some(record) = self.store.get(&refresh_key(&old_hash)).await? else {
+            return Ok(Rotation::Invalid);
+        };
+        let field = |name: &str| {
+            record
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (user_id, session_id) = (field("user_id"), field("session_id"));
+        let now = OffsetDateTime::now_utc();
+        let t = now.unix_timestamp();
+        let Some(mut session) = self.get(&user_id, &session_id).await? else {
+            return Ok(Rotation::Invalid);
+        };
+        if !session.is_live(t) {
+            return Ok(Rotation::Invalid);
+        }
+        if field("status") != "active" {
+            let used_at = record.get("used_at").and_then(Value::as_i64).unwrap_or(0);
+            if t - used_at <= self.grace {
+                return Ok(Rotation::Invalid);
+            }
+            self.revoke(&user_id, &session_id).await?;
+            return Ok(Rotation::ReuseDetected {
+                user_id,
+                session_id,
+            });
+        }
+        let refresh_token = new_token();
+        let new_hash = token_hash(&refresh_token);
+        session.last_used_at = now;
+        session.idle_expires_at = (t + self.idle).min(session.absolute_expires_at);
+        session.refresh_hash = new_hash.clone();
+        if client.ip.is_some() {
+            session.ip = client.ip.clone();
+        }
+        if client.user_agent.is_some() {
+            session.user_agent = client.user_agent.clone();
+        }
+        let writes = vec![
+            Write::Update {
+                key: refresh_key(&old_hash),
+                changes: vec![
+                    Change::Set("status".into(), json!("used")),
+                    Change::Set("used_at".into(), json!(t)),
+                ],
+                condition: Some(Condition::Equals("status".into(), json!("active"))),
+            },
+            Write::Put {
+                item: refresh_item(&new_hash, &session),
+                condition: Some(Condition::NotExists),
+            },
+            Write::Put {
+                item: session_item(&session)?,
+                condition: Some(Condition::All(vec![
+                    Condition::Equals("revoked".into(), json!(false)),
+                    Condition::Equals("refresh_hash".into(), json!(old_hash)),
+                ])),
+            },
+        ];
+        match self.store.transact(writes).await {
+            Ok(()) => Ok(Rotation::Rotated(Issued {
+                session,
+                refresh_token,
+            })),
+            // Another refresh with the same token won the race just now.
+            Err(StoreError::TransactionCanceled { .. }) => Ok(Rotation::Invalid),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every session of a user, newest first.
+    pub async fn list(&self, user_id: &str) -> Result<Vec<Session>, ApiError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(
+                    Query::new(item_store::Index::Primary, format!("USER#{user_id}"))
+                        .sk(SortKey::BeginsWith("SESSION#".into()))
+                        .limit(100)
+                        .cursor(cursor)
+                        .descending(),
+                )
+                .await?;
+            for attrs in page.items {
+                out.push(serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)?);
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Revokes one session; false when it does not exist.
+    pub async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, ApiError> {
+        let result = self
+            .store
+            .update(
+                session_key(user_id, session_id),
+                vec![Change::Set("revoked".into(), json!(true))],
+                Some(Condition::Exists),
+            )
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Revokes every live session of a user but `except`; returns how many.
+    pub async fn revoke_all(&self, user_id: &str, except: Option<&str>) -> Result<usize, ApiError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut n = 0;
+        for s in self.list(user_id).await? {
+            if s.is_live(now)
+                && Some(s.id.as_str()) != except
+                && self.revoke(user_id, &s.id).await?
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Deletes every session of a user and every refresh token (used or not).
+    pub async fn delete_all(&self, user_id: &str) -> Result<(), ApiError> {
+        for s in self.list(user_id).await? {
+            self.store.delete(session_key(user_id, &s.id), None).await?;
+        }
+        loop {
+            // The index is eventually consistent on DynamoDB; deleting by key is not.
+            let page = self
+                .store
+                .query(
+                    Query::new(item_store::Index::Gsi1, format!("REFRESHES#{user_id}")).limit(100),
+                )
+                .await?;
+            if page.items.is_empty() {
+                return Ok(());
+            }
+            for item in page.items {
+                if let Some(key) = Key::of(&item) {
+                    self.store.delete(key, None).await?;
+                }
+            }
+        }
+    }
+}
