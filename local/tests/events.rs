@@ -35,14 +35,16 @@ async fn every_sample_event_runs_through_its_handler() {
     let (status, body) = run(&state, "signup", "signup.json").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["username"], "ada");
+    let ada = body["id"].as_str().unwrap().to_owned();
     assert_eq!(run(&state, "signup", "signup.json").await.0, 409);
     assert_eq!(run(&state, "signup", "register.json").await.0, 201);
     let (status, login) = run(&state, "login", "login.json").await;
     assert_eq!(status, 200, "{login}");
     assert_eq!(run(&state, "login", "login-form.json").await.0, 200);
-    // The sample token is not one of ours.
+    // The sample tokens are not ours.
     let (status, problem) = run(&state, "validate-token", "validate-token.json").await;
     assert_eq!((status, problem["status"].as_u64()), (401, Some(401)));
+    assert_eq!(run(&state, "refresh", "refresh.json").await.0, 401);
     let (status, jwks) = run(&state, "jwks", "jwks.json").await;
     assert_eq!(status, 200);
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
@@ -59,6 +61,21 @@ async fn every_sample_event_runs_through_its_handler() {
     let (status, me) = run(&state, "auth-me", "auth-me.json").await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["email"], "ada@example.com");
+    // The protected samples, with the authorizer context pointing at Ada.
+    let as_ada = |file: &str| {
+        let mut e: Value = serde_json::from_str(&event(file)).unwrap();
+        e["requestContext"]["authorizer"]["lambda"]["user_id"] = Value::String(ada.clone());
+        lambda_http::request::from_str(&e.to_string()).unwrap()
+    };
+    let call = |function: &str, req| local::routes::handler(function).unwrap()(state.clone(), req);
+    let me = call("users-me", as_ada("users-me.json")).await;
+    assert_eq!(me.status(), 200);
+    assert!(me.headers().contains_key("etag"));
+    assert_eq!(
+        call("sessions", as_ada("sessions.json")).await.status(),
+        200
+    );
+    assert_eq!(call("admin", as_ada("admin.json")).await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
