@@ -122,8 +122,18 @@ impl Drop for Running {
 /// Binds `addr` (port 0 picks a free port), builds the state with the bound
 /// address as the public base URL (unless configured), and serves.
 pub async fn start(
+    config: Config,
+    addr: SocketAddr,
+) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
+    start_with(config, addr, true).await
+}
+
+/// [`start`], choosing whether the background jobs (consumer, relay, TTL
+/// sweep) run; tests that drive them by hand turn them off.
+pub async fn start_with(
     mut config: Config,
     addr: SocketAddr,
+    background: bool,
 ) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -139,7 +149,11 @@ pub async fn start(
         )
         .await
     });
-    let schedules = schedules::start(state.clone());
+    let schedules = if background {
+        schedules::start(state.clone())
+    } else {
+        tokio::spawn(async {})
+    };
     Ok(Running {
         addr,
         state,

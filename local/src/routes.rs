@@ -63,7 +63,13 @@ pub const ROUTES: &[Route] = &[
     protected("POST", "/admin/users/{id}/deactivate", "admin"),
     protected("POST", "/admin/users/{id}/activate", "admin"),
     protected("GET", "/admin/audit", "admin"),
+    protected("POST", "/admin/events/redrive", "admin"),
 ];
+
+/// The SQS consumer the local server feeds from the embedded queue.
+pub fn user_events_consumer() -> crate::consumer::ConsumerHandler {
+    |s, e| Box::pin(user_events::handle(s, e))
+}
 
 /// A function's HTTP handler, as its Lambda binary runs it.
 pub type Handler = fn(Arc<AppState>, Request) -> BoxFuture<'static, Response<Body>>;

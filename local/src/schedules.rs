@@ -1,22 +1,43 @@
-//! The schedules that run on AWS by themselves, emulated locally: DynamoDB's
-//! TTL sweeper (hourly here; reads already ignore expired items).
+//! What runs by itself on AWS, emulated locally:
+//! - the SQS event-source mapping feeding `user-events` (polled every
+//!   250 ms; reported failures come back after a 30 s visibility timeout and
+//!   reach the dead-letter queue after `maxReceiveCount` receives);
+//! - the `outbox-relay` schedule (every minute, as in `template.yaml`);
+//! - DynamoDB's TTL sweeper (hourly; reads already ignore expired items).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use shared::AppState;
 
+/// The local consumer's visibility timeout (SQS uses the queue's: 180 s).
+pub const LOCAL_VISIBILITY: Duration = Duration::from_secs(30);
+pub const RELAY_EVERY: Duration = Duration::from_secs(60);
+
 /// Starts the background jobs; they stop when the returned handle is aborted.
 pub fn start(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ttl_sweep = tokio::time::interval(Duration::from_secs(3600));
+        let consumer = crate::routes::user_events_consumer();
+        let mut poll = tokio::time::interval(Duration::from_millis(250));
+        let mut relay = tokio::time::interval(RELAY_EVERY);
+        let mut sweep = tokio::time::interval(Duration::from_secs(3600));
         loop {
-            ttl_sweep.tick().await;
-            if let Some(parts) = &state.embedded {
-                match parts.store.purge_expired().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(removed = n, "expired items swept"),
-                    Err(e) => tracing::warn!(error = %e, "TTL sweep failed"),
+            tokio::select! {
+                _ = poll.tick() => {
+                    // Keep delivering while there is work, like a busy poller.
+                    while crate::consumer::deliver_once(&state, consumer, LOCAL_VISIBILITY).await.received > 0 {}
+                }
+                _ = relay.tick() => {
+                    let _ = outbox_relay::run(&state).await;
+                }
+                _ = sweep.tick() => {
+                    if let Some(parts) = &state.embedded {
+                        match parts.store.purge_expired().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(removed = n, "expired items swept"),
+                            Err(e) => tracing::warn!(error = %e, "TTL sweep failed"),
+                        }
+                    }
                 }
             }
         }

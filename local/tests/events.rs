@@ -130,11 +130,26 @@ fn every_function_has_a_sample_event() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     let mut functions: Vec<&str> = local::routes::ROUTES.iter().map(|r| r.function).collect();
-    functions.push("authorizer");
+    functions.extend(["authorizer", "user-events", "outbox-relay"]);
     for f in functions {
         assert!(
             names.iter().any(|n| n == &format!("{f}.json")),
             "events/{f}.json is missing"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scheduled_and_queue_samples_run_through_their_handlers() {
+    let (_dir, state) = state().await;
+    let sqs: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_str(&event("user-events.json")).unwrap();
+    let response = user_events::handle(state.clone(), sqs).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the sample's poison message"
+    );
+    let _schedule: serde_json::Value = serde_json::from_str(&event("outbox-relay.json")).unwrap();
+    assert_eq!(outbox_relay::run(&state).await.unwrap()["sent"], 0);
 }

@@ -197,3 +197,30 @@ fn storage_is_private_and_encrypted() {
             .contains("PRIVATE KEY-----")
     );
 }
+
+#[test]
+fn the_consumer_and_the_relay_are_wired_as_on_aws() {
+    let t = template();
+    let consumer = &t["Resources"]["UserEventsFunction"]["Properties"];
+    let timeout = consumer["Timeout"].as_i64().unwrap();
+    let visibility = t["Resources"]["EventsQueue"]["Properties"]["VisibilityTimeout"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        visibility >= 6 * timeout,
+        "visibility {visibility} < 6 x consumer timeout {timeout}"
+    );
+    let sqs = &consumer["Events"]["Queue"];
+    assert_eq!(sqs["Type"], "SQS");
+    assert_eq!(
+        sqs["Properties"]["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+    let relay = &t["Resources"]["OutboxRelayFunction"]["Properties"]["Events"]["EveryMinute"];
+    assert_eq!(relay["Properties"]["Schedule"], "rate(1 minute)");
+    assert_eq!(
+        local::schedules::RELAY_EVERY.as_secs(),
+        60,
+        "the local schedule matches"
+    );
+}

@@ -4,7 +4,9 @@ use serde_json::json;
 
 use crate::domain::User;
 use crate::error::ApiError;
+use crate::events::{USER_DELETED, UserEvent};
 use crate::http::ClientInfo;
+use crate::outbox;
 use crate::state::AppState;
 
 /// Deletes a user and everything kept about them: profile, email and
@@ -18,11 +20,17 @@ pub async fn delete_account(
 ) -> Result<(), ApiError> {
     // The user goes first (conditionally on its version): once it is gone no
     // token of theirs passes the authorizer, whatever happens next.
-    if !state.users.delete(user).await? {
+    let event = UserEvent::new(USER_DELETED, &user.id, json!({}));
+    if !state
+        .users
+        .delete(user, vec![outbox::record(&event)])
+        .await?
+    {
         return Err(ApiError::Conflict(
             "The account changed meanwhile; try again.".into(),
         ));
     }
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     state.sessions.delete_all(&user.id).await?;
     state.audit.delete_for_user(&user.id).await?;
     state.login_limiter.forget(user.email.as_str()).await?;

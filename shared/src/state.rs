@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::adapters::aws;
 use crate::adapters::embedded::{self, FsBlobs, MailDir, SqliteQueue, SqliteStore};
 use crate::config::{Backend, Config};
+use crate::outbox::Outbox;
 use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
 use crate::rate_limit::LoginLimiter;
 use crate::repo::{AuditRepo, SessionRepo, UserRepo};
@@ -14,6 +15,7 @@ use crate::tokens::TokenKeys;
 /// SQS's `maxReceiveCount` for the user-events queue (the template uses the same).
 pub const MAX_RECEIVES: u32 = 5;
 
+#[derive(Clone)]
 pub struct AppState {
     pub config: Config,
     pub store: Arc<dyn ItemStore>,
@@ -25,6 +27,7 @@ pub struct AppState {
     pub sessions: SessionRepo,
     pub audit: AuditRepo,
     pub login_limiter: LoginLimiter,
+    pub outbox: Outbox,
     /// The embedded adapters the local server needs directly (presigned blob
     /// URLs, the mail folder, the TTL sweeper); `None` on AWS.
     pub embedded: Option<EmbeddedParts>,
@@ -76,18 +79,20 @@ impl AppState {
             aws_sdk_dynamodb::Client::new(&sdk),
             config.table_name.clone(),
         ));
+        let queue: Arc<dyn Queue> = Arc::new(aws::SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            queue_url,
+            config.dead_letter_queue_url.clone(),
+        ));
         Ok(Arc::new(AppState {
             users: UserRepo::new(store.clone()),
             sessions: SessionRepo::new(store.clone(), &config),
             audit: AuditRepo::new(store.clone()),
             login_limiter: LoginLimiter::new(store.clone(), &config),
+            outbox: Outbox::new(store.clone(), queue.clone()),
             store,
             blobs: Arc::new(aws::S3Blobs::new(s3, config.bucket_name.clone())),
-            queue: Arc::new(aws::SqsQueue::new(
-                aws_sdk_sqs::Client::new(&sdk),
-                queue_url,
-                config.dead_letter_queue_url.clone(),
-            )),
+            queue,
             mailer: Arc::new(aws::SesMailer::new(
                 aws_sdk_sesv2::Client::new(&sdk),
                 config.mail_from.clone(),
@@ -107,14 +112,16 @@ impl AppState {
         let blobs = FsBlobs::new(dir.join("blobs"), &secret, &config.public_base_url);
         let mail = MailDir::new(dir.join("mail"), config.mail_from.clone());
         let store_port: Arc<dyn ItemStore> = Arc::new(store.clone());
+        let queue: Arc<dyn Queue> = Arc::new(queue);
         Ok(Arc::new(AppState {
             users: UserRepo::new(store_port.clone()),
             sessions: SessionRepo::new(store_port.clone(), &config),
             audit: AuditRepo::new(store_port.clone()),
             login_limiter: LoginLimiter::new(store_port.clone(), &config),
+            outbox: Outbox::new(store_port.clone(), queue.clone()),
             store: store_port,
             blobs: Arc::new(blobs.clone()),
-            queue: Arc::new(queue),
+            queue,
             mailer: Arc::new(mail.clone()),
             tokens,
             embedded: Some(EmbeddedParts { store, blobs, mail }),

@@ -69,6 +69,7 @@ pub enum KeyError {
 
 /// The signing key, the accepted public keys and the validation rules, built
 /// once per cold start.
+#[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
     kid: String,

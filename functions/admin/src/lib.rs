@@ -9,7 +9,9 @@
 //!   `DELETE /admin/users/{id}`;
 //! - `POST /admin/users/{id}/deactivate` (ends all their sessions at once)
 //!   and `/activate`;
-//! - `GET /admin/audit?user_id=&limit=&cursor=`, newest first.
+//! - `GET /admin/audit?user_id=&limit=&cursor=`, newest first;
+//! - `POST /admin/events/redrive`: moves dead-lettered user events back to
+//!   the queue.
 //!
 //! An admin cannot deactivate, demote or delete themselves (400).
 //! Non-admins get 403.
@@ -21,11 +23,12 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{PublicUser, Role, User};
+use shared::events::{USER_ACTIVATED, USER_DEACTIVATED, USER_UPDATED, UserEvent};
 use shared::http::{
     Caller, ClientInfo, json, json_body, no_content, paging, path_param, query_param, respond,
     route_key,
 };
-use shared::{ApiError, AppState};
+use shared::{ApiError, AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
@@ -39,6 +42,24 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
     match route.as_str() {
         "GET /admin/users" => list_users(state, req).await,
         "GET /admin/audit" => audit(state, req).await,
+        "POST /admin/events/redrive" => {
+            let moved = state
+                .queue
+                .redrive_dead_letters()
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            state
+                .audit
+                .record(
+                    "admin.events.redriven",
+                    Some(&caller.user_id),
+                    None,
+                    &client,
+                    json!({ "moved": moved }),
+                )
+                .await?;
+            json(StatusCode::OK, &json!({ "moved": moved }))
+        }
         "GET /admin/users/{id}" => {
             let user = target(state, req).await?;
             json(StatusCode::OK, &PublicUser::from(&user))
@@ -52,7 +73,16 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 ));
             }
             user.active = active;
-            let saved = save(state, &user).await?;
+            let saved = save(
+                state,
+                &user,
+                if active {
+                    USER_ACTIVATED
+                } else {
+                    USER_DEACTIVATED
+                },
+            )
+            .await?;
             if !active {
                 state.sessions.revoke_all(&user.id, None).await?;
             }
@@ -88,7 +118,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             }
             let before = user.role;
             user.role = role;
-            let saved = save(state, &user).await?;
+            let saved = save(state, &user, USER_UPDATED).await?;
             state
                 .audit
                 .record(
@@ -120,12 +150,18 @@ async fn target(state: &AppState, req: &Request) -> Result<User, ApiError> {
     state.users.get(&id).await?.ok_or(ApiError::NotFound)
 }
 
-async fn save(state: &AppState, user: &User) -> Result<User, ApiError> {
-    state
+/// Saves the user with its event in one transaction, then dispatches it.
+async fn save(state: &AppState, user: &User, kind: &str) -> Result<User, ApiError> {
+    let mut announced = user.clone();
+    announced.version += 1;
+    let event = UserEvent::with_user(kind, &announced);
+    let saved = state
         .users
-        .save(user)
+        .save_with(user, vec![outbox::record(&event)])
         .await?
-        .ok_or_else(|| ApiError::Conflict("The user changed meanwhile; try again.".into()))
+        .ok_or_else(|| ApiError::Conflict("The user changed meanwhile; try again.".into()))?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    Ok(saved)
 }
 
 async fn list_users(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {

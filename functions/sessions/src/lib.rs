@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::domain::NewPassword;
 use shared::error::FieldError;
+use shared::events::{USER_PASSWORD_CHANGED, UserEvent};
 use shared::http::{
     Caller, ClientInfo, json, json_body, no_content, path_param, respond, route_key,
 };
 use shared::password::{self, Verdict};
-use shared::{ApiError, AppState};
+use shared::{ApiError, AppState, outbox};
 use time::OffsetDateTime;
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
@@ -184,11 +185,13 @@ async fn change_password(
     }
     let mut updated = user.clone();
     updated.password_hash = password::hash(new_password.into_inner()).await?;
+    let event = UserEvent::new(USER_PASSWORD_CHANGED, &user.id, json!({}));
     state
         .users
-        .save(&updated)
+        .save_with(&updated, vec![outbox::record(&event)])
         .await?
         .ok_or_else(|| ApiError::Conflict("The account changed meanwhile; try again.".into()))?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     let ended = state
         .sessions
         .revoke_all(&caller.user_id, Some(&caller.session_id))

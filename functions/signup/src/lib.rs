@@ -10,9 +10,10 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::domain::{PublicUser, Role, SignupRequest, User};
+use shared::events::{USER_CREATED, UserEvent};
 use shared::http::{allow, json, json_body, respond};
 use shared::repo::users::CreateError;
-use shared::{ApiError, AppState, password};
+use shared::{ApiError, AppState, outbox, password};
 use time::OffsetDateTime;
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
@@ -44,7 +45,12 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         updated_at: now,
         version: 1,
     };
-    match state.users.create(&user, Vec::new()).await? {
+    let event = UserEvent::with_user(USER_CREATED, &user);
+    match state
+        .users
+        .create(&user, vec![outbox::record(&event)])
+        .await?
+    {
         Ok(()) => {}
         Err(CreateError::EmailTaken) => {
             return Err(ApiError::Conflict(
@@ -55,6 +61,7 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
             return Err(ApiError::Conflict("This username is taken.".into()));
         }
     }
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     let client = shared::http::ClientInfo::from_request(req);
     state
         .audit

@@ -16,13 +16,14 @@ use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{Bio, BirthDate, PersonName, PublicUser, User, Username};
 use shared::error::FieldError;
+use shared::events::{USER_UPDATED, UserEvent};
 use shared::http::{
     Caller, ClientInfo, check_if_match, double_option, etag, json, json_body, no_content, respond,
     route_key,
 };
 use shared::password::{self, Verdict};
 use shared::repo::users::UpdateError;
-use shared::{ApiError, AppState};
+use shared::{ApiError, AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
@@ -134,7 +135,14 @@ async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let saved = match state.users.update(user, &next).await? {
+    let mut announced = next.clone();
+    announced.version = user.version + 1;
+    let event = UserEvent::with_user(USER_UPDATED, &announced);
+    let saved = match state
+        .users
+        .update(user, &next, vec![outbox::record(&event)])
+        .await?
+    {
         Ok(saved) => saved,
         Err(UpdateError::UsernameTaken) => {
             return Err(ApiError::Conflict("This username is taken.".into()));
@@ -145,6 +153,7 @@ async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<
             ));
         }
     };
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     let client = ClientInfo::from_request(req);
     state
         .audit
@@ -191,6 +200,19 @@ async fn delete(state: &AppState, req: &Request, user: &User) -> Result<Response
 
 async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiError> {
     let sessions = state.sessions.list(&user.id).await?;
+    let settings = state
+        .store
+        .get(&shared::ports::Key::new(
+            format!("USER#{}", user.id),
+            "SETTINGS",
+        ))
+        .await?
+        .map(|mut s| {
+            for k in ["pk", "sk"] {
+                s.remove(k);
+            }
+            s
+        });
     let mut audit = Vec::new();
     let mut cursor = None;
     loop {
@@ -216,6 +238,7 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
             "exported_at": time::OffsetDateTime::now_utc().unix_timestamp(),
             "user": PublicUser::from(user),
             "sessions": sessions,
+            "settings": settings,
             "audit": audit,
         }),
     )?;

@@ -82,7 +82,20 @@ impl TestServer {
     }
 
     async fn serve(dir: tempfile::TempDir, config: Config) -> TestServer {
-        let running = local::start(config.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        Self::serve_with(dir, config, true).await
+    }
+
+    /// A server without background jobs: the test drives the consumer and
+    /// the relay itself.
+    pub async fn start_quiet(backend: TestBackend) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let config = shared::testing::config(backend, dir.path()).await;
+        Self::serve_with(dir, config, false).await
+    }
+
+    async fn serve_with(dir: tempfile::TempDir, config: Config, background: bool) -> TestServer {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let running = local::start_with(config.clone(), addr, background)
             .await
             .unwrap();
         TestServer {

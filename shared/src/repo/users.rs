@@ -147,6 +147,7 @@ impl UserRepo {
         &self,
         before: &User,
         after: &User,
+        extra: Vec<Write>,
     ) -> Result<Result<User, UpdateError>, ApiError> {
         let mut next = after.clone();
         next.version = before.version + 1;
@@ -170,6 +171,7 @@ impl UserRepo {
                 });
             }
         }
+        writes.extend(extra);
         match self.store.transact(writes).await {
             Ok(()) => Ok(Ok(next)),
             Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
@@ -186,7 +188,7 @@ impl UserRepo {
     }
 
     /// Deletes the user and its claims, all or nothing, if unchanged since read.
-    pub async fn delete(&self, user: &User) -> Result<bool, ApiError> {
+    pub async fn delete(&self, user: &User, extra: Vec<Write>) -> Result<bool, ApiError> {
         let mut writes = vec![
             Write::Delete {
                 key: user_key(&user.id),
@@ -203,6 +205,7 @@ impl UserRepo {
                 condition: None,
             });
         }
+        writes.extend(extra);
         match self.store.transact(writes).await {
             Ok(()) => Ok(true),
             Err(StoreError::TransactionCanceled { .. }) => Ok(false),
@@ -248,11 +251,36 @@ impl UserRepo {
     /// Replaces the user if its stored version is still `user.version`, and
     /// bumps the version. Returns the stored user, or `None` on a stale version.
     pub async fn save(&self, user: &User) -> Result<Option<User>, ApiError> {
+        self.save_with(user, Vec::new()).await
+    }
+
+    /// [`UserRepo::save`] with more writes (such as an outbox record) in the
+    /// same transaction.
+    pub async fn save_with(
+        &self,
+        user: &User,
+        extra: Vec<Write>,
+    ) -> Result<Option<User>, ApiError> {
         let mut next = user.clone();
         next.version = user.version + 1;
         next.updated_at = time::OffsetDateTime::now_utc();
         let condition = Condition::Equals("version".into(), json!(user.version));
-        match self.store.put(to_item(&next)?, Some(condition)).await {
+        let result = if extra.is_empty() {
+            self.store.put(to_item(&next)?, Some(condition)).await
+        } else {
+            let mut writes = vec![Write::Put {
+                item: to_item(&next)?,
+                condition: Some(condition),
+            }];
+            writes.extend(extra);
+            match self.store.transact(writes).await {
+                Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+                    Err(StoreError::ConditionFailed)
+                }
+                other => other,
+            }
+        };
+        match result {
             Ok(()) => Ok(Some(next)),
             Err(StoreError::ConditionFailed) => Ok(None),
             Err(e) => Err(e.into()),

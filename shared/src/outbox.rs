@@ -1,0 +1,213 @@
+//! The transactional outbox: an event is stored in the same transaction as
+//! the change it reports, then sent to the queue by whoever gets to it
+//! first (the request that made the change, or the scheduled relay).
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | outbox record | `OUTBOX#{event_id}` | `OUTBOX` | `event` (JSON text), `lease` (epoch s), `sent`; while unsent, `gsi1pk = OUTBOX#UNSENT`, `gsi1sk = {time}#{id}` orders them; sent records expire after 7 days |
+//!
+//! Sending first takes a lease with a conditional write on the `lease`
+//! value it read, so two senders never send one record at the same time; a
+//! sender that dies leaves a lease that expires, and the record is sent
+//! later (at least once; consumers are idempotent by `event_id`). A sent
+//! record keeps only its id and type, not the event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::events::UserEvent;
+use crate::ports::item_store::{
+    Attrs, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
+};
+use crate::ports::{Queue, QueueError};
+
+/// How long a sender owns a record before another may retry it.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// How long sent records are kept (for inspection) before TTL removes them.
+pub const KEEP_SENT: Duration = Duration::from_secs(7 * 86_400);
+const UNSENT: &str = "OUTBOX#UNSENT";
+
+fn key(event_id: &str) -> Key {
+    Key::new(format!("OUTBOX#{event_id}"), "OUTBOX")
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The outbox write to add to a state change's transaction.
+pub fn record(event: &UserEvent) -> Write {
+    let k = key(&event.event_id);
+    let order = format!(
+        "{:020}#{}",
+        event.occurred_at.unix_timestamp_nanos(),
+        event.event_id
+    );
+    let item = json!({
+        "pk": k.pk, "sk": k.sk, "event_id": event.event_id, "type": event.kind,
+        "event": serde_json::to_string(event).unwrap_or_default(),
+        "lease": 0, "sent": false, "gsi1pk": UNSENT, "gsi1sk": order,
+    });
+    Write::Put {
+        item: item.as_object().cloned().unwrap_or_default(),
+        condition: Some(Condition::NotExists),
+    }
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    Sent,
+    /// Already sent, or someone else holds the lease.
+    Skipped,
+    /// The queue failed; the record stays unsent for the relay.
+    Failed,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    store: Arc<dyn ItemStore>,
+    queue: Arc<dyn Queue>,
+}
+
+impl Outbox {
+    pub fn new(store: Arc<dyn ItemStore>, queue: Arc<dyn Queue>) -> Self {
+        Outbox { store, queue }
+    }
+
+    /// Sends one record if it is unsent and nobody else is sending it.
+    pub async fn dispatch(&self, event_id: &str) -> Result<Dispatch, StoreError> {
+        let Some(item) = self.store.get(&key(event_id)).await? else {
+            return Ok(Dispatch::Skipped);
+        };
+        self.dispatch_item(&item).await
+    }
+
+    async fn dispatch_item(&self, item: &Attrs) -> Result<Dispatch, StoreError> {
+        let event_id = item
+            .get("event_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let lease = item.get("lease").cloned().unwrap_or(json!(0));
+        if item.get("sent") == Some(&json!(true)) || lease.as_i64().unwrap_or(0) > now() {
+            return Ok(Dispatch::Skipped);
+        }
+        let mine = now() + LEASE.as_secs() as i64;
+        let claimed = self
+            .store
+            .update(
+                key(&event_id),
+                vec![Change::Set("lease".into(), json!(mine))],
+                Some(Condition::All(vec![
+                    Condition::Equals("lease".into(), lease),
+                    Condition::Equals("sent".into(), json!(false)),
+                ])),
+            )
+            .await;
+        match claimed {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => return Ok(Dispatch::Skipped),
+            Err(e) => return Err(e),
+        }
+        let body = item
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match self.queue.send(body).await {
+            Ok(_) => {
+                self.store
+                    .update(
+                        key(&event_id),
+                        vec![
+                            Change::Set("sent".into(), json!(true)),
+                            Change::Set("sent_at".into(), json!(now())),
+                            Change::Set(
+                                "expires_at".into(),
+                                json!(now() + KEEP_SENT.as_secs() as i64),
+                            ),
+                            Change::Remove("gsi1pk".into()),
+                            Change::Remove("gsi1sk".into()),
+                            // Sent: keep no personal data (account deletion
+                            // leaves nothing behind).
+                            Change::Remove("event".into()),
+                        ],
+                        Some(Condition::Equals("lease".into(), json!(mine))),
+                    )
+                    .await
+                    .map(|_| Dispatch::Sent)
+                    // Lost the lease meanwhile: sent twice at worst, never lost.
+                    .or_else(|e| {
+                        if e == StoreError::ConditionFailed {
+                            Ok(Dispatch::Sent)
+                        } else {
+                            Err(e)
+                        }
+                    })
+            }
+            Err(QueueError::Unavailable(m) | QueueError::Internal(m)) => {
+                tracing::warn!(%event_id, error = %m, "queue unavailable; the relay will send the event");
+                // Give the lease back so the relay need not wait for it.
+                let _ = self
+                    .store
+                    .update(
+                        key(&event_id),
+                        vec![Change::Set("lease".into(), json!(0))],
+                        Some(Condition::Equals("lease".into(), json!(mine))),
+                    )
+                    .await;
+                Ok(Dispatch::Failed)
+            }
+        }
+    }
+
+    /// Sends every unsent record in order of occurrence (the relay).
+    /// Returns (sent, skipped, failed).
+    pub async fn relay(&self, max: usize) -> Result<(usize, usize, usize), StoreError> {
+        let (mut sent, mut skipped, failed) = (0, 0, 0);
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(Query::new(Index::Gsi1, UNSENT).limit(100).cursor(cursor))
+                .await?;
+            for item in &page.items {
+                match self.dispatch_item(item).await? {
+                    Dispatch::Sent => sent += 1,
+                    Dispatch::Skipped => skipped += 1,
+                    // Keep order: stop at the first failure and retry next time.
+                    Dispatch::Failed => return Ok((sent, skipped, failed + 1)),
+                }
+                if sent + skipped >= max {
+                    return Ok((sent, skipped, failed));
+                }
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                return Ok((sent, skipped, failed));
+            }
+        }
+    }
+
+    /// How many records are still unsent.
+    pub async fn pending(&self) -> Result<usize, StoreError> {
+        Ok(self
+            .store
+            .query(Query::new(Index::Gsi1, UNSENT).limit(1000))
+            .await?
+            .items
+            .len())
+    }
+}
+
+/// The state changes of a request emit events through this: written in the
+/// change's transaction, then dispatched right after the commit.
+pub async fn dispatch_after_commit(outbox: &Outbox, events: &[UserEvent]) {
+    for e in events {
+        if let Err(err) = outbox.dispatch(&e.event_id).await {
+            tracing::warn!(event_id = %e.event_id, error = %err, "dispatch failed; the relay will send the event");
+        }
+    }
+}
