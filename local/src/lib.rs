@@ -4,6 +4,7 @@
 pub mod blobs;
 pub mod consumer;
 pub mod gateway;
+pub mod openapi;
 pub mod routes;
 pub mod schedules;
 
@@ -70,6 +71,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         }
         app = app.route(path, methods);
     }
+    let spec = openapi::json();
+    app = app
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move { ([(http::header::CONTENT_TYPE, "application/json")], spec) }
+            }),
+        )
+        .route(
+            "/docs",
+            get(|| async { axum::response::Html(openapi::DOCS_HTML) }),
+        )
+        .route(
+            "/docs/redoc.standalone.js",
+            get(|| async {
+                (
+                    [
+                        (http::header::CONTENT_TYPE, "application/javascript"),
+                        (http::header::CACHE_CONTROL, "public, max-age=86400"),
+                    ],
+                    openapi::REDOC_JS,
+                )
+            }),
+        );
     app.route(
         "/_blobs/{*key}",
         get(blobs::get)

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::ports::StoreError;
 
 /// One problem with one input field (used for 422 answers).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -62,7 +62,8 @@ pub enum ApiError {
 }
 
 /// The problem document (RFC 9457).
-#[derive(Debug, Serialize, serde::Deserialize)]
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,

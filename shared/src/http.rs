@@ -107,7 +107,7 @@ pub fn allow(req: &Request, methods: &[Method]) -> Result<(), ApiError> {
 }
 
 /// The caller, as the authorizer established it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Caller {
     pub user_id: String,
     pub email: String,

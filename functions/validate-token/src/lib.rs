@@ -20,7 +20,7 @@ struct ValidateRequest {
     token: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValidateResponse {
     pub valid: bool,
     pub user_id: String,

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::{Bio, BirthDate, Email, PersonName, Username};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -45,13 +45,14 @@ pub struct User {
 }
 
 /// What clients see of a user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublicUser {
     pub id: String,
     pub email: String,
     pub name: Option<String>,
     pub surname: Option<String>,
     pub username: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
     pub date_of_birth: Option<BirthDate>,
     pub bio: Option<String>,
     pub role: Role,

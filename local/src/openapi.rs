@@ -1,0 +1,475 @@
+//! The OpenAPI 3.1 document, generated from the code: response types derive
+//! `ToSchema` where they are defined, request bodies are described here,
+//! each route has one annotated operation below, and [`CommonResponses`]
+//! adds the answers every route can give (problems, and API Gateway's own
+//! 401/403 on protected routes) from the route table itself.
+//!
+//! Served at `GET /openapi.json` (docs at `GET /docs`) and committed as
+//! `openapi.json`; a test fails when the committed copy is out of date
+//! (`UPDATE_OPENAPI=1 cargo test -p local --test openapi` rewrites it).
+
+#![allow(dead_code)]
+
+use serde::Deserialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as Document, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::routes::ROUTES;
+
+#[derive(ToSchema, Deserialize)]
+#[schema(example = json!({"email": "ada@example.com", "password": "vivid tundra lantern 47", "name": "Ada"}))]
+struct SignupBody {
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+    /// 8 to 128 characters, not a common or guessable one.
+    #[schema(min_length = 8, max_length = 128)]
+    password: String,
+    #[schema(max_length = 100)]
+    name: Option<String>,
+    #[schema(max_length = 100)]
+    surname: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{2,29}$")]
+    username: Option<String>,
+    #[schema(format = Date)]
+    date_of_birth: Option<String>,
+}
+
+#[derive(ToSchema, Deserialize)]
+#[schema(example = json!({"email": "ada@example.com", "password": "vivid tundra lantern 47"}))]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+/// The OAuth2 password grant form.
+#[derive(ToSchema, Deserialize)]
+struct LoginForm {
+    /// The email.
+    username: String,
+    password: String,
+    /// `password` when given.
+    grant_type: Option<String>,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct ValidateBody {
+    token: String,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+/// The OAuth2 refresh-token grant form.
+#[derive(ToSchema, Deserialize)]
+struct RefreshForm {
+    /// Must be `refresh_token`.
+    grant_type: String,
+    refresh_token: String,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct PasswordChangeBody {
+    current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
+    new_password: String,
+}
+
+/// Absent fields are unchanged; `null` clears a field.
+#[derive(ToSchema, Deserialize)]
+struct ProfilePatchBody {
+    #[schema(max_length = 100)]
+    name: Option<String>,
+    #[schema(max_length = 100)]
+    surname: Option<String>,
+    username: Option<String>,
+    #[schema(format = Date)]
+    date_of_birth: Option<String>,
+    #[schema(max_length = 500)]
+    bio: Option<String>,
+    /// The version the edit is based on (a stale one is 409).
+    version: Option<u64>,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct PasswordBody {
+    password: String,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct RolePatchBody {
+    role: shared::domain::Role,
+}
+
+/// API Gateway's own answers (401, 403, 404, 413): not problem documents.
+#[derive(ToSchema)]
+struct GatewayMessage {
+    message: String,
+}
+
+#[derive(ToSchema)]
+struct Jwk {
+    kty: String,
+    crv: String,
+    x: String,
+    kid: String,
+    alg: String,
+    #[schema(rename = "use")]
+    r#use: String,
+}
+
+#[derive(ToSchema)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(ToSchema)]
+struct OpenIdConfiguration {
+    issuer: String,
+    jwks_uri: String,
+    token_endpoint: String,
+    grant_types_supported: Vec<String>,
+    response_types_supported: Vec<String>,
+    subject_types_supported: Vec<String>,
+    id_token_signing_alg_values_supported: Vec<String>,
+    token_endpoint_auth_methods_supported: Vec<String>,
+}
+
+#[derive(ToSchema)]
+struct Check {
+    status: String,
+    latency_ms: f64,
+}
+
+#[derive(ToSchema)]
+struct Health {
+    /// `ok` or `degraded`.
+    status: String,
+    /// `embedded` or `aws`.
+    backend: String,
+    version: String,
+    checks: std::collections::BTreeMap<String, Check>,
+}
+
+#[derive(ToSchema)]
+struct SessionView {
+    id: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    last_used_at: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    current: bool,
+    active: bool,
+}
+
+#[derive(ToSchema)]
+struct SessionList {
+    items: Vec<SessionView>,
+}
+
+#[derive(ToSchema)]
+struct UserPage {
+    items: Vec<shared::domain::PublicUser>,
+    /// Pass it back as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+struct AuditEntryView {
+    id: String,
+    #[schema(format = DateTime)]
+    at: String,
+    action: String,
+    actor_id: Option<String>,
+    user_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: serde_json::Value,
+}
+
+#[derive(ToSchema)]
+struct AuditPage {
+    items: Vec<AuditEntryView>,
+    next_cursor: Option<String>,
+}
+
+/// Everything kept about the caller.
+#[derive(ToSchema)]
+struct Export {
+    exported_at: i64,
+    user: shared::domain::PublicUser,
+    sessions: Vec<serde_json::Value>,
+    settings: Option<serde_json::Value>,
+    audit: Vec<AuditEntryView>,
+}
+
+#[derive(ToSchema)]
+struct Redriven {
+    moved: u32,
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupBody,
+    responses((status = 201, description = "The new user", body = shared::domain::PublicUser),
+              (status = 409, description = "Email or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
+fn signup() {}
+
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = SignupBody,
+    responses((status = 201, description = "The new user (alias of /auth/signup)", body = shared::domain::PublicUser),
+              (status = 409, description = "Email or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
+fn register() {}
+
+#[utoipa::path(post, path = "/auth/login", tag = "auth",
+    request_body(content((LoginBody = "application/json"), (LoginForm = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Tokens", body = login::TokenResponse),
+              (status = 401, description = "Wrong email or password (one generic answer)", body = shared::error::Problem, content_type = PROBLEM)))]
+fn login_op() {}
+
+#[utoipa::path(post, path = "/auth/validate-token", tag = "auth", request_body = ValidateBody,
+    responses((status = 200, description = "The token is valid", body = validate_token::ValidateResponse),
+              (status = 401, description = "Invalid or expired", body = shared::error::Problem, content_type = PROBLEM)))]
+fn validate() {}
+
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth",
+    request_body(content((RefreshBody = "application/json"), (RefreshForm = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "A new token pair", body = login::TokenResponse),
+              (status = 401, description = "Invalid, expired or reused refresh token", body = shared::error::Problem, content_type = PROBLEM)))]
+fn refresh_op() {}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys", responses((status = 200, description = "The public keys", body = Jwks)))]
+fn jwks_op() {}
+
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "keys",
+    responses((status = 200, description = "Issuer and key locations", body = OpenIdConfiguration)))]
+fn oidc() {}
+
+#[utoipa::path(get, path = "/health", tag = "ops",
+    responses((status = 200, description = "Every dependency is up", body = Health),
+              (status = 503, description = "A dependency is down", body = Health)))]
+fn health_op() {}
+
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = shared::http::Caller)))]
+fn me() {}
+
+#[utoipa::path(post, path = "/auth/logout", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204, description = "The current session ended")))]
+fn logout() {}
+
+#[utoipa::path(post, path = "/auth/logout-all", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204, description = "Every session ended")))]
+fn logout_all() {}
+
+#[utoipa::path(get, path = "/auth/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's sessions", body = SessionList)))]
+fn sessions_list() {}
+
+#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204, description = "Ended"),
+              (status = 404, description = "No such session of yours", body = shared::error::Problem, content_type = PROBLEM)))]
+fn session_end() {}
+
+#[utoipa::path(post, path = "/auth/password", tag = "sessions", security(("bearer" = [])), request_body = PasswordChangeBody,
+    responses((status = 204, description = "Changed; other sessions ended"),
+              (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn password() {}
+
+#[utoipa::path(get, path = "/users/me", tag = "profile", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's profile (ETag set)", body = shared::domain::PublicUser),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+fn me_get() {}
+
+#[utoipa::path(patch, path = "/users/me", tag = "profile", security(("bearer" = [])), request_body = ProfilePatchBody,
+    params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on")),
+    responses((status = 200, description = "The updated profile", body = shared::domain::PublicUser),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version, or username taken", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+fn me_patch() {}
+
+#[utoipa::path(delete, path = "/users/me", tag = "profile", security(("bearer" = [])), request_body = PasswordBody,
+    responses((status = 204, description = "The account and everything about it deleted"),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn me_delete() {}
+
+#[utoipa::path(get, path = "/users/me/export", tag = "profile", security(("bearer" = [])),
+    responses((status = 200, description = "All of the caller's data", body = Export),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+fn me_export() {}
+
+#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query),
+           ("q" = Option<String>, Query, description = "Email prefix, or @username"), ("active" = Option<bool>, Query)),
+    responses((status = 200, description = "One page of users", body = UserPage)))]
+fn admin_users() {}
+
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "The user", body = shared::domain::PublicUser),
+              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM)))]
+fn admin_user() {}
+
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = RolePatchBody,
+    responses((status = 200, description = "The updated user", body = shared::domain::PublicUser),
+              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn admin_patch() {}
+
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"),
+              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn admin_delete() {}
+
+#[utoipa::path(post, path = "/admin/users/{id}/deactivate", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "Deactivated; their sessions ended", body = shared::domain::PublicUser),
+              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn admin_deactivate() {}
+
+#[utoipa::path(post, path = "/admin/users/{id}/activate", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "Activated", body = shared::domain::PublicUser),
+              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn admin_activate() {}
+
+#[utoipa::path(get, path = "/admin/audit", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "Audit entries, newest first", body = AuditPage)))]
+fn admin_audit() {}
+
+#[utoipa::path(post, path = "/admin/events/redrive", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "Dead letters moved back", body = Redriven)))]
+fn redrive() {}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "User platform", version = "0.1.0",
+         description = "Sign-up, login, tokens, sessions, profiles and administration, as AWS Lambda functions behind API Gateway."),
+    paths(signup, register, login_op, validate, refresh_op, jwks_op, oidc, health_op, me, logout, logout_all, sessions_list,
+          session_end, password, me_get, me_patch, me_delete, me_export, admin_users, admin_user, admin_patch, admin_delete,
+          admin_deactivate, admin_activate, admin_audit, redrive),
+    components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
+    modifiers(&CommonResponses),
+)]
+struct ApiDoc;
+
+/// Adds what every operation can answer, from the route table: problems
+/// for bad input and failures, and API Gateway's answers on protected routes.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    PROBLEM,
+                    Content::new(Some(Ref::from_schema_name("Problem"))),
+                )
+                .build()
+        };
+        let gateway = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("GatewayMessage"))),
+                )
+                .build()
+        };
+        for route in ROUTES {
+            let Some(item) = doc.paths.paths.get_mut(route.path) else {
+                continue;
+            };
+            let operation = match route.method {
+                "GET" => item.get.as_mut(),
+                "POST" => item.post.as_mut(),
+                "PATCH" => item.patch.as_mut(),
+                "DELETE" => item.delete.as_mut(),
+                "PUT" => item.put.as_mut(),
+                _ => None,
+            };
+            let Some(op) = operation else { continue };
+            let responses = &mut op.responses.responses;
+            let mut add = |status: &str, response| {
+                responses.entry(status.into()).or_insert(response);
+            };
+            add("400", problem("Malformed body or parameters").into());
+            add("413", problem("Body too large").into());
+            add("415", problem("Unsupported media type").into());
+            add("422", problem("Invalid fields, listed in `errors`").into());
+            add(
+                "429",
+                problem("Too many failed attempts; see Retry-After").into(),
+            );
+            add(
+                "500",
+                problem("A bug on our side (details are logged, never sent)").into(),
+            );
+            add("503", problem("A dependency is unavailable").into());
+            if route.protected {
+                add(
+                    "401",
+                    gateway("No Authorization header (API Gateway)").into(),
+                );
+                // 403 is API Gateway's when the authorizer refuses, a problem
+                // when an authenticated caller lacks the role.
+                let forbidden = ResponseBuilder::new()
+                    .description("Token refused by the authorizer (API Gateway), or not allowed")
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name("GatewayMessage"))),
+                    )
+                    .content(
+                        PROBLEM,
+                        Content::new(Some(Ref::from_schema_name("Problem"))),
+                    )
+                    .build();
+                responses.insert("403".into(), forbidden.into());
+            }
+        }
+    }
+}
+
+/// The document, as served and committed.
+pub fn document() -> Document {
+    ApiDoc::openapi()
+}
+
+/// Pretty JSON of the document, ending with a newline.
+pub fn json() -> String {
+    let mut text = document()
+        .to_pretty_json()
+        .expect("the document serializes");
+    text.push('\n');
+    text
+}
+
+/// The documentation page (Redoc, served from this binary: no CDN).
+pub const DOCS_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>User platform API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><redoc spec-url="/openapi.json"></redoc><script type="module" src="/docs/redoc.standalone.js"></script></body>
+</html>
+"#;
+
+pub const REDOC_JS: &[u8] = include_bytes!("../assets/redoc.standalone.js");
