@@ -1,0 +1,254 @@
+//! Cold starts, measured against a Lambda Runtime API emulator on loopback.
+//!
+//! For each function's release binary (and a hello-world `lambda_runtime`
+//! binary built with the same profile), N times: spawn it with
+//! `AWS_LAMBDA_RUNTIME_API` pointing at the emulator, hand it its sample
+//! event from `events/`, and measure spawn → first `next` poll (init) and
+//! spawn → first response (first invocation), and the process's peak RSS.
+//!
+//! `cargo build --release -p bench --bins && cargo run --release -p bench --bin cold-start`
+//! (`BENCH_RUNS=20` by default.)
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tokio::sync::{Notify, oneshot};
+
+/// What the emulator saw of one process.
+#[derive(Default)]
+struct Seen {
+    first_next: Option<Instant>,
+    response: Option<(Instant, bool)>,
+    served: bool,
+}
+
+#[derive(Clone)]
+struct Emulator {
+    event: Arc<Mutex<String>>,
+    seen: Arc<Mutex<Seen>>,
+    done: Arc<Notify>,
+}
+
+async fn next(State(em): State<Emulator>) -> impl IntoResponse {
+    let serve = {
+        let mut seen = em.seen.lock().unwrap();
+        seen.first_next.get_or_insert_with(Instant::now);
+        let first = !seen.served;
+        seen.served = true;
+        first
+    };
+    if !serve {
+        // One invocation per process: park the second poll until killed.
+        let (_tx, rx) = oneshot::channel::<()>();
+        let _ = rx.await;
+    }
+    let deadline = (time::OffsetDateTime::now_utc().unix_timestamp() + 30) * 1000;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "lambda-runtime-aws-request-id",
+        "bench-request".parse().unwrap(),
+    );
+    headers.insert(
+        "lambda-runtime-deadline-ms",
+        deadline.to_string().parse().unwrap(),
+    );
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:local:000000000000:function:bench"
+            .parse()
+            .unwrap(),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000".parse().unwrap(),
+    );
+    headers.insert("content-type", "application/json".parse().unwrap());
+    (headers, em.event.lock().unwrap().clone())
+}
+
+async fn respond(State(em): State<Emulator>, Path(_id): Path<String>) -> impl IntoResponse {
+    em.seen.lock().unwrap().response = Some((Instant::now(), true));
+    em.done.notify_one();
+    axum::http::StatusCode::ACCEPTED
+}
+
+async fn error(State(em): State<Emulator>) -> impl IntoResponse {
+    em.seen.lock().unwrap().response = Some((Instant::now(), false));
+    em.done.notify_one();
+    axum::http::StatusCode::ACCEPTED
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+struct Sample {
+    init: Duration,
+    first: Duration,
+    rss_kib: u64,
+}
+
+async fn run_once(
+    em: &Emulator,
+    addr: &str,
+    binary: &PathBuf,
+    env: &HashMap<String, String>,
+) -> Result<Sample, String> {
+    *em.seen.lock().unwrap() = Seen::default();
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new(binary)
+        .env_clear()
+        .envs(env)
+        .env("AWS_LAMBDA_RUNTIME_API", addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", binary.display()))?;
+    let pid = child.id().unwrap_or(0);
+    let waited = tokio::time::timeout(Duration::from_secs(20), em.done.notified()).await;
+    let rss_kib = peak_rss_kib(pid).unwrap_or(0);
+    let _ = child.kill().await;
+    waited.map_err(|_| format!("{} did not answer within 20 s", binary.display()))?;
+    let seen = em.seen.lock().unwrap();
+    let (Some(first_next), Some((response, ok))) = (seen.first_next, seen.response) else {
+        return Err("no poll or no response".into());
+    };
+    if !ok {
+        return Err(format!("{} reported an error", binary.display()));
+    }
+    Ok(Sample {
+        init: first_next - start,
+        first: response - start,
+        rss_kib,
+    })
+}
+
+fn median_p90(mut v: Vec<Duration>) -> (Duration, Duration) {
+    bench::stats(&mut v)
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let release = root.join("target/release");
+    let em = Emulator {
+        event: Arc::new(Mutex::new(String::new())),
+        seen: Arc::default(),
+        done: Arc::new(Notify::new()),
+    };
+    let app = axum::Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(respond),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(error))
+        .with_state(em.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // (binary, sample event)
+    let functions = [
+        ("hello_lambda", "outbox-relay.json"),
+        ("signup", "signup.json"),
+        ("login", "login.json"),
+        ("validate-token", "validate-token.json"),
+        ("authorizer", "authorizer.json"),
+        ("jwks", "jwks.json"),
+        ("health", "health.json"),
+        ("auth-me", "auth-me.json"),
+        ("refresh", "refresh.json"),
+        ("sessions", "sessions.json"),
+        ("users-me", "users-me.json"),
+        ("admin", "admin.json"),
+        ("user-events", "user-events.json"),
+        ("outbox-relay", "outbox-relay.json"),
+    ];
+    let data = tempfile::tempdir().unwrap();
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert("STORE".into(), "embedded".into());
+    env.insert("DATA_DIR".into(), data.path().display().to_string());
+    env.insert(
+        "JWT_PRIVATE_KEY".into(),
+        shared::tokens::generate_private_key_pem(),
+    );
+    env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
+
+    let mut rows = String::new();
+    let mut hello_init = Duration::ZERO;
+    for (name, event_file) in functions {
+        let binary = release.join(name);
+        if !binary.exists() {
+            eprintln!("skipping {name}: build it with `cargo build --release --workspace --bins`");
+            continue;
+        }
+        let event = std::fs::read_to_string(root.join("events").join(event_file)).unwrap();
+        *em.event.lock().unwrap() = event;
+        let mut samples = Vec::new();
+        for i in 0..runs + 1 {
+            match run_once(&em, &addr, &binary, &env).await {
+                Ok(s) if i > 0 => samples.push(s),
+                Ok(_) => {} // the first run warms the page cache
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let (init50, init90) = median_p90(samples.iter().map(|s| s.init).collect());
+        let (first50, first90) = median_p90(samples.iter().map(|s| s.first).collect());
+        let rss = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+        if name == "hello_lambda" {
+            hello_init = init50;
+        }
+        let ratio = init50.as_secs_f64() / hello_init.as_secs_f64().max(1e-9);
+        let size = std::fs::metadata(&binary)
+            .map(|m| m.len() as f64 / 1_048_576.0)
+            .unwrap_or(0.0);
+        let target_rss = 32.0;
+        let verdict = if ratio <= 1.5 && rss <= target_rss {
+            "met"
+        } else {
+            "MISSED"
+        };
+        rows.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {ratio:.2}× | {rss:.1} MB | {size:.1} MB | {verdict} |\n",
+            bench::ms(init50), bench::ms(init90), bench::ms(first50), bench::ms(first90)
+        ));
+        println!("{name}: init {init50:?} (x{ratio:.2}), first {first50:?}, rss {rss:.1} MB");
+    }
+    let section = format!(
+        "## Cold start (embedded store)\n\n\
+         `cargo build --release --workspace --bins && cargo run --release -p bench --bin cold-start` — {}; {runs} runs per binary \
+         (after one warm-up run) against a Lambda Runtime API emulator on loopback, each process spawned fresh and given its sample event from `events/`.\n\n\
+         Init = spawn → first `next` poll; first = spawn → first response. Targets: init ≤ 1.5× hello-world, peak RSS ≤ 32 MB.\n\n\
+         | binary | init p50 | init p90 | first p50 | first p90 | init / hello | peak RSS | size (x86_64) | targets |\n\
+         |---|---|---|---|---|---|---|---|---|\n{rows}",
+        bench::machine()
+    );
+    bench::write_section("cold-start", &section).unwrap();
+}
