@@ -19,6 +19,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
     pub config: Config,
+    /// Whether the background jobs (consumer, relay) run.
+    pub background: bool,
 }
 
 pub struct Answer {
@@ -103,6 +105,7 @@ impl TestServer {
             dir,
             client: reqwest::Client::new(),
             config,
+            background,
         }
     }
 
@@ -118,13 +121,14 @@ impl TestServer {
             running,
             dir,
             config,
+            background,
             ..
         } = self;
         let issuer = running.state.config.jwt_issuer.clone();
         drop(running);
         let mut config = config;
         config.jwt_issuer = issuer;
-        Self::serve(dir, adjust(config)).await
+        Self::serve_with(dir, adjust(config), background).await
     }
 
     pub fn url(&self, path: &str) -> String {
