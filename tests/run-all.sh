@@ -72,18 +72,11 @@ bash tests/e2e/docs-page.sh | tee -a "$SUMMARY"
 step "independent JWT check (PyJWT against the running local server)"
 # `cargo test` above already built target/debug/local with the test feature set.
 [ -x target/debug/local ] || cargo build -p local --locked
-DATA=$(mktemp -d)
-env -u MOTO_ENDPOINT ./target/debug/local --port 0 --data-dir "$DATA" > "$OUT/local-server.log" 2>&1 &
-SERVER=$!
-PIDS+=($SERVER)
-for _ in $(seq 1 100); do
-  URL=$(grep -oE 'listening on http://[0-9.:]+' "$OUT/local-server.log" | awk '{print $3}' || true)
-  [ -n "$URL" ] && break
-  sleep 0.1
-done
-[ -n "$URL" ] || { cat "$OUT/local-server.log"; exit 1; }
-python tests/e2e/independent_jwt.py "$URL" | tee -a "$SUMMARY"
-kill $SERVER
+. tests/e2e/lib.sh
+(
+  start_local "$OUT/local-server.log"
+  python tests/e2e/independent_jwt.py "$URL" | tee -a "$SUMMARY"
+)
 
 step "summary"
 awk '

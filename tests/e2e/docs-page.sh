@@ -13,17 +13,8 @@ if ! command -v chromium >/dev/null; then
     echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1
   fi
 fi
-DATA=$(mktemp -d)
-./target/debug/local --port 0 --data-dir "$DATA" > "$OUT/docs-server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
-URL=""
-for _ in $(seq 1 200); do
-  URL=$(grep -oE 'listening on http://[0-9.:]+' "$OUT/docs-server.log" | awk '{print $3}' || true)
-  [ -n "$URL" ] && break
-  sleep 0.1
-done
-[ -n "$URL" ] || { cat "$OUT/docs-server.log"; exit 1; }
+. tests/e2e/lib.sh
+start_local "$OUT/docs-server.log"
 FLAGS=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
        --disable-component-update --disable-sync --virtual-time-budget=15000)
 chromium "${FLAGS[@]}" --user-data-dir="$(mktemp -d)" --window-size=1280,1000 --screenshot="$OUT/docs.png" "$URL/docs" 2>/dev/null

@@ -129,6 +129,18 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
         }
     };
     let issued = state.sessions.start(&user.id, &client).await?;
+    grant(state, &user, issued, &client, "login.succeeded").await
+}
+
+/// Issues an access token for a session, audits it as `action`, and answers
+/// with the token pair (login and refresh end the same way).
+pub async fn grant(
+    state: &AppState,
+    user: &shared::domain::User,
+    issued: shared::repo::sessions::Issued,
+    client: &ClientInfo,
+    action: &str,
+) -> Result<Response<Body>, ApiError> {
     let (token, _) = state
         .tokens
         .issue(
@@ -141,10 +153,10 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     state
         .audit
         .record(
-            "login.succeeded",
+            action,
             Some(&user.id),
             None,
-            &client,
+            client,
             json!({ "session_id": issued.session.id }),
         )
         .await?;

@@ -70,26 +70,7 @@ async fn refresh(state: &AppState, req: &Request) -> Result<Response<Body>, ApiE
                     .await?;
                 return Err(ApiError::Unauthorized(INVALID_REFRESH));
             };
-            let (access, _) = state
-                .tokens
-                .issue(
-                    &user.id,
-                    user.email.as_str(),
-                    user.role.as_str(),
-                    &issued.session.id,
-                )
-                .map_err(ApiError::internal)?;
-            state
-                .audit
-                .record(
-                    "token.refreshed",
-                    Some(&user.id),
-                    None,
-                    &client,
-                    json!({ "session_id": issued.session.id }),
-                )
-                .await?;
-            login::tokens_response(state, access, issued)
+            login::grant(state, &user, issued, &client, "token.refreshed").await
         }
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
         Rotation::ReuseDetected {

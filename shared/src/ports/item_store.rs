@@ -232,6 +232,26 @@ impl dyn ItemStore + '_ {
         .await
         .map(|item| item.unwrap_or_default())
     }
+    /// Deletes every item a query finds, page by page (for account
+    /// deletion); unconditional, so it is safe to repeat.
+    pub async fn delete_all(&self, query: Query) -> Result<(), StoreError> {
+        loop {
+            let page = self.query(query.clone().limit(100).cursor(None)).await?;
+            if page.items.is_empty() {
+                return Ok(());
+            }
+            for item in page.items {
+                if let Some(key) = Key::of(&item) {
+                    self.write(Write::Delete {
+                        key,
+                        condition: None,
+                    })
+                    .await?;
+                }
+            }
+        }
+    }
+
     pub async fn delete(
         &self,
         key: Key,

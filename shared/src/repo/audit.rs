@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::ports::item_store::{self, Attrs, Index, ItemStore, Key, Page, Query};
+use crate::ports::item_store::{self, Attrs, Index, ItemStore, Page, Query};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -108,19 +108,7 @@ impl AuditRepo {
 
     /// Deletes a user's entries (account deletion leaves nothing behind).
     pub async fn delete_for_user(&self, user_id: &str) -> Result<(), ApiError> {
-        loop {
-            let page = self
-                .store
-                .query(Query::new(Index::Primary, partition(Some(user_id))).limit(100))
-                .await?;
-            if page.items.is_empty() {
-                return Ok(());
-            }
-            for item in page.items {
-                if let Some(key) = Key::of(&item) {
-                    self.store.delete(key, None).await?;
-                }
-            }
-        }
+        let query = Query::new(Index::Primary, partition(Some(user_id)));
+        Ok(self.store.delete_all(query).await?)
     }
 }

@@ -298,22 +298,9 @@ impl SessionRepo {
         for s in self.list(user_id).await? {
             self.store.delete(session_key(user_id, &s.id), None).await?;
         }
-        loop {
-            // The index is eventually consistent on DynamoDB; deleting by key is not.
-            let page = self
-                .store
-                .query(
-                    Query::new(item_store::Index::Gsi1, format!("REFRESHES#{user_id}")).limit(100),
-                )
-                .await?;
-            if page.items.is_empty() {
-                return Ok(());
-            }
-            for item in page.items {
-                if let Some(key) = Key::of(&item) {
-                    self.store.delete(key, None).await?;
-                }
-            }
-        }
+        // The index is eventually consistent on DynamoDB; deleting by key is not.
+        let refreshes = Query::new(item_store::Index::Gsi1, format!("REFRESHES#{user_id}"));
+        self.store.delete_all(refreshes).await?;
+        Ok(())
     }
 }

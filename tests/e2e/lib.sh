@@ -1,0 +1,20 @@
+# Sourced by the test scripts. start_local LOG [ENV...]: starts
+# target/debug/local on a free port with a fresh data folder; sets URL and
+# SERVER (its pid) and removes the data folder when the shell exits.
+start_local() {
+  local log=$1
+  shift
+  local data
+  data=$(mktemp -d)
+  env -u MOTO_ENDPOINT -u AWS_ENDPOINT_URL -u TABLE_NAME "$@" ./target/debug/local --port 0 --data-dir "$data" > "$log" 2>&1 &
+  SERVER=$!
+  trap 'kill $SERVER 2>/dev/null || true; rm -rf "'"$data"'"' EXIT
+  URL=""
+  for _ in $(seq 1 200); do
+    URL=$(grep -oE 'listening on http://[0-9.:]+' "$log" | awk '{print $3}' || true)
+    [ -n "$URL" ] && return 0
+    sleep 0.1
+  done
+  cat "$log" >&2
+  return 1
+}
