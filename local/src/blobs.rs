@@ -38,14 +38,10 @@ pub async fn get(
             if let Ok(v) = HeaderValue::from_str(&blob.content_type) {
                 headers.insert(header::CONTENT_TYPE, v);
             }
-            if let Some(name) = grant.download_name {
-                let safe: String = name
-                    .chars()
-                    .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
-                    .collect();
-                if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
-                    headers.insert(header::CONTENT_DISPOSITION, v);
-                }
+            if let Some(name) = grant.download_name
+                && let Ok(v) = HeaderValue::from_str(&shared::ports::blob_store::attachment(&name))
+            {
+                headers.insert(header::CONTENT_DISPOSITION, v);
             }
             (StatusCode::OK, headers, blob.bytes).into_response()
         }

@@ -45,6 +45,16 @@ pub trait BlobStore: Send + Sync {
     async fn health(&self) -> Result<(), BlobError>;
 }
 
+/// `Content-Disposition: attachment` for a download name, keeping only
+/// printable ASCII without quotes or backslashes (no header injection).
+pub fn attachment(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
+        .collect();
+    format!("attachment; filename=\"{safe}\"")
+}
+
 /// Keys are relative paths of safe segments: no `..`, no leading `/`, no
 /// empty segment, only `[A-Za-z0-9._-]` in a segment.
 pub fn valid_key(key: &str) -> bool {
@@ -62,6 +72,14 @@ pub fn valid_key(key: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn download_names_cannot_inject_headers() {
+        assert_eq!(
+            super::attachment("a \"b\"\r\nX: y.pdf"),
+            "attachment; filename=\"abX:y.pdf\""
+        );
+    }
+
     #[test]
     fn keys_cannot_escape() {
         assert!(super::valid_key("avatars/u1/a.png"));

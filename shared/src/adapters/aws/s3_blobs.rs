@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use super::classify;
-use crate::ports::blob_store::{Blob, BlobError, BlobStore, valid_key};
+use crate::ports::blob_store::{Blob, BlobError, BlobStore, attachment, valid_key};
 
 #[derive(Clone)]
 pub struct S3Blobs {
@@ -115,13 +115,7 @@ impl BlobStore for S3Blobs {
         ttl: Duration,
         download_name: Option<&str>,
     ) -> Result<String, BlobError> {
-        let disposition = download_name.map(|n| {
-            let safe: String = n
-                .chars()
-                .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
-                .collect();
-            format!("attachment; filename=\"{safe}\"")
-        });
+        let disposition = download_name.map(attachment);
         let request = self
             .client
             .get_object()
