@@ -306,7 +306,7 @@ fn me_export() {}
 
 #[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query),
-           ("q" = Option<String>, Query, description = "Email prefix, or @username"), ("active" = Option<bool>, Query)),
+           ("q" = Option<String>, Query, description = "An email prefix, or @ and a username prefix"), ("active" = Option<bool>, Query)),
     responses((status = 200, description = "One page of users", body = UserPage)))]
 fn admin_users() {}
 

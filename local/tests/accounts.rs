@@ -571,6 +571,30 @@ async fn admin_lists_users_with_cursor_search_and_filter() {
             .map(|i| format!("list{i}@example.com"))
             .collect::<Vec<_>>()
     );
+    // Username prefix search (any case), through the username index.
+    for (email, name) in [
+        ("un1@example.com", "Alpha_one"),
+        ("un2@example.com", "alpha_two"),
+        ("un3@example.com", "beta"),
+    ] {
+        let t = session(&s, email).await;
+        send(
+            &s,
+            "PATCH",
+            "/users/me",
+            &access(&t),
+            Some(json!({ "username": name })),
+        )
+        .await;
+    }
+    let by_name = send(&s, "GET", "/admin/users?q=%40ALPHA", &access(&admin), None).await;
+    let names: Vec<&str> = by_name.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Alpha_one", "alpha_two"]);
     let inactive = send(
         &s,
         "GET",

@@ -3,8 +3,8 @@
 //! admin loses access at once locally and within the authorizer cache TTL
 //! on AWS):
 //! - `GET /admin/users?limit=&cursor=&q=&active=`: users in email order; `q`
-//!   is an email prefix, or a username (`@name` or a bare name finds the
-//!   user with that username); `active=true|false` filters;
+//!   is an email prefix, or `@` and a username prefix; `active=true|false`
+//!   filters;
 //! - `GET /admin/users/{id}`, `PATCH /admin/users/{id}` `{role}`,
 //!   `DELETE /admin/users/{id}`;
 //! - `POST /admin/users/{id}/deactivate` (ends all their sessions at once)
@@ -178,32 +178,15 @@ async fn list_users(state: &AppState, req: &Request) -> Result<Response<Body>, A
     if q.is_some_and(|q| q.chars().count() > 254) {
         return Err(ApiError::field("q", "must be at most 254 characters"));
     }
-    // A username search finds at most one user (usernames are unique).
-    if let Some(name) = q.filter(|q| !q.contains('@') || q.starts_with('@')) {
-        let by_name = state
-            .users
-            .find_by_username(name.trim_start_matches('@'))
-            .await?;
-        if by_name.is_some() || q.is_some_and(|q| q.starts_with('@')) {
-            let items: Vec<PublicUser> = by_name
-                .iter()
-                .filter(|u| active.is_none_or(|a| u.active == a))
-                .map(PublicUser::from)
-                .collect();
-            return json(
-                StatusCode::OK,
-                &json!({ "items": items, "next_cursor": null }),
-            );
-        }
-    }
     // Fill the page even when the `active` filter drops users.
     let mut items = Vec::new();
     loop {
         // Ask only for what is missing, so the cursor never skips a user.
-        let (users, next) = state
-            .users
-            .list(q, limit - items.len() as u32, cursor)
-            .await?;
+        let want = limit - items.len() as u32;
+        let (users, next) = match q.and_then(|q| q.strip_prefix('@')) {
+            Some(name) => state.users.list_by_username(name, want, cursor).await?,
+            None => state.users.list(q, want, cursor).await?,
+        };
         items.extend(
             users
                 .iter()

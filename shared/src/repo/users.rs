@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | user | `USER#{id}` | `PROFILE` | `gsi1pk = USERS`, `gsi1sk = {email}` lists users by email |
 //! | email claim | `EMAIL#{email}` | `EMAIL` | `user_id`; makes emails unique |
-//! | username claim | `USERNAME#{folded}` | `USERNAME` | `user_id`; makes usernames unique |
+//! | username claim | `USERNAME#{folded}` | `USERNAME` | `user_id`; makes usernames unique; `gsi1pk = USERNAMES`, `gsi1sk = {folded}` for prefix search |
 //!
 //! A user and its claims are written in one transaction whose conditions
 //! (`NotExists` on each claim) enforce uniqueness: never read-then-write.
@@ -84,6 +84,16 @@ fn claim(key: &Key, user_id: &str) -> Write {
     }
 }
 
+/// A username claim, also indexed (`gsi1pk = USERNAMES`) for prefix search.
+fn username_claim(folded: &str, user_id: &str) -> Write {
+    let key = username_key(folded);
+    let item = json!({"pk": key.pk, "sk": key.sk, "user_id": user_id, "gsi1pk": "USERNAMES", "gsi1sk": folded});
+    Write::Put {
+        item: item.as_object().cloned().unwrap_or_default(),
+        condition: Some(Condition::NotExists),
+    }
+}
+
 impl UserRepo {
     pub fn new(store: Arc<dyn ItemStore>) -> Self {
         UserRepo { store }
@@ -104,7 +114,7 @@ impl UserRepo {
             claim(&email_key(&user.email), &user.id),
         ];
         if let Some(username) = &user.username {
-            writes.push(claim(&username_key(&username.folded()), &user.id));
+            writes.push(username_claim(&username.folded(), &user.id));
         }
         writes.extend(extra);
         match self.store.transact(writes).await {
@@ -162,7 +172,7 @@ impl UserRepo {
         );
         if old_name != new_name {
             if let Some(new_name) = &new_name {
-                writes.push(claim(&username_key(new_name), &next.id));
+                writes.push(username_claim(new_name, &next.id));
             }
             if let Some(old_name) = &old_name {
                 writes.push(Write::Delete {
@@ -230,6 +240,29 @@ impl UserRepo {
             .into_iter()
             .map(from_item)
             .collect::<Result<Vec<_>, _>>()?;
+        Ok((users, page.cursor))
+    }
+
+    /// One page of users whose username starts with `prefix` (any case), in
+    /// username order.
+    pub async fn list_by_username(
+        &self,
+        prefix: &str,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<User>, Option<String>), ApiError> {
+        let query = Query::new(Index::Gsi1, "USERNAMES")
+            .sk(SortKey::BeginsWith(prefix.to_ascii_lowercase()))
+            .limit(limit)
+            .cursor(cursor);
+        let page = self.store.query(query).await?;
+        let mut users = Vec::with_capacity(page.items.len());
+        for claim in page.items {
+            // The index may lag a deletion on DynamoDB: skip claims without a user.
+            if let Some(user) = claim.get("user_id").and_then(Value::as_str) {
+                users.extend(self.get(user).await?);
+            }
+        }
         Ok((users, page.cursor))
     }
 
