@@ -68,3 +68,25 @@ pub fn machine() -> String {
     let date = time::OffsetDateTime::now_utc().date();
     format!("{cpus} cores ({model}), {profile} build, {date}")
 }
+
+/// An embedded state in a fresh folder with one user signed up, login
+/// limits out of the way (benchmarks log in thousands of times).
+pub async fn embedded_state(
+    email: &str,
+    password: &str,
+) -> (tempfile::TempDir, std::sync::Arc<shared::AppState>) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut config = shared::Config::embedded(dir.path());
+    config.login_max_failures_per_account = u32::MAX;
+    config.login_max_failures_per_ip = u32::MAX;
+    let state = shared::AppState::build(config)
+        .await
+        .expect("the embedded state");
+    let signup = post_event(
+        "/auth/signup",
+        &serde_json::json!({"email": email, "password": password}),
+        "10.0.0.1",
+    );
+    assert_eq!(signup::handle(state.clone(), signup).await.status(), 201);
+    (dir, state)
+}

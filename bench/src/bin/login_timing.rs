@@ -7,24 +7,13 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use shared::{AppState, Config};
 
 const ROUNDS: usize = 40;
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::embedded(dir.path());
-    config.login_max_failures_per_account = u32::MAX;
-    config.login_max_failures_per_ip = u32::MAX;
-    let state = AppState::build(config).await.unwrap();
     let password = "vivid tundra lantern 47";
-    let signup = bench::post_event(
-        "/auth/signup",
-        &json!({"email": "known@example.com", "password": password}),
-        "10.0.0.1",
-    );
-    assert_eq!(signup::handle(state.clone(), signup).await.status(), 201);
+    let (_dir, state) = bench::embedded_state("known@example.com", password).await;
 
     let cases = [
         (

@@ -4,11 +4,9 @@
 //! `cargo run --release -p bench --bin warm`
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shared::{AppState, Config};
 
 async fn measure<F, Fut>(n: usize, mut f: F) -> (Duration, Duration)
 where
@@ -51,18 +49,8 @@ fn get_event(path: &str, context: &Value) -> lambda_http::Request {
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::embedded(dir.path());
-    config.login_max_failures_per_account = u32::MAX;
-    config.login_max_failures_per_ip = u32::MAX;
-    let state: Arc<AppState> = AppState::build(config).await.unwrap();
     let password = "vivid tundra lantern 47";
-    let signup = bench::post_event(
-        "/auth/signup",
-        &json!({"email": "warm@example.com", "password": password}),
-        "10.0.0.1",
-    );
-    assert_eq!(signup::handle(state.clone(), signup).await.status(), 201);
+    let (dir, state) = bench::embedded_state("warm@example.com", password).await;
     let login = bench::post_event(
         "/auth/login",
         &json!({"email": "warm@example.com", "password": password}),

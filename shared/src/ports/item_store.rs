@@ -180,6 +180,20 @@ pub struct Page {
     pub cursor: Option<String>,
 }
 
+impl Page {
+    /// Adapters fetch `limit + 1` items: the extra one only tells that more
+    /// follow, so the cursor is present exactly when another page exists.
+    pub fn from_overfetch(mut items: Vec<Attrs>, query: &Query) -> Page {
+        let more = items.len() > query.limit as usize;
+        items.truncate(query.limit as usize);
+        let cursor = match (more, items.last()) {
+            (true, Some(last)) => Some(encode_cursor(last, query)),
+            _ => None,
+        };
+        Page { items, cursor }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// A single write's condition did not hold.

@@ -477,13 +477,7 @@ impl ItemStore for DynamoStore {
                 _ => break,
             }
         }
-        let more = items.len() > query.limit as usize;
-        items.truncate(query.limit as usize);
-        let cursor = match (more, items.last()) {
-            (true, Some(last)) => Some(item_store::encode_cursor(last, &query)),
-            _ => None,
-        };
-        Ok(Page { items, cursor })
+        Ok(Page::from_overfetch(items, &query))
     }
 
     async fn health(&self) -> Result<(), StoreError> {

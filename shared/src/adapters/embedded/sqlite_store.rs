@@ -325,18 +325,12 @@ impl ItemStore for SqliteStore {
                     .map_err(sql_err)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(sql_err)?;
-                let mut items = docs
+                let items = docs
                     .iter()
                     .map(|d| serde_json::from_str::<Attrs>(d))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| StoreError::Internal(e.to_string()))?;
-                let more = items.len() > query.limit as usize;
-                items.truncate(query.limit as usize);
-                let cursor = match (more, items.last()) {
-                    (true, Some(last)) => Some(item_store::encode_cursor(last, &query)),
-                    _ => None,
-                };
-                Ok(Page { items, cursor })
+                Ok(Page::from_overfetch(items, &query))
             })
             .await
     }
