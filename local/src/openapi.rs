@@ -77,6 +77,41 @@ struct PasswordChangeBody {
     new_password: String,
 }
 
+/// A new task.
+#[derive(ToSchema, Deserialize)]
+#[schema(example = json!({"title": "Write the report", "due_date": "2026-12-01"}))]
+struct NewTaskBody {
+    #[schema(min_length = 1, max_length = 200)]
+    title: String,
+    #[schema(max_length = 5000)]
+    description: Option<String>,
+    /// `todo` when left out.
+    status: Option<shared::domain::TaskStatus>,
+    #[schema(format = Date)]
+    due_date: Option<String>,
+}
+
+/// Absent fields are unchanged; `null` clears `description` or `due_date`.
+#[derive(ToSchema, Deserialize)]
+struct TaskPatchBody {
+    #[schema(min_length = 1, max_length = 200)]
+    title: Option<String>,
+    #[schema(max_length = 5000)]
+    description: Option<String>,
+    status: Option<shared::domain::TaskStatus>,
+    #[schema(format = Date)]
+    due_date: Option<String>,
+    /// The version the edit is based on (a stale one is 409).
+    version: Option<u64>,
+}
+
+#[derive(ToSchema)]
+struct TaskPage {
+    items: Vec<shared::domain::Task>,
+    /// Pass it back as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
 /// Absent fields are unchanged; `null` clears a field.
 #[derive(ToSchema, Deserialize)]
 struct ProfilePatchBody {
@@ -205,6 +240,7 @@ struct Export {
     sessions: Vec<serde_json::Value>,
     settings: Option<serde_json::Value>,
     audit: Vec<AuditEntryView>,
+    tasks: Vec<shared::domain::Task>,
 }
 
 #[derive(ToSchema)]
@@ -349,13 +385,44 @@ fn admin_audit() {}
     responses((status = 200, description = "Dead letters moved back", body = Redriven)))]
 fn redrive() {}
 
+#[utoipa::path(get, path = "/tasks", tag = "tasks", security(("bearer" = [])),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query),
+           ("status" = Option<shared::domain::TaskStatus>, Query, description = "Only tasks with this status")),
+    responses((status = 200, description = "One page of the caller's tasks, newest first", body = TaskPage)))]
+fn tasks_list() {}
+
+#[utoipa::path(post, path = "/tasks", tag = "tasks", security(("bearer" = [])), request_body = NewTaskBody,
+    responses((status = 201, description = "The new task (Location and ETag set)", body = shared::domain::Task)))]
+fn tasks_create() {}
+
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "The task (ETag set)", body = shared::domain::Task),
+              (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM)))]
+fn task_get() {}
+
+#[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path),
+    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on")), request_body = TaskPatchBody,
+    responses((status = 200, description = "The updated task", body = shared::domain::Task),
+              (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version or a concurrent change", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+fn task_patch() {}
+
+#[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path),
+    ("If-Match" = Option<String>, Header, description = "Delete only this version")),
+    responses((status = 204, description = "Deleted"),
+              (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+fn task_delete() {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "User platform", version = "0.1.0",
-         description = "Sign-up, login, tokens, sessions, profiles and administration, as AWS Lambda functions behind API Gateway."),
+         description = "Sign-up, login, tokens, sessions, profiles, administration, tasks and profile PDFs, as AWS Lambda functions behind API Gateway."),
     paths(signup, register, login_op, validate, refresh_op, jwks_op, oidc, health_op, me, logout, logout_all, sessions_list,
           session_end, password, me_get, me_patch, me_delete, me_export, admin_users, admin_user, admin_patch, admin_delete,
-          admin_deactivate, admin_activate, admin_audit, redrive),
+          admin_deactivate, admin_activate, admin_audit, redrive, tasks_list, tasks_create, task_get,
+          task_patch, task_delete),
     components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
     modifiers(&CommonResponses),
 )]

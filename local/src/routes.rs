@@ -64,6 +64,11 @@ pub const ROUTES: &[Route] = &[
     protected("POST", "/admin/users/{id}/activate", "admin"),
     protected("GET", "/admin/audit", "admin"),
     protected("POST", "/admin/events/redrive", "admin"),
+    protected("GET", "/tasks", "tasks-crud"),
+    protected("POST", "/tasks", "tasks-crud"),
+    protected("GET", "/tasks/{id}", "tasks-crud"),
+    protected("PATCH", "/tasks/{id}", "tasks-crud"),
+    protected("DELETE", "/tasks/{id}", "tasks-crud"),
 ];
 
 /// The SQS consumer the local server feeds from the embedded queue.
@@ -87,6 +92,7 @@ pub fn handler(function: &str) -> Option<Handler> {
         "sessions" => |s, r| Box::pin(sessions::handle(s, r)),
         "users-me" => |s, r| Box::pin(users_me::handle(s, r)),
         "admin" => |s, r| Box::pin(admin::handle(s, r)),
+        "tasks-crud" => |s, r| Box::pin(tasks_crud::handle(s, r)),
         _ => return None,
     })
 }

@@ -727,6 +727,17 @@ async fn deleting_an_account_leaves_nothing_of_the_user_behind() {
         Some(json!({"username": "gone_user"})),
     )
     .await;
+    for n in 0..3 {
+        let t = send(
+            &s,
+            "POST",
+            "/tasks",
+            &access(&t),
+            Some(json!({"title": format!("gone task {n}")})),
+        )
+        .await;
+        assert_eq!(t.status, 201, "{}", t.text);
+    }
     let r = s
         .post("/auth/refresh", json!({ "refresh_token": refresh(&t) }))
         .await
@@ -737,6 +748,7 @@ async fn deleting_an_account_leaves_nothing_of_the_user_behind() {
     assert_eq!(export.body["user"]["email"], "gone@example.com");
     assert!(!export.body["sessions"].as_array().unwrap().is_empty());
     assert!(export.body["audit"].as_array().unwrap().len() >= 3);
+    assert_eq!(export.body["tasks"].as_array().unwrap().len(), 3);
     assert!(!export.text.contains("argon2") && !export.text.contains(&refresh(&r)));
 
     assert_eq!(
@@ -774,6 +786,7 @@ async fn deleting_an_account_leaves_nothing_of_the_user_behind() {
             .filter(|i| {
                 i.contains("gone@example.com")
                     || i.contains("gone_user")
+                    || i.contains("gone task")
                     || (i.contains(&id) && !i.contains("deleted_user_id"))
             })
             .collect();

@@ -187,6 +187,18 @@ async fn conditional_deletes(b: TestBackend) {
             .await,
         Err(StoreError::ConditionFailed)
     );
+    for condition in [
+        Condition::All(vec![Condition::Exists]),
+        Condition::All(vec![
+            Condition::Exists,
+            Condition::Equals("version".into(), json!(3)),
+        ]),
+    ] {
+        assert_eq!(
+            store.delete(Key::new("D#1", "X"), Some(condition)).await,
+            Err(StoreError::ConditionFailed)
+        );
+    }
 }
 
 async fn stock_never_goes_negative(b: TestBackend) {

@@ -76,6 +76,43 @@ async fn every_sample_event_runs_through_its_handler() {
         200
     );
     assert_eq!(call("admin", as_ada("admin.json")).await.status(), 200);
+    let task = call("tasks-crud", as_ada("tasks-crud.json")).await;
+    assert_eq!(task.status(), 201);
+    assert!(
+        task.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/tasks/")
+    );
+    let (_, tasks) = {
+        let mut e: Value = serde_json::from_str(&event("tasks-crud.json")).unwrap();
+        e["requestContext"]["authorizer"]["lambda"]["user_id"] = Value::String(ada.clone());
+        for k in ["routeKey", "rawPath"] {
+            e[k] = Value::String(
+                if k == "routeKey" {
+                    "GET /tasks"
+                } else {
+                    "/tasks"
+                }
+                .into(),
+            );
+        }
+        e["requestContext"]["routeKey"] = Value::String("GET /tasks".into());
+        e["requestContext"]["http"]["method"] = Value::String("GET".into());
+        e.as_object_mut().unwrap().remove("body");
+        let response = call(
+            "tasks-crud",
+            lambda_http::request::from_str(&e.to_string()).unwrap(),
+        )
+        .await;
+        let body = match response.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str::<Value>(t).unwrap(),
+            _ => Value::Null,
+        };
+        (response.status(), body)
+    };
+    assert_eq!(tasks["items"][0]["title"], "Write the quarterly report");
+    assert_eq!(tasks["items"][0]["status"], "todo");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -238,6 +238,18 @@ pub fn etag(version: u64) -> String {
     format!("\"v{version}\"")
 }
 
+/// Sets `ETag` (and `Cache-Control: private, no-cache`, so caches revalidate)
+/// on the answer for a versioned record.
+pub fn with_etag(mut response: Response<Body>, version: u64) -> Result<Response<Body>, ApiError> {
+    let value = HeaderValue::from_str(&etag(version)).map_err(ApiError::internal)?;
+    response.headers_mut().insert(header::ETAG, value);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(response)
+}
+
 /// `If-Match`: Ok when absent, `*`, or naming `version`; else 412.
 pub fn check_if_match(req: &Request, version: u64) -> Result<(), ApiError> {
     let Some(value) = req

@@ -8,7 +8,8 @@
 //!
 //! - `user.created`: creates the user's settings with their defaults and
 //!   sends the welcome mail (unless the user was deleted meanwhile);
-//! - `user.deleted`: removes what this service keeps about the user.
+//! - `user.deleted`: removes what this service keeps about the user
+//!   (settings and tasks).
 
 use std::sync::Arc;
 
@@ -174,6 +175,13 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             state
                 .store
                 .delete(settings_key(&event.user_id), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            // Possibly many items: done here, retried on failure, rather
+            // than inside the user's DELETE request.
+            state
+                .tasks
+                .delete_all(&event.user_id)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(())

@@ -18,8 +18,8 @@ use shared::domain::{Bio, BirthDate, PersonName, PublicUser, User, Username};
 use shared::error::FieldError;
 use shared::events::{USER_UPDATED, UserEvent};
 use shared::http::{
-    Caller, ClientInfo, check_if_match, double_option, etag, json, json_body, no_content, respond,
-    route_key,
+    Caller, ClientInfo, check_if_match, double_option, json, json_body, no_content, respond,
+    route_key, with_etag,
 };
 use shared::password::{self, Verdict};
 use shared::repo::users::UpdateError;
@@ -46,16 +46,6 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         "GET /users/me/export" => export(state, &user).await,
         _ => Err(ApiError::NotFound),
     }
-}
-
-fn with_etag(mut response: Response<Body>, version: u64) -> Result<Response<Body>, ApiError> {
-    let value = HeaderValue::from_str(&etag(version)).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::ETAG, value);
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
-    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -223,6 +213,16 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
             break;
         }
     }
+    let mut tasks = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = state.tasks.list(&user.id, None, 100, cursor).await?;
+        tasks.extend(page);
+        cursor = next;
+        if cursor.is_none() {
+            break;
+        }
+    }
     let sessions: Vec<_> = sessions
         .into_iter()
         .map(|s| {
@@ -240,6 +240,7 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
             "sessions": sessions,
             "settings": settings,
             "audit": audit,
+            "tasks": tasks,
         }),
     )?;
     response.headers_mut().insert(

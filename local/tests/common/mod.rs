@@ -172,6 +172,28 @@ impl TestServer {
         self.send(req).await
     }
 
+    /// Any method, with a bearer token, optional JSON body and extra headers.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.send(req).await
+    }
+
     pub async fn signup(&self, email: &str) -> Value {
         let a = self
             .post(

@@ -5,10 +5,12 @@ pub mod email;
 pub mod new_password;
 pub mod profile;
 pub mod signup;
+pub mod task;
 pub mod user;
 
 pub use email::Email;
 pub use new_password::NewPassword;
 pub use profile::{Bio, BirthDate, PersonName, Username};
 pub use signup::{NewUser, SignupRequest};
+pub use task::{DueDate, Task, TaskDescription, TaskStatus, TaskTitle};
 pub use user::{PublicUser, Role, User};

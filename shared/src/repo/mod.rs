@@ -3,8 +3,10 @@
 
 pub mod audit;
 pub mod sessions;
+pub mod tasks;
 pub mod users;
 
 pub use audit::AuditRepo;
 pub use sessions::SessionRepo;
+pub use tasks::TaskRepo;
 pub use users::UserRepo;

@@ -122,7 +122,12 @@ impl Expr {
                     .iter()
                     .map(|c| self.condition(c, now))
                     .collect::<Result<Vec<_>, _>>()?;
-                format!("({})", parts.join(" AND "))
+                // Every part is parenthesized already, and DynamoDB refuses
+                // redundant parentheses: one part stands alone.
+                match parts.as_slice() {
+                    [one] => one.clone(),
+                    _ => format!("({})", parts.join(" AND ")),
+                }
             }
         })
     }

@@ -1,0 +1,170 @@
+//! Tasks, kept in their owner's partition so that every read and write is
+//! scoped to the caller by its key: another user's task id simply does not
+//! exist there (404, never 403, so ids leak nothing).
+//!
+//! | item | pk | sk | gsi1pk | gsi1sk |
+//! |---|---|---|---|---|
+//! | task | `TASKS#{owner}` | `TASK#{id}` | `TASKS#{owner}#{status}` | `TASK#{id}` |
+//!
+//! Ids are UUIDv7, so both orders are creation order: listing all tasks or
+//! one status's tasks is one key-range query, newest first, whatever the
+//! number of tasks (the first page of 100,000 costs what the first of 10 does).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::domain::{Task, TaskStatus};
+use crate::error::ApiError;
+use crate::ports::item_store::{self, Attrs, Condition, Index, ItemStore, Key, Query, StoreError};
+
+#[derive(Clone)]
+pub struct TaskRepo {
+    store: Arc<dyn ItemStore>,
+}
+
+fn partition(owner: &str) -> String {
+    format!("TASKS#{owner}")
+}
+
+fn key(owner: &str, id: &str) -> Key {
+    Key::new(partition(owner), format!("TASK#{id}"))
+}
+
+fn to_item(task: &Task) -> Result<Attrs, ApiError> {
+    let Value::Object(mut attrs) = serde_json::to_value(task).map_err(ApiError::internal)? else {
+        return Err(ApiError::internal("task did not serialize to an object"));
+    };
+    let key = key(&task.owner_id, &task.id);
+    attrs.insert(item_store::PK.into(), json!(key.pk));
+    attrs.insert(item_store::SK.into(), json!(key.sk));
+    attrs.insert(
+        item_store::GSI1PK.into(),
+        json!(format!(
+            "{}#{}",
+            partition(&task.owner_id),
+            task.status.as_str()
+        )),
+    );
+    attrs.insert(item_store::GSI1SK.into(), json!(key.sk));
+    Ok(attrs)
+}
+
+fn from_item(attrs: Attrs) -> Result<Task, ApiError> {
+    serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)
+}
+
+/// Why a write did not happen.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TaskWriteError {
+    /// The task is gone.
+    NotFound,
+    /// The stored version is not the one the change was based on.
+    Stale,
+}
+
+impl TaskRepo {
+    pub fn new(store: Arc<dyn ItemStore>) -> Self {
+        TaskRepo { store }
+    }
+
+    /// Stores a new task (its id must be fresh: an existing one is a 409).
+    pub async fn create(&self, task: &Task) -> Result<(), ApiError> {
+        match self
+            .store
+            .put(to_item(task)?, Some(Condition::NotExists))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => {
+                Err(ApiError::Conflict("A task with this id exists.".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The owner's task, or `None` (also when it belongs to someone else).
+    pub async fn get(&self, owner: &str, id: &str) -> Result<Option<Task>, ApiError> {
+        self.store
+            .get(&key(owner, id))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    /// One page of the owner's tasks, newest first, optionally of one status.
+    pub async fn list(
+        &self,
+        owner: &str,
+        status: Option<TaskStatus>,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Task>, Option<String>), ApiError> {
+        let query = match status {
+            None => Query::new(Index::Primary, partition(owner)),
+            Some(s) => Query::new(Index::Gsi1, format!("{}#{}", partition(owner), s.as_str())),
+        };
+        let page = self
+            .store
+            .query(query.limit(limit).cursor(cursor).descending())
+            .await?;
+        let tasks = page
+            .items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((tasks, page.cursor))
+    }
+
+    /// Replaces the task when its stored version is still `expected`.
+    pub async fn replace(
+        &self,
+        next: &Task,
+        expected: u64,
+    ) -> Result<Result<(), TaskWriteError>, ApiError> {
+        let condition = Condition::All(vec![
+            Condition::Exists,
+            Condition::Equals("version".into(), json!(expected)),
+        ]);
+        match self.store.put(to_item(next)?, Some(condition)).await {
+            Ok(()) => Ok(Ok(())),
+            Err(StoreError::ConditionFailed) => Ok(Err(self.why(&next.owner_id, &next.id).await?)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes the task; with `expected`, only if its version is still that.
+    pub async fn delete(
+        &self,
+        owner: &str,
+        id: &str,
+        expected: Option<u64>,
+    ) -> Result<Result<(), TaskWriteError>, ApiError> {
+        let mut conditions = vec![Condition::Exists];
+        conditions.extend(expected.map(|v| Condition::Equals("version".into(), json!(v))));
+        match self
+            .store
+            .delete(key(owner, id), Some(Condition::All(conditions)))
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(StoreError::ConditionFailed) => Ok(Err(self.why(owner, id).await?)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn why(&self, owner: &str, id: &str) -> Result<TaskWriteError, ApiError> {
+        Ok(match self.get(owner, id).await? {
+            None => TaskWriteError::NotFound,
+            Some(_) => TaskWriteError::Stale,
+        })
+    }
+
+    /// Deletes all of the owner's tasks (account deletion); safe to repeat.
+    pub async fn delete_all(&self, owner: &str) -> Result<(), ApiError> {
+        Ok(self
+            .store
+            .delete_all(Query::new(Index::Primary, partition(owner)))
+            .await?)
+    }
+}
