@@ -415,6 +415,17 @@ fn task_patch() {}
               (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
 fn task_delete() {}
 
+#[utoipa::path(post, path = "/users/me/pdf", tag = "profile", security(("bearer" = [])),
+    responses((status = 201, description = "The profile PDF was drawn; a link to download it", body = pdf_generate::PdfLink),
+              (status = 200, description = "The stored PDF already shows this profile version; a fresh link to it", body = pdf_generate::PdfLink),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+fn pdf_generate_op() {}
+
+#[utoipa::path(get, path = "/users/me/pdf", tag = "profile", security(("bearer" = [])),
+    responses((status = 200, description = "A fresh link to the stored PDF (`current` tells whether it shows the profile as it is now)", body = pdf_generate::PdfLink),
+              (status = 404, description = "No PDF yet (POST makes one), or the account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+fn pdf_get_op() {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "User platform", version = "0.1.0",
@@ -422,7 +433,7 @@ fn task_delete() {}
     paths(signup, register, login_op, validate, refresh_op, jwks_op, oidc, health_op, me, logout, logout_all, sessions_list,
           session_end, password, me_get, me_patch, me_delete, me_export, admin_users, admin_user, admin_patch, admin_delete,
           admin_deactivate, admin_activate, admin_audit, redrive, tasks_list, tasks_create, task_get,
-          task_patch, task_delete),
+          task_patch, task_delete, pdf_generate_op, pdf_get_op),
     components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
     modifiers(&CommonResponses),
 )]

@@ -56,6 +56,8 @@ pub const ROUTES: &[Route] = &[
     protected("PATCH", "/users/me", "users-me"),
     protected("DELETE", "/users/me", "users-me"),
     protected("GET", "/users/me/export", "users-me"),
+    protected("POST", "/users/me/pdf", "pdf-generate"),
+    protected("GET", "/users/me/pdf", "pdf-generate"),
     protected("GET", "/admin/users", "admin"),
     protected("GET", "/admin/users/{id}", "admin"),
     protected("PATCH", "/admin/users/{id}", "admin"),
@@ -93,6 +95,7 @@ pub fn handler(function: &str) -> Option<Handler> {
         "users-me" => |s, r| Box::pin(users_me::handle(s, r)),
         "admin" => |s, r| Box::pin(admin::handle(s, r)),
         "tasks-crud" => |s, r| Box::pin(tasks_crud::handle(s, r)),
+        "pdf-generate" => |s, r| Box::pin(pdf_generate::handle(s, r)),
         _ => return None,
     })
 }

@@ -76,6 +76,8 @@ async fn every_sample_event_runs_through_its_handler() {
         200
     );
     assert_eq!(call("admin", as_ada("admin.json")).await.status(), 200);
+    let pdf = call("pdf-generate", as_ada("pdf-generate.json")).await;
+    assert_eq!(pdf.status(), 201);
     let task = call("tasks-crud", as_ada("tasks-crud.json")).await;
     assert_eq!(task.status(), 201);
     assert!(

@@ -210,6 +210,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::ports::BlobError> for ApiError {
+    fn from(e: crate::ports::BlobError) -> Self {
+        use crate::ports::BlobError;
+        match e {
+            BlobError::Unavailable(m) => ApiError::Unavailable(m),
+            BlobError::InvalidKey => ApiError::Internal("invalid blob key".into()),
+            BlobError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

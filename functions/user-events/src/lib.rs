@@ -9,7 +9,7 @@
 //! - `user.created`: creates the user's settings with their defaults and
 //!   sends the welcome mail (unless the user was deleted meanwhile);
 //! - `user.deleted`: removes what this service keeps about the user
-//!   (settings and tasks).
+//!   (settings, tasks and the profile PDF).
 
 use std::sync::Arc;
 
@@ -182,6 +182,9 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             state
                 .tasks
                 .delete_all(&event.user_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            shared::profile_pdf::delete_for_user(state, &event.user_id)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(())

@@ -1,0 +1,202 @@
+//! The caller's profile as a PDF (protected):
+//! - `POST /users/me/pdf`: draws the current profile, stores it in the blob
+//!   store (S3) and answers a short-lived download link (201). When the
+//!   stored PDF already shows the current profile version it is not drawn
+//!   again: the answer is a fresh link to it (200);
+//! - `GET /users/me/pdf`: a fresh link to the stored PDF, with `current`
+//!   telling whether it shows the current profile (404 before the first).
+//!
+//! Drawing is CPU work, so it runs on the blocking pool.
+
+pub mod render;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use shared::domain::User;
+use shared::http::{Caller, json, respond, route_key};
+use shared::profile_pdf::{self, PdfRecord};
+use shared::{ApiError, AppState};
+use time::OffsetDateTime;
+
+/// How long a download link works.
+pub const LINK_TTL: Duration = Duration::from_secs(300);
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(dispatch(&state, &req).await)
+}
+
+async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let caller = Caller::from_request(req)?;
+    let user = state
+        .users
+        .get(&caller.user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    match route_key(req).as_str() {
+        "POST /users/me/pdf" => generate(state, &user).await,
+        "GET /users/me/pdf" => {
+            let record = profile_pdf::record(state, &user.id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            link(state, &user, record, false, StatusCode::OK).await
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// The answer: where to download the PDF, until when, and what it shows.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PdfLink {
+    /// A presigned GET URL, valid until `expires_at`.
+    pub url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The profile version the PDF shows.
+    pub profile_version: u64,
+    /// Whether the PDF shows the profile as it is now.
+    pub current: bool,
+    /// Whether this request drew it.
+    pub generated: bool,
+    pub size_bytes: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+}
+
+async fn generate(state: &AppState, user: &User) -> Result<Response<Body>, ApiError> {
+    if let Some(record) = profile_pdf::record(state, &user.id).await?
+        && record.profile_version == user.version
+    {
+        return link(state, user, record, false, StatusCode::OK).await;
+    }
+    let now = OffsetDateTime::now_utc();
+    let drawn = user.clone();
+    let bytes = tokio::task::spawn_blocking(move || render::profile_pdf(&drawn, now))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let record = PdfRecord {
+        profile_version: user.version,
+        size_bytes: bytes.len() as u64,
+        generated_at: now,
+    };
+    state
+        .blobs
+        .put(
+            &profile_pdf::blob_key(&user.id),
+            Bytes::from(bytes),
+            "application/pdf",
+        )
+        .await?;
+    profile_pdf::save_record(state, &user.id, &record).await?;
+    link(state, user, record, true, StatusCode::CREATED).await
+}
+
+async fn link(
+    state: &AppState,
+    user: &User,
+    record: PdfRecord,
+    generated: bool,
+    status: StatusCode,
+) -> Result<Response<Body>, ApiError> {
+    let url = state
+        .blobs
+        .presign_get(
+            &profile_pdf::blob_key(&user.id),
+            LINK_TTL,
+            Some("profile.pdf"),
+        )
+        .await?;
+    let mut response = json(
+        status,
+        &PdfLink {
+            url,
+            expires_at: OffsetDateTime::now_utc() + LINK_TTL,
+            profile_version: record.profile_version,
+            current: record.profile_version == user.version,
+            generated,
+            size_bytes: record.size_bytes,
+            generated_at: record.generated_at,
+        },
+    )?;
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_wraps_within_the_line() {
+        let fonts = render::wrap_test_font();
+        let text = "word ".repeat(200);
+        let lines = render::wrap(fonts, &text, 11.0, 100.0);
+        assert!(lines.len() > 5);
+        assert!(lines.iter().all(|l| !l.is_empty()));
+        let unbroken = "x".repeat(400);
+        let lines = render::wrap(fonts, &unbroken, 11.0, 50.0);
+        assert!(lines.len() > 3);
+        assert_eq!(lines.concat(), unbroken, "nothing lost when a word is cut");
+        assert_eq!(
+            render::wrap(fonts, "one\ntwo", 11.0, 100.0),
+            vec!["one", "two"]
+        );
+    }
+
+    fn user() -> User {
+        use shared::domain::{Bio, BirthDate, Email, PersonName, Role, Username};
+        let today = time::macros::date!(2026 - 11 - 24);
+        User {
+            id: "u1".into(),
+            email: Email::parse("zoe@example.com").unwrap(),
+            name: Some(PersonName::parse("Zoë").unwrap()),
+            surname: Some(PersonName::parse("Łukasiewicz-Ωμέγα").unwrap()),
+            username: Some(Username::parse("zoe_l").unwrap()),
+            date_of_birth: Some(BirthDate::parse("1990-05-17", today).unwrap()),
+            bio: Some(Bio::parse(&"Logician and writer. ".repeat(23)).unwrap()),
+            role: Role::User,
+            active: true,
+            password_hash: "never printed".into(),
+            created_at: time::macros::datetime!(2026-01-02 03:04:05 UTC),
+            updated_at: time::macros::datetime!(2026-01-02 03:04:05 UTC),
+            version: 7,
+        }
+    }
+
+    #[test]
+    fn the_pdf_shows_every_field_as_written() {
+        let now = time::macros::datetime!(2026-11-24 10:00 UTC);
+        let bytes = render::profile_pdf(&user(), now).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+        // The fonts are subset: a few kilobytes, not the 1.4 MB of both faces.
+        assert!(bytes.len() < 100_000, "{} bytes", bytes.len());
+        let doc = lopdf::Document::load_mem(&bytes).unwrap();
+        let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+        assert_eq!(pages, vec![1]);
+        let text = doc.extract_text(&pages).unwrap();
+        for expected in [
+            "Zoë Łukasiewicz-Ωμέγα",
+            "zoe@example.com",
+            "zoe_l",
+            "1990-05-17",
+            "Member since",
+            "2026-01-02",
+            "Logician and writer.",
+            "profile version 7",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from {text:?}"
+            );
+        }
+        assert!(!text.contains("never printed"));
+    }
+}

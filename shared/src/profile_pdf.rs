@@ -1,0 +1,70 @@
+//! Where a user's profile PDF lives, and the record of what it shows.
+//!
+//! One PDF per user, at a fixed blob key (so deleting the account can find
+//! it without listing the bucket), and one item beside the user saying which
+//! profile version it was drawn from:
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | PDF record | `USER#{id}` | `PROFILE_PDF` |
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::ports::item_store::{Attrs, Key};
+use crate::state::AppState;
+
+/// The blob key of a user's profile PDF.
+pub fn blob_key(user_id: &str) -> String {
+    format!("pdfs/{user_id}/profile.pdf")
+}
+
+fn record_key(user_id: &str) -> Key {
+    Key::new(format!("USER#{user_id}"), "PROFILE_PDF")
+}
+
+/// What the stored PDF shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PdfRecord {
+    /// The profile version it was drawn from.
+    pub profile_version: u64,
+    pub size_bytes: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+}
+
+pub async fn record(state: &AppState, user_id: &str) -> Result<Option<PdfRecord>, ApiError> {
+    match state.store.get(&record_key(user_id)).await? {
+        None => Ok(None),
+        Some(item) => serde_json::from_value(Value::Object(item))
+            .map(Some)
+            .map_err(ApiError::internal),
+    }
+}
+
+/// Records a PDF written to [`blob_key`] (after the blob, so a record never
+/// points at a PDF that is not there).
+pub async fn save_record(
+    state: &AppState,
+    user_id: &str,
+    record: &PdfRecord,
+) -> Result<(), ApiError> {
+    let key = record_key(user_id);
+    let Value::Object(mut item) = serde_json::to_value(record).map_err(ApiError::internal)? else {
+        return Err(ApiError::internal("PDF record did not serialize"));
+    };
+    item.insert("pk".into(), json!(key.pk));
+    item.insert("sk".into(), json!(key.sk));
+    state.store.put(item as Attrs, None).await?;
+    Ok(())
+}
+
+/// Removes the user's PDF and its record (account deletion); safe to repeat.
+pub async fn delete_for_user(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    // The record first: a record must never point at a missing PDF.
+    state.store.delete(record_key(user_id), None).await?;
+    state.blobs.delete(&blob_key(user_id)).await?;
+    Ok(())
+}
