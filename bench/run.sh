@@ -1,15 +1,47 @@
 #!/usr/bin/env bash
 # Runs every benchmark and rewrites its section of BENCHMARKS.md:
 #   bash bench/run.sh
-# Release build of every function (x86_64, for local timing), then:
-#   - login timing: wrong password vs unknown email (issue: same cost);
-#   - warm latency of each handler in-process, and PyJWT side by side;
-#   - cold start of every function binary against a Runtime API emulator.
-# Needs .venv with PyJWT for the peer comparison (tests/run-all.sh makes it).
+# Installs what it needs (oha, reportlab and PyJWT in .venv, moto,
+# cargo-lambda and zig), builds every function in release mode (x86_64, for
+# local timing) and for arm64 (sizes), then:
+#   - login timing: wrong password vs unknown email (same cost);
+#   - warm latency of each handler in-process, with PyJWT and ReportLab side by side;
+#   - scale: a page of 1,000 vs 100,000 tasks, admin listing with 10,000 users;
+#   - throughput of the local server under oha;
+#   - cold start of every function binary against a Runtime API emulator,
+#     on the embedded store and on moto;
+#   - arm64 bootstrap sizes and the cost per million requests.
+# BENCH_SKIP_ARM64=1 skips the arm64 build (it is a second release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+VENV=$PWD/.venv
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt reportlab cargo-lambda ziglang
+export PATH="$VENV/bin:$HOME/.cargo/bin:$PATH"
+command -v oha >/dev/null || cargo install oha --locked
+
 cargo build --release --workspace --bins
 ./target/release/login-timing
 ./target/release/warm
-BENCH_RUNS="${BENCH_RUNS:-20}" ./target/release/cold-start
+./target/release/scale
+./target/release/throughput
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$VENV/bin/python" tests/e2e/moto_serial.py "$PORT" > target/bench-moto.log 2>&1 &
+MOTO_PID=$!
+trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/reset', data=b'')" 2>/dev/null && break
+  sleep 0.2
+done
+MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
+  BENCH_RUNS="${BENCH_RUNS:-20}" ./target/release/cold-start
+
+if [ -z "${BENCH_SKIP_ARM64:-}" ]; then
+  rustup target add aarch64-unknown-linux-gnu
+  FUNCTIONS=$(for d in functions/*/; do printf -- '-p %s ' "$(basename "$d")"; done)
+  # shellcheck disable=SC2086
+  CARGO_TARGET_DIR=target/arm64 cargo lambda build --release --arm64 $FUNCTIONS
+fi
+./target/release/cost
 echo "BENCHMARKS.md updated"

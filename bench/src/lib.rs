@@ -90,3 +90,111 @@ pub async fn embedded_state(
     assert_eq!(signup::handle(state.clone(), signup).await.status(), 201);
     (dir, state)
 }
+
+/// An API Gateway v2 event for any route: `route` is the route key's path
+/// (`/tasks/{id}`), `path` the concrete one, `context` the authorizer's
+/// (`Value::Null` for public routes).
+pub fn event(
+    method: &str,
+    route: &str,
+    path: &str,
+    path_params: &[(&str, &str)],
+    query: &str,
+    body: Option<&serde_json::Value>,
+    context: &serde_json::Value,
+) -> lambda_http::Request {
+    let params: serde_json::Map<String, serde_json::Value> = path_params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
+        .collect();
+    let query_params: serde_json::Map<String, serde_json::Value> = query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+        .collect();
+    let mut event = serde_json::json!({
+        "version": "2.0", "routeKey": format!("{method} {route}"), "rawPath": path, "rawQueryString": query,
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+            "sourceIp": "10.0.0.1", "userAgent": "bench"}, "routeKey": format!("{method} {route}"),
+            "stage": "$default", "requestId": "bench", "timeEpoch": 0},
+        "isBase64Encoded": false
+    });
+    if !params.is_empty() {
+        event["pathParameters"] = params.into();
+    }
+    if !query_params.is_empty() {
+        event["queryStringParameters"] = query_params.into();
+    }
+    if let Some(b) = body {
+        event["body"] = serde_json::Value::String(b.to_string());
+    }
+    if !context.is_null() {
+        event["requestContext"]["authorizer"] = serde_json::json!({ "lambda": context });
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("a valid event")
+}
+
+/// p50 and p99 of `n` timed calls of `f`, after a warm-up.
+pub async fn measure<F, Fut>(n: usize, mut f: F) -> (Duration, Duration)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for i in 0..n.min(50) {
+        f(i).await;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = std::time::Instant::now();
+        f(n + i).await;
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+/// Microseconds below a millisecond, milliseconds above.
+pub fn us(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
+/// The JSON body of a handler's answer.
+pub fn body_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    match response.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// Logs in through the login handler; returns the token answer and the
+/// authorizer context a protected route would get.
+pub async fn log_in(
+    state: &std::sync::Arc<shared::AppState>,
+    email: &str,
+    password: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    let login = post_event(
+        "/auth/login",
+        &serde_json::json!({"email": email, "password": password}),
+        "10.0.0.1",
+    );
+    let tokens = body_json(&login::handle(state.clone(), login).await);
+    let token = tokens["access_token"].as_str().expect("a token");
+    let claims = state.tokens.verify(token).expect("our own token");
+    let context = serde_json::json!({"user_id": claims.sub, "email": claims.email, "role": claims.role, "session_id": claims.sid});
+    (tokens, context)
+}
+
+/// Where benchmarks leave figures for later steps (the cost estimate).
+pub fn results_dir() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench"));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}

@@ -3,38 +3,11 @@
 //!
 //! `cargo run --release -p bench --bin warm`
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use bench::{measure, us};
 
 use serde_json::{Value, json};
-
-async fn measure<F, Fut>(n: usize, mut f: F) -> (Duration, Duration)
-where
-    F: FnMut(usize) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    for i in 0..n.min(50) {
-        f(i).await;
-    }
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let start = Instant::now();
-        f(i).await;
-        samples.push(start.elapsed());
-    }
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
-}
-
-fn us(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us >= 1000.0 {
-        format!("{:.2} ms", us / 1000.0)
-    } else {
-        format!("{us:.1} µs")
-    }
-}
 
 fn get_event(path: &str, context: &Value) -> lambda_http::Request {
     let e = json!({
@@ -206,6 +179,170 @@ async fn main() {
         "argon2-bound",
     ));
 
+    // Tasks: a user with 1,000 tasks (the first page is what clients fetch).
+    for n in 0..1000 {
+        let req = bench::event(
+            "POST",
+            "/tasks",
+            "/tasks",
+            &[],
+            "",
+            Some(&json!({"title": format!("seed {n}")})),
+            &context,
+        );
+        assert_eq!(tasks_crud::handle(state.clone(), req).await.status(), 201);
+    }
+    let s = state.clone();
+    let ctx = context.clone();
+    let created = std::sync::Mutex::new(Vec::new());
+    rows.push((
+        "POST /tasks".into(),
+        measure(2_000, |i| {
+            let req = bench::event(
+                "POST",
+                "/tasks",
+                "/tasks",
+                &[],
+                "",
+                Some(&json!({"title": format!("task {i}"), "due_date": "2026-12-01"})),
+                &ctx,
+            );
+            let (s, created) = (s.clone(), &created);
+            async move {
+                let r = tasks_crud::handle(s, req).await;
+                assert_eq!(r.status(), 201);
+                created
+                    .lock()
+                    .unwrap()
+                    .push(bench::body_json(&r)["id"].as_str().unwrap().to_owned());
+            }
+        })
+        .await,
+        "≤ 1 ms",
+    ));
+    let ids = created.lock().unwrap().clone();
+    let s = state.clone();
+    rows.push((
+        "GET /tasks/{id}".into(),
+        measure(5_000, |i| {
+            let id = ids[i % ids.len()].clone();
+            let req = bench::event(
+                "GET",
+                "/tasks/{id}",
+                &format!("/tasks/{id}"),
+                &[("id", &id)],
+                "",
+                None,
+                &ctx,
+            );
+            let s = s.clone();
+            async move { assert_eq!(tasks_crud::handle(s, req).await.status(), 200) }
+        })
+        .await,
+        "≤ 1 ms",
+    ));
+    let s = state.clone();
+    rows.push((
+        "GET /tasks (first page of 20, user with 3,000+ tasks)".into(),
+        measure(2_000, |_| {
+            let req = bench::event("GET", "/tasks", "/tasks", &[], "limit=20", None, &ctx);
+            let s = s.clone();
+            async move { assert_eq!(tasks_crud::handle(s, req).await.status(), 200) }
+        })
+        .await,
+        "≤ 1 ms",
+    ));
+    let s = state.clone();
+    rows.push((
+        "PATCH /tasks/{id} (conditional on version)".into(),
+        measure(2_000, |i| {
+            let id = ids[i % ids.len()].clone();
+            let req = bench::event(
+                "PATCH",
+                "/tasks/{id}",
+                &format!("/tasks/{id}"),
+                &[("id", &id)],
+                "",
+                Some(&json!({"title": format!("edit {i}")})),
+                &ctx,
+            );
+            let s = s.clone();
+            async move { assert_eq!(tasks_crud::handle(s, req).await.status(), 200) }
+        })
+        .await,
+        "—",
+    ));
+
+    // Profile PDFs: drawing alone, and the handler when the PDF is current.
+    let patch = bench::event(
+        "PATCH",
+        "/users/me",
+        "/users/me",
+        &[],
+        "",
+        Some(&json!({
+            "name": "Ada", "surname": "Lovelace", "username": "ada_l", "date_of_birth": "1990-12-10",
+            "bio": "Mathematician and writer, known for her work on Charles Babbage's proposed mechanical general-purpose computer, the Analytical Engine. She was the first to recognise that the machine had applications beyond pure calculation."
+        })),
+        &ctx,
+    );
+    let patched = users_me::handle(state.clone(), patch).await;
+    assert_eq!(patched.status(), 200, "{:?}", patched.body());
+    let user = state
+        .users
+        .get(context["user_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let draw = measure(200, |_| {
+        let u = user.clone();
+        async move {
+            pdf_generate::render::profile_pdf(&u, now).unwrap();
+        }
+    })
+    .await;
+    rows.push((
+        "profile PDF drawing (layout, font subset, save)".into(),
+        draw,
+        "—",
+    ));
+    let s = state.clone();
+    let first = pdf_generate::handle(
+        s.clone(),
+        bench::event(
+            "POST",
+            "/users/me/pdf",
+            "/users/me/pdf",
+            &[],
+            "",
+            None,
+            &ctx,
+        ),
+    )
+    .await;
+    assert_eq!(first.status(), 201);
+    rows.push((
+        "POST /users/me/pdf (PDF current: a fresh link)".into(),
+        measure(2_000, |_| {
+            let req = bench::event(
+                "POST",
+                "/users/me/pdf",
+                "/users/me/pdf",
+                &[],
+                "",
+                None,
+                &ctx,
+            );
+            let s = s.clone();
+            async move { assert_eq!(pdf_generate::handle(s, req).await.status(), 200) }
+        })
+        .await,
+        "—",
+    ));
+    let pdf_line = reportlab_line(dir.path(), &user, draw.0);
+    println!("{pdf_line}");
+
     // PyJWT, same token, same public key.
     let token_file = dir.path().join("token.txt");
     let jwk_file = dir.path().join("jwk.json");
@@ -256,12 +393,76 @@ async fn main() {
     }
     let section = format!(
         "## Warm latency (in-process, embedded store)\n\n\
-         `cargo run --release -p bench --bin warm` — {}; each handler called in-process with a Lambda event, after a warm-up.\n\n{table}\n{peer_line}",
+         `cargo run --release -p bench --bin warm` — {}; each handler called in-process with a Lambda event, after a warm-up.\n\n{table}\n{peer_line}\n\n{pdf_line}",
         bench::machine()
     );
+    let figures: serde_json::Map<String, Value> = rows
+        .iter()
+        .map(|(name, (p50, _), _)| (name.clone(), json!(p50.as_secs_f64() * 1000.0)))
+        .collect();
+    std::fs::write(
+        bench::results_dir().join("warm.json"),
+        Value::Object(figures).to_string(),
+    )
+    .unwrap();
     bench::write_section("warm", &section).unwrap();
 }
 
 fn uuid_like() -> u128 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u128
+}
+
+/// ReportLab drawing the same fields with the same fonts, in the same run.
+fn reportlab_line(dir: &std::path::Path, user: &shared::domain::User, ours: Duration) -> String {
+    let fields: Vec<Value> = pdf_generate::render::fields(user)
+        .into_iter()
+        .map(|(label, value)| json!([label, value]))
+        .collect();
+    let input = dir.join("profile.json");
+    std::fs::write(
+        &input,
+        json!({
+            "title": format!(
+                "{} {}",
+                user.name.as_ref().map(|n| n.as_str()).unwrap_or(""),
+                user.surname.as_ref().map(|n| n.as_str()).unwrap_or("")
+            ),
+            "fields": fields,
+            "bio": user.bio.as_ref().map(|b| b.as_str()),
+            "version": user.version,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let python = std::env::var("BENCH_PYTHON")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python").into());
+    let fonts = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../functions/pdf-generate/fonts"
+    );
+    let out = std::process::Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/reportlab_profile.py"))
+        .args([input.to_str().unwrap(), fonts, "200"])
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut parts = text.split_whitespace();
+            let ms: f64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            let bytes: u64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let ours_ms = ours.as_secs_f64() * 1000.0;
+            format!(
+                "Profile PDF, same fields, same DejaVu Sans fonts embedded and subset: ours {ours_ms:.2} ms median, ReportLab {ms:.2} ms median ({bytes} bytes) — **{:.1}×** faster.",
+                ms / ours_ms
+            )
+        }
+        Ok(out) => format!(
+            "ReportLab comparison failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+        Err(_) => format!("ReportLab comparison skipped: no Python at {python}."),
+    }
 }

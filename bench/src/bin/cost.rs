@@ -1,0 +1,112 @@
+//! arm64 `bootstrap` sizes and the estimated Lambda cost per million
+//! requests of each function at 128 MB, from the durations the other
+//! benchmarks measured (`target/bench/warm.json`, `target/bench/cold.json`).
+//!
+//! `CARGO_TARGET_DIR=target/arm64 cargo lambda build --release --arm64 -p <functions>`
+//! first (`bench/run.sh` does both), then `cargo run --release -p bench --bin cost`.
+
+use serde_json::Value;
+
+/// arm64 prices in us-east-1 (USD): per request, and per GB-second (first 6 billion GB-s a month).
+const PER_REQUEST: f64 = 0.20 / 1_000_000.0;
+const PER_GB_SECOND: f64 = 0.000_013_333_4;
+const MEMORY_MB: f64 = 128.0;
+/// Lambda gives a function CPU in proportion to memory: one vCPU at 1,769 MB.
+const FULL_VCPU_MB: f64 = 1769.0;
+
+fn read(name: &str) -> Value {
+    std::fs::read_to_string(bench::results_dir().join(name))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn per_million(ms: f64) -> f64 {
+    let billed_s = ms.ceil().max(1.0) / 1000.0;
+    1_000_000.0 * (PER_REQUEST + billed_s * MEMORY_MB / 1024.0 * PER_GB_SECOND)
+}
+
+fn main() {
+    let warm = read("warm.json");
+    let cold = read("cold.json");
+    let root = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    // (function binary, the warm measurement standing for one invocation)
+    let functions = [
+        (
+            "signup",
+            Some("POST /auth/signup (one argon2 hash + zxcvbn)"),
+        ),
+        ("login", Some("POST /auth/login (one argon2 verification)")),
+        ("validate-token", Some("POST /auth/validate-token")),
+        (
+            "authorizer",
+            Some("authorizer (verify + session and user reads)"),
+        ),
+        ("jwks", Some("GET /.well-known/jwks.json")),
+        ("health", Some("GET /health")),
+        ("auth-me", Some("GET /auth/me")),
+        (
+            "refresh",
+            Some("POST /auth/refresh (rotation: 3 writes in a transaction)"),
+        ),
+        ("sessions", None),
+        ("users-me", Some("GET /users/me")),
+        ("admin", None),
+        (
+            "tasks-crud",
+            Some("GET /tasks (first page of 20, user with 3,000+ tasks)"),
+        ),
+        (
+            "pdf-generate",
+            Some("profile PDF drawing (layout, font subset, save)"),
+        ),
+        ("user-events", None),
+        ("outbox-relay", None),
+    ];
+    let mut rows = String::new();
+    for (name, warm_key) in functions {
+        let bootstrap = root
+            .join("target/arm64/lambda")
+            .join(name)
+            .join("bootstrap");
+        let size = std::fs::metadata(&bootstrap)
+            .map(|m| format!("{:.1} MB", m.len() as f64 / 1_048_576.0))
+            .unwrap_or_else(|_| "not built".into());
+        // A warm figure when there is one; else the cold start's first
+        // invocation minus its init (the handler's own time in that run).
+        let (ms, source) = match warm_key.and_then(|k| warm[k].as_f64()) {
+            Some(ms) => (ms, "warm p50"),
+            None => match (
+                cold[name]["first_ms"].as_f64(),
+                cold[name]["init_ms"].as_f64(),
+            ) {
+                (Some(f), Some(i)) => ((f - i).max(0.0), "cold first − init"),
+                _ => {
+                    rows.push_str(&format!("| {name} | {size} | — | — | — | — |\n"));
+                    continue;
+                }
+            },
+        };
+        let scaled = ms * FULL_VCPU_MB / MEMORY_MB;
+        rows.push_str(&format!(
+            "| {name} | {size} | {ms:.3} ms ({source}) | ${:.2} | {scaled:.1} ms | ${:.2} |\n",
+            per_million(ms),
+            per_million(scaled)
+        ));
+    }
+    let section = format!(
+        "## arm64 sizes and cost per million requests\n\n\
+         `CARGO_TARGET_DIR=target/arm64 cargo lambda build --release --arm64` of every function, then `cargo run --release -p bench --bin cost` — {}.\n\n\
+         Cost per million requests at {MEMORY_MB:.0} MB on arm64 = 1,000,000 × ($0.20 / 1,000,000 + ⌈duration in ms⌉ / 1000 s × {MEMORY_MB:.0} / 1024 GB × ${PER_GB_SECOND} per GB-s) \
+         (us-east-1 arm64 prices; billing rounds each invocation up to the next millisecond; free tier ignored). \
+         Two durations per function: as measured here (a whole core), and scaled by Lambda's CPU share at {MEMORY_MB:.0} MB \
+         ({MEMORY_MB:.0} / {FULL_VCPU_MB:.0} of a vCPU, so × {:.1}), which is the honest figure for CPU-bound work such as argon2 and PDF drawing. \
+         On AWS each DynamoDB/S3/SQS call adds a network round trip (single-digit milliseconds) that the embedded store does not have; \
+         at this price level that adds about $0.002 per million requests per millisecond.\n\n\
+         | function | arm64 bootstrap | duration | $ / million | duration at the {MEMORY_MB:.0} MB CPU share | $ / million |\n|---|---|---|---|---|---|\n{rows}",
+        bench::machine(),
+        FULL_VCPU_MB / MEMORY_MB
+    );
+    bench::write_section("cost", &section).unwrap();
+    println!("{section}");
+}

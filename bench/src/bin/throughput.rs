@@ -1,0 +1,150 @@
+//! Throughput of the local server (every function in one process, the
+//! authorizer emulated on protected routes) under `oha` on loopback.
+//!
+//! `cargo run --release -p bench --bin throughput` (needs `oha` on PATH:
+//! `cargo install oha --locked`; `bench/run.sh` installs it). `BENCH_SECS`
+//! (default 10) and `BENCH_CONCURRENCY` (default 16) tune the run.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+
+struct Case {
+    label: &'static str,
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    auth: bool,
+}
+
+#[tokio::main]
+async fn main() {
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let concurrency: u64 = std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let oha = std::env::var("OHA").unwrap_or_else(|_| "oha".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = shared::Config::embedded(dir.path());
+    config.login_max_failures_per_account = u32::MAX;
+    config.login_max_failures_per_ip = u32::MAX;
+    let running = local::start_with(config, SocketAddr::from(([127, 0, 0, 1], 0)), true)
+        .await
+        .unwrap();
+    let state = running.state.clone();
+    let password = "vivid tundra lantern 47";
+    let signup = bench::post_event(
+        "/auth/signup",
+        &json!({"email": "load@example.com", "password": password}),
+        "10.0.0.1",
+    );
+    assert_eq!(signup::handle(state.clone(), signup).await.status(), 201);
+    let (tokens, context) = bench::log_in(&state, "load@example.com", password).await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    for n in 0..1000 {
+        let req = bench::event(
+            "POST",
+            "/tasks",
+            "/tasks",
+            &[],
+            "",
+            Some(&json!({"title": format!("seed {n}")})),
+            &context,
+        );
+        assert_eq!(tasks_crud::handle(state.clone(), req).await.status(), 201);
+    }
+
+    let cases = [
+        Case {
+            label: "POST /auth/validate-token",
+            method: "POST",
+            path: "/auth/validate-token",
+            body: Some(json!({ "token": token })),
+            auth: false,
+        },
+        Case {
+            label: "GET /auth/me (authorizer only)",
+            method: "GET",
+            path: "/auth/me",
+            body: None,
+            auth: true,
+        },
+        Case {
+            label: "GET /tasks (first page of 20, 1,000 tasks)",
+            method: "GET",
+            path: "/tasks?limit=20",
+            body: None,
+            auth: true,
+        },
+        Case {
+            label: "POST /tasks",
+            method: "POST",
+            path: "/tasks",
+            body: Some(json!({"title": "load test task", "due_date": "2026-12-01"})),
+            auth: true,
+        },
+    ];
+    let mut rows = String::new();
+    for case in cases {
+        let mut cmd = tokio::process::Command::new(&oha);
+        cmd.args(["-z", &format!("{secs}s"), "-c", &concurrency.to_string()])
+            .args(["--no-tui", "--output-format", "json", "-m", case.method]);
+        if case.auth {
+            cmd.args(["-H", &format!("authorization: Bearer {token}")]);
+        }
+        if let Some(body) = &case.body {
+            cmd.args(["-T", "application/json", "-d", &body.to_string()]);
+        }
+        cmd.arg(format!("{}{}", running.url(), case.path));
+        let out = match cmd.output().await {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => panic!("oha failed: {}", String::from_utf8_lossy(&out.stderr)),
+            Err(e) => panic!("oha not found ({e}): cargo install oha --locked"),
+        };
+        let report: Value = serde_json::from_slice(&out.stdout).expect("oha's JSON");
+        let rps = report["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0);
+        let p = |k: &str| report["latencyPercentiles"][k].as_f64().unwrap_or(0.0) * 1000.0;
+        let codes = report["statusCodeDistribution"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let total: u64 = codes.values().filter_map(Value::as_u64).sum();
+        let bad: u64 = codes
+            .iter()
+            .filter(|(code, _)| !code.starts_with('2'))
+            .filter_map(|(_, n)| n.as_u64())
+            .sum::<u64>()
+            + report["errorDistribution"]
+                .as_object()
+                .map(|e| e.values().filter_map(Value::as_u64).sum::<u64>())
+                .unwrap_or(0);
+        println!(
+            "{}: {rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {bad} errors of {total}",
+            case.label,
+            p("p50"),
+            p("p99")
+        );
+        rows.push_str(&format!(
+            "| {} | {rps:.0} | {:.2} ms | {:.2} ms | {total} | {bad} |\n",
+            case.label,
+            p("p50"),
+            p("p99")
+        ));
+    }
+    rows.push_str(
+        "| GET /books | — | — | — | — | not measured: the book shop is not built yet |\n",
+    );
+    let section = format!(
+        "## Throughput of the local server\n\n\
+         `cargo run --release -p bench --bin throughput` — {}; `oha -z {secs}s -c {concurrency}` on loopback against \
+         the local server (every function in one process, the Lambda authorizer emulated on protected routes, \
+         embedded store), load generator and server sharing the 2 cores.\n\n\
+         | request | requests/s | p50 | p99 | requests | errors (non-2xx or failed) |\n|---|---|---|---|---|---|\n{rows}",
+        bench::machine()
+    );
+    bench::write_section("throughput", &section).unwrap();
+}
