@@ -219,6 +219,8 @@ async fn main() {
              |---|---|---|---|---|---|---|---|---|\n{rows}"
         ));
     }
+    let profile = init_profile(data.path()).await;
+    sections.push(profile);
     std::fs::write(
         bench::results_dir().join("cold.json"),
         serde_json::Value::Object(all_figures).to_string(),
@@ -354,4 +356,51 @@ async fn backend_runs(
         println!("{name}: init {init50:?} (x{ratio:.2}), first {first50:?}, rss {rss:.1} MB");
     }
     (rows, figures)
+}
+
+/// Where init time goes: each step of building the state, timed in-process
+/// (median of 50, on the data folder the runs above used, so files exist as
+/// they do in a warm container's /tmp).
+async fn init_profile(data: &std::path::Path) -> String {
+    use shared::adapters::embedded::{self, SqliteQueue, SqliteStore};
+    let mut config = shared::Config::embedded(data);
+    config.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
+    let mut steps: Vec<(&str, Vec<Duration>)> = vec![
+        ("parse the Ed25519 key, derive the JWKS", Vec::new()),
+        (
+            "open the SQLite item store (WAL pragmas, schema check)",
+            Vec::new(),
+        ),
+        ("open the SQLite queue", Vec::new()),
+        ("read the blob-URL secret", Vec::new()),
+        ("the whole AppState::build (embedded)", Vec::new()),
+    ];
+    for _ in 0..50 {
+        let t = Instant::now();
+        shared::tokens::TokenKeys::from_config(&config).unwrap();
+        steps[0].1.push(t.elapsed());
+        let t = Instant::now();
+        drop(SqliteStore::open(&data.join("store.sqlite3")).unwrap());
+        steps[1].1.push(t.elapsed());
+        let t = Instant::now();
+        drop(SqliteQueue::open(&data.join("queue.sqlite3"), 5).unwrap());
+        steps[2].1.push(t.elapsed());
+        let t = Instant::now();
+        embedded::load_or_create_secret(&data.join("keys").join("blob-url.key"), 32).unwrap();
+        steps[3].1.push(t.elapsed());
+        let t = Instant::now();
+        drop(shared::AppState::build(config.clone()).await.unwrap());
+        steps[4].1.push(t.elapsed());
+    }
+    let mut rows = String::new();
+    for (name, samples) in steps {
+        let (p50, _) = median_p90(samples);
+        rows.push_str(&format!("| {name} | {} |\n", bench::us(p50)));
+    }
+    format!(
+        "### Where init goes (embedded store)\n\n\
+         Each step of building the state, in-process, median of 50. The hello-world binary does none of these, \
+         so they are the gap between its init and ours (the rest is the larger binary's page-ins and the runtime's own start).\n\n\
+         | step | p50 |\n|---|---|\n{rows}"
+    )
 }
