@@ -384,6 +384,32 @@ async fn sort_key_conditions(b: TestBackend) {
     seed(store, "Q#1", 5).await;
     seed(store, "Q#2", 2).await;
     let q = |sk| Query::new(Index::Primary, "Q#1").sk(sk);
+    // Prefixes compare bytes: neighbours on either side, and multi-byte
+    // characters right after the prefix, are told apart exactly.
+    for sk in [
+        "ab",
+        "ab\u{7ff}",
+        "abz",
+        "ab\u{10000}x",
+        "aa\u{10ffff}",
+        "ac",
+        "a",
+        "b",
+    ] {
+        store
+            .put(item(json!({"pk": "PFX", "sk": sk})), None)
+            .await
+            .unwrap();
+    }
+    for descending in [false, true] {
+        let mut query = Query::new(Index::Primary, "PFX").sk(SortKey::BeginsWith("ab".into()));
+        if descending {
+            query = query.descending();
+        }
+        let mut found = sks(&store.query(query).await.unwrap().items);
+        found.sort();
+        assert_eq!(found, vec!["ab", "abz", "ab\u{7ff}", "ab\u{10000}x"]);
+    }
     assert_eq!(
         store
             .query(q(SortKey::BeginsWith("ITEM#".into())))

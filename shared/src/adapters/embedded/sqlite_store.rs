@@ -268,7 +268,17 @@ impl ItemStore for SqliteStore {
                     SortKey::Any => {}
                     SortKey::BeginsWith(prefix) => {
                         // Binary collation compares UTF-8 bytes, as DynamoDB does.
-                        sql.push_str(&format!(" AND substr({scol}, 1, length(?)) = ?"));
+                        // The range lets SQLite seek the index to the prefix
+                        // and stop after it (a `substr` test alone scans the
+                        // whole partition); U+10FFFF is the largest character,
+                        // so every key starting with the prefix sorts below
+                        // prefix + U+10FFFF (but for keys continuing with that
+                        // noncharacter itself). `substr` keeps the test exact.
+                        sql.push_str(&format!(
+                            " AND {scol} >= ? AND {scol} < ? AND substr({scol}, 1, length(?)) = ?"
+                        ));
+                        args.push(prefix.clone().into());
+                        args.push(format!("{prefix}\u{10FFFF}").into());
                         args.push(prefix.clone().into());
                         args.push(prefix.clone().into());
                     }
