@@ -56,7 +56,7 @@ cargo test --workspace --locked 2>&1 | tee "$OUT/cargo-test.log"
 grep -E '^test result: ' "$OUT/cargo-test.log" >> "$SUMMARY"
 
 step "black-box API tests again, with every adapter on moto (TEST_BACKEND=aws)"
-TEST_BACKEND=aws cargo test -p local --locked --test signup_login --test tokens --test restart --test accounts --test events --test user_events --test tasks --test pdf 2>&1 | tee "$OUT/cargo-test-aws.log"
+TEST_BACKEND=aws cargo test -p local --locked --test signup_login --test tokens --test restart --test accounts --test events --test user_events --test tasks --test pdf --test shop 2>&1 | tee "$OUT/cargo-test-aws.log"
 grep -E '^test result: ' "$OUT/cargo-test-aws.log" >> "$SUMMARY"
 
 step "OpenAPI: the committed document validates"

@@ -77,6 +77,66 @@ struct PasswordChangeBody {
     new_password: String,
 }
 
+#[derive(ToSchema, Deserialize)]
+#[schema(example = json!({"title": "Structure and Interpretation of Computer Programs", "author": "Abelson, Sussman", "price_cents": 4500, "stock": 10}))]
+struct NewBookBody {
+    #[schema(min_length = 1, max_length = 300)]
+    title: String,
+    #[schema(min_length = 1, max_length = 200)]
+    author: String,
+    /// ISBN-10 or ISBN-13 (check digit verified; hyphens allowed).
+    isbn: Option<String>,
+    #[schema(minimum = 0, maximum = 1000000)]
+    price_cents: i64,
+    /// Copies in stock (default 0).
+    #[schema(minimum = 0, maximum = 1000000)]
+    stock: Option<i64>,
+}
+
+/// Absent fields are unchanged; `null` clears `isbn`. Stock changes only by `stock_delta`.
+#[derive(ToSchema, Deserialize)]
+struct BookPatchBody {
+    #[schema(min_length = 1, max_length = 300)]
+    title: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    author: Option<String>,
+    isbn: Option<String>,
+    #[schema(minimum = 0, maximum = 1000000)]
+    price_cents: Option<i64>,
+    /// Copies to add (positive) or remove (negative).
+    stock_delta: Option<i64>,
+    /// The version the edit is based on (a stale one is 409).
+    version: Option<u64>,
+}
+
+#[derive(ToSchema)]
+struct BookPage {
+    items: Vec<shared::domain::Book>,
+    /// Pass it back as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct OrderLineBody {
+    book_id: String,
+    #[schema(minimum = 1, maximum = 100)]
+    quantity: i64,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct NewOrderBody {
+    /// 1 to 20 lines, each book once.
+    #[schema(min_items = 1, max_items = 20)]
+    items: Vec<OrderLineBody>,
+}
+
+#[derive(ToSchema)]
+struct OrderPage {
+    items: Vec<shared::domain::Order>,
+    /// Pass it back as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
 /// A new task.
 #[derive(ToSchema, Deserialize)]
 #[schema(example = json!({"title": "Write the report", "due_date": "2026-12-01"}))]
@@ -241,6 +301,7 @@ struct Export {
     settings: Option<serde_json::Value>,
     audit: Vec<AuditEntryView>,
     tasks: Vec<shared::domain::Task>,
+    orders: Vec<shared::domain::Order>,
 }
 
 #[derive(ToSchema)]
@@ -426,14 +487,52 @@ fn pdf_generate_op() {}
               (status = 404, description = "No PDF yet (POST makes one), or the account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
 fn pdf_get_op() {}
 
+#[utoipa::path(get, path = "/books", tag = "shop",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "One page of the catalog, in title order", body = BookPage)))]
+fn books_list() {}
+
+#[utoipa::path(get, path = "/books/{id}", tag = "shop", params(("id" = String, Path)),
+    responses((status = 200, description = "The book (ETag set)", body = shared::domain::Book),
+              (status = 404, description = "No such book", body = shared::error::Problem, content_type = PROBLEM)))]
+fn book_get() {}
+
+#[utoipa::path(post, path = "/books", tag = "shop", security(("bearer" = [])), request_body = NewBookBody,
+    responses((status = 201, description = "The new book (Location and ETag set)", body = shared::domain::Book)))]
+fn book_create() {}
+
+#[utoipa::path(patch, path = "/books/{id}", tag = "shop", security(("bearer" = [])), params(("id" = String, Path),
+    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on")), request_body = BookPatchBody,
+    responses((status = 200, description = "The updated book", body = shared::domain::Book),
+              (status = 404, description = "No such book", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version, or fewer copies than stock_delta removes", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+fn book_patch() {}
+
+#[utoipa::path(post, path = "/orders", tag = "shop", security(("bearer" = [])), request_body = NewOrderBody,
+    responses((status = 201, description = "The order, placed; its copies are taken from stock", body = shared::domain::Order),
+              (status = 409, description = "Not enough copies (or a price changed): nothing was ordered", body = shared::error::Problem, content_type = PROBLEM)))]
+fn order_place() {}
+
+#[utoipa::path(get, path = "/orders", tag = "shop", security(("bearer" = [])),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "One page of the caller's orders, newest first", body = OrderPage)))]
+fn orders_list() {}
+
+#[utoipa::path(get, path = "/orders/{id}", tag = "shop", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "The order", body = shared::domain::Order),
+              (status = 404, description = "No such order of the caller's", body = shared::error::Problem, content_type = PROBLEM)))]
+fn order_get() {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "User platform", version = "0.1.0",
-         description = "Sign-up, login, tokens, sessions, profiles, administration, tasks and profile PDFs, as AWS Lambda functions behind API Gateway."),
+         description = "Sign-up, login, tokens, sessions, profiles, administration, tasks, profile PDFs and a book shop, as AWS Lambda functions behind API Gateway."),
     paths(signup, register, login_op, validate, refresh_op, jwks_op, oidc, health_op, me, logout, logout_all, sessions_list,
           session_end, password, me_get, me_patch, me_delete, me_export, admin_users, admin_user, admin_patch, admin_delete,
           admin_deactivate, admin_activate, admin_audit, redrive, tasks_list, tasks_create, task_get,
-          task_patch, task_delete, pdf_generate_op, pdf_get_op),
+          task_patch, task_delete, pdf_generate_op, pdf_get_op, books_list, book_get, book_create, book_patch,
+          order_place, orders_list, order_get),
     components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
     modifiers(&CommonResponses),
 )]

@@ -71,6 +71,13 @@ pub const ROUTES: &[Route] = &[
     protected("GET", "/tasks/{id}", "tasks-crud"),
     protected("PATCH", "/tasks/{id}", "tasks-crud"),
     protected("DELETE", "/tasks/{id}", "tasks-crud"),
+    public("GET", "/books", "books"),
+    public("GET", "/books/{id}", "books"),
+    protected("POST", "/books", "books"),
+    protected("PATCH", "/books/{id}", "books"),
+    protected("POST", "/orders", "orders"),
+    protected("GET", "/orders", "orders"),
+    protected("GET", "/orders/{id}", "orders"),
 ];
 
 /// The SQS consumer the local server feeds from the embedded queue.
@@ -96,6 +103,8 @@ pub fn handler(function: &str) -> Option<Handler> {
         "admin" => |s, r| Box::pin(admin::handle(s, r)),
         "tasks-crud" => |s, r| Box::pin(tasks_crud::handle(s, r)),
         "pdf-generate" => |s, r| Box::pin(pdf_generate::handle(s, r)),
+        "books" => |s, r| Box::pin(books::handle(s, r)),
+        "orders" => |s, r| Box::pin(orders::handle(s, r)),
         _ => return None,
     })
 }

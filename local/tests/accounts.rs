@@ -727,6 +727,25 @@ async fn deleting_an_account_leaves_nothing_of_the_user_behind() {
         Some(json!({"username": "gone_user"})),
     )
     .await;
+    let admin = session(&s, ADMIN).await;
+    let book = send(
+        &s,
+        "POST",
+        "/books",
+        &access(&admin),
+        Some(json!({"title": "kept in stock", "author": "someone", "price_cents": 100, "stock": 2})),
+    )
+    .await;
+    assert_eq!(book.status, 201, "{}", book.text);
+    let order = send(
+        &s,
+        "POST",
+        "/orders",
+        &access(&t),
+        Some(json!({"items": [{"book_id": book.body["id"], "quantity": 1}]})),
+    )
+    .await;
+    assert_eq!(order.status, 201, "{}", order.text);
     for n in 0..3 {
         let t = send(
             &s,
@@ -749,6 +768,7 @@ async fn deleting_an_account_leaves_nothing_of_the_user_behind() {
     assert!(!export.body["sessions"].as_array().unwrap().is_empty());
     assert!(export.body["audit"].as_array().unwrap().len() >= 3);
     assert_eq!(export.body["tasks"].as_array().unwrap().len(), 3);
+    assert_eq!(export.body["orders"].as_array().unwrap().len(), 1);
     assert!(!export.text.contains("argon2") && !export.text.contains(&refresh(&r)));
 
     assert_eq!(

@@ -76,6 +76,31 @@ async fn every_sample_event_runs_through_its_handler() {
         200
     );
     assert_eq!(call("admin", as_ada("admin.json")).await.status(), 200);
+    // The shop samples: the order's book exists in the catalog first.
+    let (status, books) = run(&state, "books", "books.json").await;
+    assert_eq!(
+        (status, books["items"].clone()),
+        (200, serde_json::json!([]))
+    );
+    let now = time::OffsetDateTime::now_utc();
+    state
+        .shop
+        .create_book(&shared::domain::Book {
+            id: "01936f3e-7a10-7c3b-9a51-0c0ffeeb0001".into(),
+            title: shared::domain::BookTitle::parse("Sample").unwrap(),
+            author: shared::domain::Author::parse("Someone").unwrap(),
+            isbn: None,
+            price_cents: 1200,
+            stock: 1,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+        .await
+        .unwrap();
+    let order = call("orders", as_ada("orders.json")).await;
+    assert_eq!(order.status(), 201);
+    assert_eq!(call("orders", as_ada("orders.json")).await.status(), 409);
     let pdf = call("pdf-generate", as_ada("pdf-generate.json")).await;
     assert_eq!(pdf.status(), 201);
     let task = call("tasks-crud", as_ada("tasks-crud.json")).await;

@@ -197,6 +197,30 @@ impl ApiError {
     }
 }
 
+/// Collects field errors, so that one 422 names every bad field.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// The parsed value, or `None` with the error noted.
+    pub fn check<T>(&mut self, field: &str, parsed: Result<T, &'static str>) -> Option<T> {
+        parsed
+            .map_err(|m| self.0.push(FieldError::new(field, m)))
+            .ok()
+    }
+    pub fn push(&mut self, field: &str, message: &str) {
+        self.0.push(FieldError::new(field, message));
+    }
+    /// Ok when nothing was noted; else the 422.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

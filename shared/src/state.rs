@@ -9,7 +9,7 @@ use crate::config::{Backend, Config};
 use crate::outbox::Outbox;
 use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
 use crate::rate_limit::LoginLimiter;
-use crate::repo::{AuditRepo, SessionRepo, TaskRepo, UserRepo};
+use crate::repo::{AuditRepo, SessionRepo, ShopRepo, TaskRepo, UserRepo};
 use crate::tokens::TokenKeys;
 
 /// SQS's `maxReceiveCount` for the user-events queue (the template uses the same).
@@ -27,6 +27,7 @@ pub struct AppState {
     pub sessions: SessionRepo,
     pub audit: AuditRepo,
     pub tasks: TaskRepo,
+    pub shop: ShopRepo,
     pub login_limiter: LoginLimiter,
     pub outbox: Outbox,
     /// The embedded adapters the local server needs directly (presigned blob
@@ -90,6 +91,7 @@ impl AppState {
             sessions: SessionRepo::new(store.clone(), &config),
             audit: AuditRepo::new(store.clone()),
             tasks: TaskRepo::new(store.clone()),
+            shop: ShopRepo::new(store.clone()),
             login_limiter: LoginLimiter::new(store.clone(), &config),
             outbox: Outbox::new(store.clone(), queue.clone()),
             store,
@@ -120,6 +122,7 @@ impl AppState {
             sessions: SessionRepo::new(store_port.clone(), &config),
             audit: AuditRepo::new(store_port.clone()),
             tasks: TaskRepo::new(store_port.clone()),
+            shop: ShopRepo::new(store_port.clone()),
             login_limiter: LoginLimiter::new(store_port.clone(), &config),
             outbox: Outbox::new(store_port.clone(), queue.clone()),
             store: store_port,

@@ -15,7 +15,7 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::domain::{DueDate, Task, TaskDescription, TaskStatus, TaskTitle};
-use shared::error::FieldError;
+use shared::error::Fields;
 use shared::http::{
     Caller, check_if_match, double_option, json, json_body, no_content, paging, path_param,
     query_param, respond, route_key, with_etag,
@@ -75,25 +75,6 @@ struct NewTaskBody {
     description: Option<String>,
     status: Option<String>,
     due_date: Option<String>,
-}
-
-/// Collects field errors so that one answer names every bad field.
-#[derive(Default)]
-struct Fields(Vec<FieldError>);
-
-impl Fields {
-    fn check<T>(&mut self, field: &str, parsed: Result<T, &'static str>) -> Option<T> {
-        parsed
-            .map_err(|m| self.0.push(FieldError::new(field, m)))
-            .ok()
-    }
-    fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.0))
-        }
-    }
 }
 
 async fn create(state: &AppState, req: &Request, owner: &str) -> Result<Response<Body>, ApiError> {

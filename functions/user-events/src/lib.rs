@@ -9,7 +9,7 @@
 //! - `user.created`: creates the user's settings with their defaults and
 //!   sends the welcome mail (unless the user was deleted meanwhile);
 //! - `user.deleted`: removes what this service keeps about the user
-//!   (settings, tasks and the profile PDF).
+//!   (settings, tasks, orders and the profile PDF).
 
 use std::sync::Arc;
 
@@ -185,6 +185,11 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             shared::profile_pdf::delete_for_user(state, &event.user_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            state
+                .shop
+                .delete_orders(&event.user_id)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(())

@@ -223,6 +223,16 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
             break;
         }
     }
+    let mut orders = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = state.shop.orders(&user.id, 100, cursor).await?;
+        orders.extend(page);
+        cursor = next;
+        if cursor.is_none() {
+            break;
+        }
+    }
     let sessions: Vec<_> = sessions
         .into_iter()
         .map(|s| {
@@ -241,6 +251,7 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
             "settings": settings,
             "audit": audit,
             "tasks": tasks,
+            "orders": orders,
         }),
     )?;
     response.headers_mut().insert(

@@ -3,10 +3,12 @@
 
 pub mod audit;
 pub mod sessions;
+pub mod shop;
 pub mod tasks;
 pub mod users;
 
 pub use audit::AuditRepo;
 pub use sessions::SessionRepo;
+pub use shop::ShopRepo;
 pub use tasks::TaskRepo;
 pub use users::UserRepo;

@@ -1,0 +1,229 @@
+//! The book shop's records.
+//!
+//! | item | pk | sk | gsi1pk | gsi1sk |
+//! |---|---|---|---|---|
+//! | book | `BOOK#{id}` | `BOOK` | `BOOKS` | `{lowercased title}#{id}` |
+//! | order | `ORDERS#{user}` | `ORDER#{id}` | | |
+//!
+//! Stock is only ever changed by adding to it under a condition (`stock ≥ n`
+//! for a sale), inside the transaction that writes the order: two buyers of
+//! the last copy cannot both succeed, and an order is never written without
+//! its stock, nor stock taken without its order. Catalog edits change the
+//! other attributes with an update conditional on `version`, never by
+//! rewriting the item, so they cannot undo a concurrent sale.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::domain::{Book, Order};
+use crate::error::ApiError;
+use crate::ports::item_store::{
+    self, Attrs, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
+};
+
+fn book_key(id: &str) -> Key {
+    Key::new(format!("BOOK#{id}"), "BOOK")
+}
+
+fn order_key(user: &str, id: &str) -> Key {
+    Key::new(format!("ORDERS#{user}"), format!("ORDER#{id}"))
+}
+
+fn title_sort(book: &Book) -> String {
+    format!("{}#{}", book.title.as_str().to_lowercase(), book.id)
+}
+
+fn object(value: &impl serde::Serialize) -> Result<Attrs, ApiError> {
+    match serde_json::to_value(value).map_err(ApiError::internal)? {
+        Value::Object(attrs) => Ok(attrs),
+        _ => Err(ApiError::internal("record did not serialize to an object")),
+    }
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(attrs: Attrs) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)
+}
+
+/// What a catalog edit or a sale ran into.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ShopError {
+    /// A book is gone (its index in the request).
+    NoSuchBook(usize),
+    /// Not enough copies of a book, or its price changed meanwhile (its index).
+    Unavailable(usize),
+    /// The book's version is not the one the edit was based on.
+    Stale,
+}
+
+#[derive(Clone)]
+pub struct ShopRepo {
+    store: Arc<dyn ItemStore>,
+}
+
+impl ShopRepo {
+    pub fn new(store: Arc<dyn ItemStore>) -> Self {
+        ShopRepo { store }
+    }
+
+    pub async fn create_book(&self, book: &Book) -> Result<(), ApiError> {
+        let mut item = object(book)?;
+        let key = book_key(&book.id);
+        item.insert(item_store::PK.into(), json!(key.pk));
+        item.insert(item_store::SK.into(), json!(key.sk));
+        item.insert(item_store::GSI1PK.into(), json!("BOOKS"));
+        item.insert(item_store::GSI1SK.into(), json!(title_sort(book)));
+        self.store.put(item, Some(Condition::NotExists)).await?;
+        Ok(())
+    }
+
+    pub async fn book(&self, id: &str) -> Result<Option<Book>, ApiError> {
+        self.store
+            .get(&book_key(id))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    /// One page of the catalog in title order.
+    pub async fn books(
+        &self,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Book>, Option<String>), ApiError> {
+        let page = self
+            .store
+            .query(Query::new(Index::Gsi1, "BOOKS").limit(limit).cursor(cursor))
+            .await?;
+        let books = page
+            .items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((books, page.cursor))
+    }
+
+    /// Applies a catalog edit of `current` (title, author, ISBN, price) and
+    /// an optional stock adjustment, if the version is still `current`'s.
+    /// Returns the book as stored.
+    pub async fn edit_book(
+        &self,
+        current: &Book,
+        next: &Book,
+        stock_delta: i64,
+    ) -> Result<Result<Book, ShopError>, ApiError> {
+        let mut changes = vec![
+            Change::Set("title".into(), json!(next.title)),
+            Change::Set("author".into(), json!(next.author)),
+            Change::Set("isbn".into(), json!(next.isbn)),
+            Change::Set("price_cents".into(), json!(next.price_cents)),
+            Change::Set("updated_at".into(), json!(object(next)?["updated_at"])),
+            Change::Set(item_store::GSI1SK.into(), json!(title_sort(next))),
+            Change::Add("version".into(), 1),
+        ];
+        let mut conditions = vec![Condition::Equals("version".into(), json!(current.version))];
+        if stock_delta != 0 {
+            changes.push(Change::Add("stock".into(), stock_delta));
+            if stock_delta < 0 {
+                conditions.push(Condition::AtLeast("stock".into(), -stock_delta));
+            }
+        }
+        match self
+            .store
+            .update(
+                book_key(&current.id),
+                changes,
+                Some(Condition::All(conditions)),
+            )
+            .await
+        {
+            Ok(item) => Ok(Ok(from_item(item)?)),
+            Err(StoreError::ConditionFailed) => Ok(Err(match self.book(&current.id).await? {
+                None => ShopError::NoSuchBook(0),
+                Some(b) if b.version != current.version => ShopError::Stale,
+                Some(_) => ShopError::Unavailable(0),
+            })),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes the order and takes its copies from stock, all or nothing.
+    /// Each line's book must still have the quantity in stock at the price
+    /// the order records.
+    pub async fn place(&self, order: &Order) -> Result<Result<(), ShopError>, ApiError> {
+        let mut writes: Vec<Write> = order
+            .lines
+            .iter()
+            .map(|line| Write::Update {
+                key: book_key(&line.book_id),
+                changes: vec![Change::Add("stock".into(), -line.quantity)],
+                condition: Some(Condition::All(vec![
+                    Condition::AtLeast("stock".into(), line.quantity),
+                    Condition::Equals("price_cents".into(), json!(line.unit_price_cents)),
+                ])),
+            })
+            .collect();
+        let mut item = object(order)?;
+        let key = order_key(&order.user_id, &order.id);
+        item.insert(item_store::PK.into(), json!(key.pk));
+        item.insert(item_store::SK.into(), json!(key.sk));
+        writes.push(Write::Put {
+            item,
+            condition: Some(Condition::NotExists),
+        });
+        match self.store.transact(writes).await {
+            Ok(()) => Ok(Ok(())),
+            Err(StoreError::TransactionCanceled { failed }) => {
+                let i = failed
+                    .into_iter()
+                    .find(|&i| i < order.lines.len())
+                    .unwrap_or(0);
+                Ok(Err(match self.book(&order.lines[i].book_id).await? {
+                    None => ShopError::NoSuchBook(i),
+                    Some(_) => ShopError::Unavailable(i),
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn order(&self, user: &str, id: &str) -> Result<Option<Order>, ApiError> {
+        self.store
+            .get(&order_key(user, id))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    /// One page of the user's orders, newest first.
+    pub async fn orders(
+        &self,
+        user: &str,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Order>, Option<String>), ApiError> {
+        let page = self
+            .store
+            .query(
+                Query::new(Index::Primary, format!("ORDERS#{user}"))
+                    .limit(limit)
+                    .cursor(cursor)
+                    .descending(),
+            )
+            .await?;
+        let orders = page
+            .items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((orders, page.cursor))
+    }
+
+    /// Deletes the user's orders (account deletion); safe to repeat.
+    pub async fn delete_orders(&self, user: &str) -> Result<(), ApiError> {
+        Ok(self
+            .store
+            .delete_all(Query::new(Index::Primary, format!("ORDERS#{user}")))
+            .await?)
+    }
+}
