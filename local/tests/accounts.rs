@@ -733,7 +733,9 @@ async fn deleting_an_account_leaves_nothing_of_the_user_behind() {
         "POST",
         "/books",
         &access(&admin),
-        Some(json!({"title": "kept in stock", "author": "someone", "price_cents": 100, "stock": 2})),
+        Some(
+            json!({"title": "kept in stock", "author": "someone", "price_cents": 100, "stock": 2}),
+        ),
     )
     .await;
     assert_eq!(book.status, 201, "{}", book.text);

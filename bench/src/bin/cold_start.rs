@@ -190,6 +190,8 @@ async fn main() {
         ("admin", "admin.json"),
         ("tasks-crud", "tasks-crud.json"),
         ("pdf-generate", "pdf-generate.json"),
+        ("books", "books.json"),
+        ("orders", "orders.json"),
         ("user-events", "user-events.json"),
         ("outbox-relay", "outbox-relay.json"),
     ];

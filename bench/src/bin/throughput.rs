@@ -58,6 +58,20 @@ async fn main() {
         assert_eq!(tasks_crud::handle(state.clone(), req).await.status(), 201);
     }
 
+    for n in 0..200 {
+        let book = shared::domain::Book {
+            id: uuid::Uuid::now_v7().to_string(),
+            title: shared::domain::BookTitle::parse(&format!("Book {n:03}")).unwrap(),
+            author: shared::domain::Author::parse("Bench").unwrap(),
+            isbn: None,
+            price_cents: 1000 + n,
+            stock: 1_000_000,
+            created_at: time::OffsetDateTime::now_utc(),
+            updated_at: time::OffsetDateTime::now_utc(),
+            version: 1,
+        };
+        state.shop.create_book(&book).await.unwrap();
+    }
     let cases = [
         Case {
             label: "POST /auth/validate-token",
@@ -79,6 +93,13 @@ async fn main() {
             path: "/tasks?limit=20",
             body: None,
             auth: true,
+        },
+        Case {
+            label: "GET /books (public, first page of 20, 200 books)",
+            method: "GET",
+            path: "/books?limit=20",
+            body: None,
+            auth: false,
         },
         Case {
             label: "POST /tasks",
@@ -138,9 +159,6 @@ async fn main() {
             p("p99")
         ));
     }
-    rows.push_str(
-        "| GET /books | — | — | — | — | not measured: the book shop is not built yet |\n",
-    );
     let section = format!(
         "## Throughput of the local server\n\n\
          `cargo run --release -p bench --bin throughput` — {}; `oha -z {secs}s -c {concurrency} -w` on loopback against \

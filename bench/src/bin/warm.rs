@@ -273,6 +273,56 @@ async fn main() {
         "—",
     ));
 
+    // The shop: a catalog of 200 books with plenty of stock.
+    let mut book_ids = Vec::new();
+    for n in 0..200 {
+        let now = time::OffsetDateTime::now_utc();
+        let book = shared::domain::Book {
+            id: uuid::Uuid::now_v7().to_string(),
+            title: shared::domain::BookTitle::parse(&format!("Book {n:03}")).unwrap(),
+            author: shared::domain::Author::parse("Bench").unwrap(),
+            isbn: None,
+            price_cents: 1000 + n,
+            stock: 1_000_000,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        state.shop.create_book(&book).await.unwrap();
+        book_ids.push(book.id);
+    }
+    let s = state.clone();
+    rows.push((
+        "GET /books (first page of 20)".into(),
+        measure(5_000, |_| {
+            let req = bench::event(
+                "GET",
+                "/books",
+                "/books",
+                &[],
+                "limit=20",
+                None,
+                &Value::Null,
+            );
+            let s = s.clone();
+            async move { assert_eq!(books::handle(s, req).await.status(), 200) }
+        })
+        .await,
+        "—",
+    ));
+    let s = state.clone();
+    rows.push((
+        "POST /orders (one book, stock taken in a transaction)".into(),
+        measure(2_000, |i| {
+            let body = json!({"items": [{"book_id": book_ids[i % book_ids.len()], "quantity": 1}]});
+            let req = bench::event("POST", "/orders", "/orders", &[], "", Some(&body), &ctx);
+            let s = s.clone();
+            async move { assert_eq!(orders::handle(s, req).await.status(), 201) }
+        })
+        .await,
+        "—",
+    ));
+
     // Profile PDFs: drawing alone, and the handler when the PDF is current.
     let patch = bench::event(
         "PATCH",
