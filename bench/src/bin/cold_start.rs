@@ -232,7 +232,7 @@ async fn main() {
         "## Cold start\n\n\
          `cargo build --release --workspace --bins && cargo run --release -p bench --bin cold-start` — {}; {runs} runs per binary \
          (after one warm-up run) against a Lambda Runtime API emulator on loopback, each process spawned fresh and given its sample event from `events/` \
-         (protected samples carry the authorizer context of a user signed up beforehand; the PDF record is removed before each pdf-generate run so every run draws). \
+         (protected samples carry the authorizer context of a user signed up beforehand, the orders sample's book is in the catalog, and the PDF record is removed before each pdf-generate run so every run draws). \
          The moto runs need `MOTO_ENDPOINT` (bench/run.sh starts moto).\n\n\
          Init = spawn → first `next` poll; first = spawn → first response. Targets: init ≤ 1.5× hello-world, peak RSS ≤ 32 MB (≤ 96 MB for pdf-generate).\n\n{}",
         bench::machine(),
@@ -300,6 +300,23 @@ async fn backend_runs(
     );
     let user = bench::body_json(&signup::handle(state.clone(), signup).await);
     let user_id = user["id"].as_str().expect("a user").to_owned();
+    // The book the orders sample buys, with stock for every run.
+    let now = time::OffsetDateTime::now_utc();
+    state
+        .shop
+        .create_book(&shared::domain::Book {
+            id: "01936f3e-7a10-7c3b-9a51-0c0ffeeb0001".into(),
+            title: shared::domain::BookTitle::parse("Sample").unwrap(),
+            author: shared::domain::Author::parse("Someone").unwrap(),
+            isbn: None,
+            price_cents: 1200,
+            stock: 1_000,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+        .await
+        .unwrap();
 
     let mut rows = String::new();
     let mut figures = serde_json::Map::new();
