@@ -60,6 +60,11 @@ fn main() {
             "pdf-generate",
             Some("profile PDF drawing (layout, font subset, save)"),
         ),
+        ("books", Some("GET /books (first page of 20)")),
+        (
+            "orders",
+            Some("POST /orders (one book, stock taken in a transaction)"),
+        ),
         ("user-events", None),
         ("outbox-relay", None),
     ];
