@@ -206,7 +206,7 @@ async fn main() {
         )),
         None => eprintln!("MOTO_ENDPOINT not set: cold starts on moto skipped"),
     }
-    for (label, mut config) in backends {
+    for (label, mut config) in backends.clone() {
         if config.jwt_private_key_pem.is_none() {
             config.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
         }
@@ -221,7 +221,11 @@ async fn main() {
              |---|---|---|---|---|---|---|---|---|\n{rows}"
         ));
     }
-    let profile = init_profile(data.path()).await;
+    let aws_config = backends
+        .iter()
+        .find(|(_, c)| matches!(c.backend, shared::config::Backend::Aws))
+        .map(|(_, c)| c.clone());
+    let profile = init_profile(data.path(), aws_config).await;
     sections.push(profile);
     std::fs::write(
         bench::results_dir().join("cold.json"),
@@ -380,7 +384,7 @@ async fn backend_runs(
 /// Where init time goes: each step of building the state, timed in-process
 /// (median of 50, on the data folder the runs above used, so files exist as
 /// they do in a warm container's /tmp).
-async fn init_profile(data: &std::path::Path) -> String {
+async fn init_profile(data: &std::path::Path, aws_config: Option<shared::Config>) -> String {
     use shared::adapters::embedded::{self, SqliteQueue, SqliteStore};
     let mut config = shared::Config::embedded(data);
     config.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
@@ -411,13 +415,33 @@ async fn init_profile(data: &std::path::Path) -> String {
         drop(shared::AppState::build(config.clone()).await.unwrap());
         steps[4].1.push(t.elapsed());
     }
+    if let Some(mut aws_config) = aws_config {
+        aws_config.jwt_private_key_pem = config.jwt_private_key_pem.clone();
+        let (mut sdk, mut build) = (Vec::new(), Vec::new());
+        for _ in 0..50 {
+            let t = Instant::now();
+            drop(shared::adapters::aws::sdk_config(&aws_config).await);
+            sdk.push(t.elapsed());
+            let t = Instant::now();
+            drop(shared::AppState::build(aws_config.clone()).await.unwrap());
+            build.push(t.elapsed());
+        }
+        steps.push((
+            "AWS: load the SDK config (credentials chain, region, HTTP client with TLS roots)",
+            sdk,
+        ));
+        steps.push((
+            "AWS: the whole AppState::build (SDK config + four clients)",
+            build,
+        ));
+    }
     let mut rows = String::new();
     for (name, samples) in steps {
         let (p50, _) = median_p90(samples);
         rows.push_str(&format!("| {name} | {} |\n", bench::us(p50)));
     }
     format!(
-        "### Where init goes (embedded store)\n\n\
+        "### Where init goes\n\n\
          Each step of building the state, in-process, median of 50. The hello-world binary does none of these, \
          so they are the gap between its init and ours (the rest is the larger binary's page-ins and the runtime's own start).\n\n\
          | step | p50 |\n|---|---|\n{rows}"
