@@ -102,6 +102,17 @@ async fn admins_keep_the_catalog_and_everyone_reads_it() {
     assert_eq!(edited.body["stock"], 5);
     assert_eq!(edited.body["isbn"], "9780306406157");
     assert_eq!(edited.body["version"], 2);
+    // An edit that changes nothing writes nothing.
+    let same = s
+        .call(
+            "PATCH",
+            &path,
+            &admin,
+            Some(json!({"price_cents": 4200})),
+            &[],
+        )
+        .await;
+    assert_eq!(same.body["version"], 2, "{}", same.text);
     s.call(
         "PATCH",
         &path,

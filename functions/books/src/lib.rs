@@ -173,6 +173,10 @@ async fn patch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
         f.push("stock_delta", "must keep the stock between 0 and 1000000");
     }
     f.finish()?;
+    if next == current && delta == 0 {
+        // Nothing changed: no write, no new version.
+        return with_etag(json(StatusCode::OK, &current)?, current.version);
+    }
     next.updated_at = time::OffsetDateTime::now_utc();
     match state.shop.edit_book(&current, &next, delta).await? {
         Ok(saved) => with_etag(json(StatusCode::OK, &saved)?, saved.version),
