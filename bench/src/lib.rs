@@ -198,3 +198,20 @@ pub fn results_dir() -> std::path::PathBuf {
     let _ = std::fs::create_dir_all(&dir);
     dir
 }
+
+/// `n` catalog books ("Book 000"…) with plenty of stock; returns their ids.
+pub async fn seed_books(state: &shared::AppState, n: i64) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let book = shared::domain::Book::new(
+            shared::domain::BookTitle::parse(&format!("Book {i:03}")).expect("a title"),
+            shared::domain::Author::parse("Bench").expect("an author"),
+            None,
+            1000 + i,
+            1_000_000,
+        );
+        state.shop.create_book(&book).await.expect("a stored book");
+        ids.push(book.id);
+    }
+    ids
+}

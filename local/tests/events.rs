@@ -82,22 +82,15 @@ async fn every_sample_event_runs_through_its_handler() {
         (status, books["items"].clone()),
         (200, serde_json::json!([]))
     );
-    let now = time::OffsetDateTime::now_utc();
-    state
-        .shop
-        .create_book(&shared::domain::Book {
-            id: "01936f3e-7a10-7c3b-9a51-0c0ffeeb0001".into(),
-            title: shared::domain::BookTitle::parse("Sample").unwrap(),
-            author: shared::domain::Author::parse("Someone").unwrap(),
-            isbn: None,
-            price_cents: 1200,
-            stock: 1,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        })
-        .await
-        .unwrap();
+    let mut book = shared::domain::Book::new(
+        shared::domain::BookTitle::parse("Sample").unwrap(),
+        shared::domain::Author::parse("Someone").unwrap(),
+        None,
+        1200,
+        1,
+    );
+    book.id = "01936f3e-7a10-7c3b-9a51-0c0ffeeb0001".into();
+    state.shop.create_book(&book).await.unwrap();
     let order = call("orders", as_ada("orders.json")).await;
     assert_eq!(order.status(), 201);
     assert_eq!(call("orders", as_ada("orders.json")).await.status(), 409);

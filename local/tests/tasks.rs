@@ -18,6 +18,21 @@ fn id(task: &Value) -> String {
     task["id"].as_str().unwrap().to_owned()
 }
 
+/// Every item of a listing, following `next_cursor` page by page.
+async fn every_page(s: &TestServer, token: &str, first: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut path = first.to_owned();
+    loop {
+        let page = s.get(&path, Some(token)).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        items.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("{first}&cursor={c}"),
+            None => return items,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_lives_from_creation_to_deletion() {
     let s = TestServer::start().await;
@@ -262,41 +277,19 @@ async fn pages_hold_every_task_once_newest_first() {
         )
         .await));
     }
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            None => "/tasks?limit=10".to_owned(),
-            Some(c) => format!("/tasks?limit=10&cursor={c}"),
-        };
-        let page = s.get(&path, Some(&t)).await;
-        assert_eq!(page.status, 200, "{}", page.text);
-        seen.extend(page.body["items"].as_array().unwrap().iter().map(id));
-        cursor = page.body["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
+    let seen: Vec<String> = every_page(&s, &t, "/tasks?limit=10")
+        .await
+        .iter()
+        .map(id)
+        .collect();
     created.reverse();
     assert_eq!(seen, created);
 
     // One status, paged the same way.
     let mut done = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            None => "/tasks?status=done&limit=3".to_owned(),
-            Some(c) => format!("/tasks?status=done&limit=3&cursor={c}"),
-        };
-        let page = s.get(&path, Some(&t)).await;
-        for task in page.body["items"].as_array().unwrap() {
-            assert_eq!(task["status"], "done");
-            done.push(id(task));
-        }
-        cursor = page.body["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
+    for task in every_page(&s, &t, "/tasks?status=done&limit=3").await {
+        assert_eq!(task["status"], "done");
+        done.push(id(&task));
     }
     assert_eq!(done.len(), 8);
     assert_eq!(done.iter().collect::<HashSet<_>>().len(), 8);

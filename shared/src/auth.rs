@@ -51,6 +51,20 @@ pub fn bearer(header_value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The account of the caller of a protected route (404 when it was deleted
+/// after the authorizer let the request through).
+pub async fn caller_account(
+    state: &AppState,
+    req: &lambda_http::Request,
+) -> Result<User, ApiError> {
+    let caller = crate::http::Caller::from_request(req)?;
+    state
+        .users
+        .get(&caller.user_id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -208,6 +208,40 @@ impl Fields {
             .map_err(|m| self.0.push(FieldError::new(field, m)))
             .ok()
     }
+    /// A PATCH field that cannot be cleared: absent keeps `current`, a value
+    /// is parsed into it (a bad one is noted and keeps `current`).
+    pub fn patch<I, T>(
+        &mut self,
+        field: &str,
+        change: Option<I>,
+        current: &mut T,
+        parse: impl FnOnce(I) -> Result<T, &'static str>,
+    ) {
+        if let Some(raw) = change
+            && let Some(v) = self.check(field, parse(raw))
+        {
+            *current = v;
+        }
+    }
+    /// A PATCH field that can be cleared: absent keeps `current`, `null`
+    /// clears it, a value is parsed into it.
+    pub fn patch_nullable<I, T>(
+        &mut self,
+        field: &str,
+        change: Option<Option<I>>,
+        current: &mut Option<T>,
+        parse: impl FnOnce(I) -> Result<T, &'static str>,
+    ) {
+        match change {
+            None => {}
+            Some(None) => *current = None,
+            Some(Some(raw)) => {
+                if let Some(v) = self.check(field, parse(raw)) {
+                    *current = Some(v);
+                }
+            }
+        }
+    }
     pub fn push(&mut self, field: &str, message: &str) {
         self.0.push(FieldError::new(field, message));
     }

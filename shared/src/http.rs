@@ -233,6 +233,15 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
+/// A path parameter that must be a UUID (our record ids), in its canonical
+/// hyphenated form. Anything else cannot name a record: 404, like an id
+/// that does not exist.
+pub fn path_id(req: &Request, name: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(&path_param(req, name)?)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| ApiError::NotFound)
+}
+
 /// The `ETag` of a versioned record.
 pub fn etag(version: u64) -> String {
     format!("\"v{version}\"")
@@ -247,6 +256,22 @@ pub fn with_etag(mut response: Response<Body>, version: u64) -> Result<Response<
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
     );
+    Ok(response)
+}
+
+/// 201 Created: the new resource as JSON, where it lives (`Location`) and,
+/// for a versioned one, its `ETag`.
+pub fn created<T: Serialize>(
+    value: &T,
+    location: &str,
+    version: Option<u64>,
+) -> Result<Response<Body>, ApiError> {
+    let mut response = json(StatusCode::CREATED, value)?;
+    if let Some(v) = version {
+        response = with_etag(response, v)?;
+    }
+    let location = HeaderValue::from_str(location).map_err(ApiError::internal)?;
+    response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }
 

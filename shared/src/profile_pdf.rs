@@ -9,11 +9,10 @@
 //! | PDF record | `USER#{id}` | `PROFILE_PDF` |
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
-use crate::ports::item_store::{Attrs, Key};
+use crate::ports::item_store::Key;
 use crate::state::AppState;
 
 /// The blob key of a user's profile PDF.
@@ -36,12 +35,12 @@ pub struct PdfRecord {
 }
 
 pub async fn record(state: &AppState, user_id: &str) -> Result<Option<PdfRecord>, ApiError> {
-    match state.store.get(&record_key(user_id)).await? {
-        None => Ok(None),
-        Some(item) => serde_json::from_value(Value::Object(item))
-            .map(Some)
-            .map_err(ApiError::internal),
-    }
+    state
+        .store
+        .get(&record_key(user_id))
+        .await?
+        .map(crate::repo::from_item)
+        .transpose()
 }
 
 /// Records a PDF written to [`blob_key`] (after the blob, so a record never
@@ -51,13 +50,8 @@ pub async fn save_record(
     user_id: &str,
     record: &PdfRecord,
 ) -> Result<(), ApiError> {
-    let key = record_key(user_id);
-    let Value::Object(mut item) = serde_json::to_value(record).map_err(ApiError::internal)? else {
-        return Err(ApiError::internal("PDF record did not serialize"));
-    };
-    item.insert("pk".into(), json!(key.pk));
-    item.insert("sk".into(), json!(key.sk));
-    state.store.put(item as Attrs, None).await?;
+    let item = crate::repo::to_item(record, &record_key(user_id))?;
+    state.store.put(item, None).await?;
     Ok(())
 }
 

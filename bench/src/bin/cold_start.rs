@@ -305,22 +305,15 @@ async fn backend_runs(
     let user = bench::body_json(&signup::handle(state.clone(), signup).await);
     let user_id = user["id"].as_str().expect("a user").to_owned();
     // The book the orders sample buys, with stock for every run.
-    let now = time::OffsetDateTime::now_utc();
-    state
-        .shop
-        .create_book(&shared::domain::Book {
-            id: "01936f3e-7a10-7c3b-9a51-0c0ffeeb0001".into(),
-            title: shared::domain::BookTitle::parse("Sample").unwrap(),
-            author: shared::domain::Author::parse("Someone").unwrap(),
-            isbn: None,
-            price_cents: 1200,
-            stock: 1_000,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        })
-        .await
-        .unwrap();
+    let mut book = shared::domain::Book::new(
+        shared::domain::BookTitle::parse("Sample").unwrap(),
+        shared::domain::Author::parse("Someone").unwrap(),
+        None,
+        1200,
+        1_000,
+    );
+    book.id = "01936f3e-7a10-7c3b-9a51-0c0ffeeb0001".into();
+    state.shop.create_book(&book).await.unwrap();
 
     let mut rows = String::new();
     let mut figures = serde_json::Map::new();

@@ -20,23 +20,14 @@ use shared::domain::{Email, Task, TaskStatus, TaskTitle, User};
 
 async fn seed_tasks(state: &shared::AppState, owner: &str, n: usize) -> Duration {
     let start = Instant::now();
-    let now = time::OffsetDateTime::now_utc();
     for i in 0..n {
-        let task = Task {
-            id: uuid::Uuid::now_v7().to_string(),
-            owner_id: owner.to_owned(),
-            title: TaskTitle::parse(&format!("task number {i}")).unwrap(),
-            description: None,
-            status: if i % 3 == 0 {
-                TaskStatus::Done
-            } else {
-                TaskStatus::Todo
-            },
-            due_date: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
+        let status = if i % 3 == 0 {
+            TaskStatus::Done
+        } else {
+            TaskStatus::Todo
         };
+        let title = TaskTitle::parse(&format!("task number {i}")).unwrap();
+        let task = Task::new(owner, title, None, status, None);
         state.tasks.create(&task).await.unwrap();
     }
     start.elapsed()

@@ -58,20 +58,7 @@ async fn main() {
         assert_eq!(tasks_crud::handle(state.clone(), req).await.status(), 201);
     }
 
-    for n in 0..200 {
-        let book = shared::domain::Book {
-            id: uuid::Uuid::now_v7().to_string(),
-            title: shared::domain::BookTitle::parse(&format!("Book {n:03}")).unwrap(),
-            author: shared::domain::Author::parse("Bench").unwrap(),
-            isbn: None,
-            price_cents: 1000 + n,
-            stock: 1_000_000,
-            created_at: time::OffsetDateTime::now_utc(),
-            updated_at: time::OffsetDateTime::now_utc(),
-            version: 1,
-        };
-        state.shop.create_book(&book).await.unwrap();
-    }
+    bench::seed_books(&state, 200).await;
     let cases = [
         Case {
             label: "POST /auth/validate-token",

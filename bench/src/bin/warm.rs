@@ -274,23 +274,7 @@ async fn main() {
     ));
 
     // The shop: a catalog of 200 books with plenty of stock.
-    let mut book_ids = Vec::new();
-    for n in 0..200 {
-        let now = time::OffsetDateTime::now_utc();
-        let book = shared::domain::Book {
-            id: uuid::Uuid::now_v7().to_string(),
-            title: shared::domain::BookTitle::parse(&format!("Book {n:03}")).unwrap(),
-            author: shared::domain::Author::parse("Bench").unwrap(),
-            isbn: None,
-            price_cents: 1000 + n,
-            stock: 1_000_000,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        state.shop.create_book(&book).await.unwrap();
-        book_ids.push(book.id);
-    }
+    let book_ids = bench::seed_books(&state, 200).await;
     let s = state.clone();
     rows.push((
         "GET /books (first page of 20)".into(),

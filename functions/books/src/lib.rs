@@ -17,8 +17,8 @@ use shared::domain::book::{MAX_STOCK, parse_price};
 use shared::domain::{Author, Book, BookTitle, Isbn};
 use shared::error::Fields;
 use shared::http::{
-    Caller, check_if_match, double_option, json, json_body, paging, path_param, respond, route_key,
-    with_etag,
+    Caller, check_if_match, created, double_option, json, json_body, paging, path_id, respond,
+    route_key, with_etag,
 };
 use shared::repo::shop::ShopError;
 use shared::{ApiError, AppState};
@@ -59,10 +59,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
 }
 
 async fn load(state: &AppState, req: &Request) -> Result<Book, ApiError> {
-    let id = uuid::Uuid::parse_str(&path_param(req, "id")?)
-        .map_err(|_| ApiError::NotFound)?
-        .hyphenated()
-        .to_string();
+    let id = path_id(req, "id")?;
     state.shop.book(&id).await?.ok_or(ApiError::NotFound)
 }
 
@@ -109,24 +106,9 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let now = time::OffsetDateTime::now_utc();
-    let book = Book {
-        id: uuid::Uuid::now_v7().to_string(),
-        title,
-        author,
-        isbn,
-        price_cents,
-        stock,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
+    let book = Book::new(title, author, isbn, price_cents, stock);
     state.shop.create_book(&book).await?;
-    let mut response = with_etag(json(StatusCode::CREATED, &book)?, book.version)?;
-    let location =
-        HeaderValue::from_str(&format!("/books/{}", book.id)).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::LOCATION, location);
-    Ok(response)
+    created(&book, &format!("/books/{}", book.id), Some(book.version))
 }
 
 #[derive(Deserialize)]
@@ -152,22 +134,19 @@ async fn patch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     }
     let mut next = current.clone();
     let mut f = Fields::default();
-    if let Some(t) = body.title {
-        next.title = f.check("title", BookTitle::parse(&t)).unwrap_or(next.title);
-    }
-    if let Some(a) = body.author {
-        next.author = f.check("author", Author::parse(&a)).unwrap_or(next.author);
-    }
-    match body.isbn {
-        None => {}
-        Some(None) => next.isbn = None,
-        Some(Some(i)) => next.isbn = f.check("isbn", Isbn::parse(&i)),
-    }
-    if let Some(p) = body.price_cents {
-        next.price_cents = f
-            .check("price_cents", parse_price(p))
-            .unwrap_or(next.price_cents);
-    }
+    f.patch("title", body.title, &mut next.title, |t| {
+        BookTitle::parse(&t)
+    });
+    f.patch("author", body.author, &mut next.author, |a| {
+        Author::parse(&a)
+    });
+    f.patch_nullable("isbn", body.isbn, &mut next.isbn, |i| Isbn::parse(&i));
+    f.patch(
+        "price_cents",
+        body.price_cents,
+        &mut next.price_cents,
+        parse_price,
+    );
     let delta = body.stock_delta.unwrap_or(0);
     if !(-MAX_STOCK..=MAX_STOCK).contains(&delta) || current.stock + delta > MAX_STOCK {
         f.push("stock_delta", "must keep the stock between 0 and 1000000");

@@ -10,12 +10,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::domain::{Order, OrderLine};
 use shared::error::Fields;
-use shared::http::{Caller, json, json_body, paging, path_param, respond, route_key};
+use shared::http::{Caller, created, json, json_body, paging, path_id, respond, route_key};
 use shared::repo::shop::ShopError;
 use shared::{ApiError, AppState};
 
@@ -40,10 +40,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             )
         }
         "GET /orders/{id}" => {
-            let id = uuid::Uuid::parse_str(&path_param(req, "id")?)
-                .map_err(|_| ApiError::NotFound)?
-                .hyphenated()
-                .to_string();
+            let id = path_id(req, "id")?;
             let order = state
                 .shop
                 .order(&caller.user_id, &id)
@@ -118,13 +115,7 @@ async fn place(state: &AppState, req: &Request, user: &str) -> Result<Response<B
         created_at: time::OffsetDateTime::now_utc(),
     };
     match state.shop.place(&order).await? {
-        Ok(()) => {
-            let mut response = json(StatusCode::CREATED, &order)?;
-            let location = HeaderValue::from_str(&format!("/orders/{}", order.id))
-                .map_err(ApiError::internal)?;
-            response.headers_mut().insert(header::LOCATION, location);
-            Ok(response)
-        }
+        Ok(()) => created(&order, &format!("/orders/{}", order.id), None),
         Err(ShopError::NoSuchBook(i)) => Err(ApiError::field(
             &format!("items[{i}].book_id"),
             "no such book",

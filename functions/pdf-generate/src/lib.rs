@@ -18,7 +18,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::domain::User;
-use shared::http::{Caller, json, respond, route_key};
+use shared::http::{json, respond, route_key};
 use shared::profile_pdf::{self, PdfRecord};
 use shared::{ApiError, AppState};
 use time::OffsetDateTime;
@@ -31,12 +31,7 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 }
 
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = Caller::from_request(req)?;
-    let user = state
-        .users
-        .get(&caller.user_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let user = shared::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
         "POST /users/me/pdf" => generate(state, &user).await,
         "GET /users/me/pdf" => {

@@ -11,13 +11,13 @@
 
 use std::sync::Arc;
 
-use http::{HeaderValue, StatusCode, header};
+use http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::domain::{DueDate, Task, TaskDescription, TaskStatus, TaskTitle};
 use shared::error::Fields;
 use shared::http::{
-    Caller, check_if_match, double_option, json, json_body, no_content, paging, path_param,
+    Caller, check_if_match, created, double_option, json, json_body, no_content, paging, path_id,
     query_param, respond, route_key, with_etag,
 };
 use shared::repo::tasks::TaskWriteError;
@@ -46,15 +46,8 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
 /// The task named by the path, if it is the caller's. Ids that are not
 /// UUIDs cannot exist, so they are a 404 like any unknown id.
 async fn load(state: &AppState, req: &Request, owner: &str) -> Result<Task, ApiError> {
-    let id = task_id(req)?;
+    let id = path_id(req, "id")?;
     state.tasks.get(owner, &id).await?.ok_or(ApiError::NotFound)
-}
-
-fn task_id(req: &Request) -> Result<String, ApiError> {
-    let raw = path_param(req, "id")?;
-    uuid::Uuid::parse_str(&raw)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ApiError::NotFound)
 }
 
 async fn list(state: &AppState, req: &Request, owner: &str) -> Result<Response<Body>, ApiError> {
@@ -99,24 +92,9 @@ async fn create(state: &AppState, req: &Request, owner: &str) -> Result<Response
     let (Some(title), Some(status)) = (title, status) else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let now = time::OffsetDateTime::now_utc();
-    let task = Task {
-        id: uuid::Uuid::now_v7().to_string(),
-        owner_id: owner.to_owned(),
-        title,
-        description,
-        status,
-        due_date,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
+    let task = Task::new(owner, title, description, status, due_date);
     state.tasks.create(&task).await?;
-    let mut response = with_etag(json(StatusCode::CREATED, &task)?, task.version)?;
-    let location =
-        HeaderValue::from_str(&format!("/tasks/{}", task.id)).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::LOCATION, location);
-    Ok(response)
+    created(&task, &format!("/tasks/{}", task.id), Some(task.version))
 }
 
 #[derive(Deserialize)]
@@ -144,30 +122,22 @@ async fn patch(state: &AppState, req: &Request, owner: &str) -> Result<Response<
     }
     let mut next = current.clone();
     let mut fields = Fields::default();
-    if let Some(t) = body.title {
-        next.title = fields
-            .check("title", TaskTitle::parse(&t))
-            .unwrap_or(next.title);
-    }
-    match body.description {
-        None => {}
-        Some(None) => next.description = None,
-        Some(Some(d)) => {
-            next.description = fields
-                .check("description", TaskDescription::parse(&d))
-                .filter(|d| !d.as_str().is_empty());
-        }
-    }
-    if let Some(s) = body.status {
-        next.status = fields
-            .check("status", TaskStatus::parse(&s))
-            .unwrap_or(next.status);
-    }
-    match body.due_date {
-        None => {}
-        Some(None) => next.due_date = None,
-        Some(Some(d)) => next.due_date = fields.check("due_date", DueDate::parse(&d)),
-    }
+    fields.patch("title", body.title, &mut next.title, |t| {
+        TaskTitle::parse(&t)
+    });
+    fields.patch_nullable(
+        "description",
+        body.description,
+        &mut next.description,
+        |d| TaskDescription::parse(&d),
+    );
+    next.description = next.description.filter(|d| !d.as_str().is_empty());
+    fields.patch("status", body.status, &mut next.status, |s| {
+        TaskStatus::parse(&s)
+    });
+    fields.patch_nullable("due_date", body.due_date, &mut next.due_date, |d| {
+        DueDate::parse(&d)
+    });
     fields.finish()?;
     if next == current {
         // Nothing changed: no write, no new version.
@@ -183,7 +153,7 @@ async fn patch(state: &AppState, req: &Request, owner: &str) -> Result<Response<
 }
 
 async fn delete(state: &AppState, req: &Request, owner: &str) -> Result<Response<Body>, ApiError> {
-    let id = task_id(req)?;
+    let id = path_id(req, "id")?;
     // With If-Match the delete is conditional on that version: read it
     // first only to tell a stale tag (412) from a missing task (404).
     let expected = if req.headers().contains_key(header::IF_MATCH) {

@@ -15,13 +15,14 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{Bio, BirthDate, PersonName, PublicUser, User, Username};
-use shared::error::FieldError;
+use shared::error::Fields;
 use shared::events::{USER_UPDATED, UserEvent};
 use shared::http::{
-    Caller, ClientInfo, check_if_match, double_option, json, json_body, no_content, respond,
-    route_key, with_etag,
+    ClientInfo, check_if_match, double_option, json, json_body, no_content, respond, route_key,
+    with_etag,
 };
 use shared::password::{self, Verdict};
+use shared::repo::all_pages;
 use shared::repo::users::UpdateError;
 use shared::{ApiError, AppState, outbox};
 
@@ -30,12 +31,7 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 }
 
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
-    let caller = Caller::from_request(req)?;
-    let user = state
-        .users
-        .get(&caller.user_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let user = shared::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
         "GET /users/me" => with_etag(
             json(StatusCode::OK, &PublicUser::from(&user))?,
@@ -64,24 +60,6 @@ struct ProfilePatch {
     version: Option<u64>,
 }
 
-/// Applies one optional field: absent keeps, null clears, a value is parsed.
-fn apply<T>(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    change: Option<Option<String>>,
-    current: &mut Option<T>,
-    parse: impl FnOnce(&str) -> Result<T, &'static str>,
-) {
-    match change {
-        None => {}
-        Some(None) => *current = None,
-        Some(Some(raw)) => match parse(&raw) {
-            Ok(v) => *current = Some(v),
-            Err(m) => errors.push(FieldError::new(field, m)),
-        },
-    }
-}
-
 async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<Body>, ApiError> {
     check_if_match(req, user.version)?;
     let body: ProfilePatch = json_body(req)?;
@@ -91,40 +69,23 @@ async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<
         ));
     }
     let mut next = user.clone();
-    let mut errors = Vec::new();
     let today = time::OffsetDateTime::now_utc().date();
-    apply(
-        &mut errors,
-        "name",
-        body.name,
-        &mut next.name,
-        PersonName::parse,
-    );
-    apply(
-        &mut errors,
-        "surname",
-        body.surname,
-        &mut next.surname,
-        PersonName::parse,
-    );
-    apply(
-        &mut errors,
-        "username",
-        body.username,
-        &mut next.username,
-        Username::parse,
-    );
-    apply(
-        &mut errors,
+    let mut f = Fields::default();
+    f.patch_nullable("name", body.name, &mut next.name, |n| PersonName::parse(&n));
+    f.patch_nullable("surname", body.surname, &mut next.surname, |n| {
+        PersonName::parse(&n)
+    });
+    f.patch_nullable("username", body.username, &mut next.username, |n| {
+        Username::parse(&n)
+    });
+    f.patch_nullable(
         "date_of_birth",
         body.date_of_birth,
         &mut next.date_of_birth,
-        |d| BirthDate::parse(d, today),
+        |d| BirthDate::parse(&d, today),
     );
-    apply(&mut errors, "bio", body.bio, &mut next.bio, Bio::parse);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    f.patch_nullable("bio", body.bio, &mut next.bio, |b| Bio::parse(&b));
+    f.finish()?;
     let mut announced = next.clone();
     announced.version = user.version + 1;
     let event = UserEvent::with_user(USER_UPDATED, &announced);
@@ -203,36 +164,9 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
             }
             s
         });
-    let mut audit = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = state.audit.list(Some(&user.id), 100, cursor).await?;
-        audit.extend(page);
-        cursor = next;
-        if cursor.is_none() {
-            break;
-        }
-    }
-    let mut tasks = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = state.tasks.list(&user.id, None, 100, cursor).await?;
-        tasks.extend(page);
-        cursor = next;
-        if cursor.is_none() {
-            break;
-        }
-    }
-    let mut orders = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = state.shop.orders(&user.id, 100, cursor).await?;
-        orders.extend(page);
-        cursor = next;
-        if cursor.is_none() {
-            break;
-        }
-    }
+    let audit = all_pages(|cursor| state.audit.list(Some(&user.id), 100, cursor)).await?;
+    let tasks = all_pages(|cursor| state.tasks.list(&user.id, None, 100, cursor)).await?;
+    let orders = all_pages(|cursor| state.shop.orders(&user.id, 100, cursor)).await?;
     let sessions: Vec<_> = sessions
         .into_iter()
         .map(|s| {

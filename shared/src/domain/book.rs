@@ -3,25 +3,6 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// A line of text: trimmed, 1 to `max` characters, no control characters.
-fn line(raw: &str, max: usize) -> Result<String, &'static str> {
-    let t = raw.trim();
-    if t.is_empty() {
-        return Err("must not be empty");
-    }
-    if t.chars().count() > max {
-        return Err(if max == 300 {
-            "must be at most 300 characters"
-        } else {
-            "must be at most 200 characters"
-        });
-    }
-    if t.chars().any(char::is_control) {
-        return Err("must not contain control characters");
-    }
-    Ok(t.to_owned())
-}
-
 /// A book title: 1 to 300 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -29,7 +10,7 @@ pub struct BookTitle(String);
 
 impl BookTitle {
     pub fn parse(raw: &str) -> Result<BookTitle, &'static str> {
-        line(raw, 300).map(BookTitle)
+        super::single_line(raw, 300, "must be at most 300 characters").map(BookTitle)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -43,7 +24,7 @@ pub struct Author(String);
 
 impl Author {
     pub fn parse(raw: &str) -> Result<Author, &'static str> {
-        line(raw, 200).map(Author)
+        super::single_line(raw, 200, "must be at most 200 characters").map(Author)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -138,6 +119,30 @@ pub struct Book {
     pub updated_at: OffsetDateTime,
     /// Bumped by catalog edits (not by orders).
     pub version: u64,
+}
+
+impl Book {
+    /// A new catalog entry: a fresh (time-ordered) id, version 1.
+    pub fn new(
+        title: BookTitle,
+        author: Author,
+        isbn: Option<Isbn>,
+        price_cents: i64,
+        stock: i64,
+    ) -> Book {
+        let now = OffsetDateTime::now_utc();
+        Book {
+            id: uuid::Uuid::now_v7().to_string(),
+            title,
+            author,
+            isbn,
+            price_cents,
+            stock,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
 }
 
 /// One line of an order, with the price paid.

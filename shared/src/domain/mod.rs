@@ -16,3 +16,23 @@ pub use profile::{Bio, BirthDate, PersonName, Username};
 pub use signup::{NewUser, SignupRequest};
 pub use task::{DueDate, Task, TaskDescription, TaskStatus, TaskTitle};
 pub use user::{PublicUser, Role, User};
+
+/// One line of text, the shape of names and titles: trimmed, 1 to `max`
+/// characters, no control characters. `too_long` names the limit.
+pub(crate) fn single_line(
+    raw: &str,
+    max: usize,
+    too_long: &'static str,
+) -> Result<String, &'static str> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err("must not be empty");
+    }
+    if t.chars().count() > max {
+        return Err(too_long);
+    }
+    if t.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(t.to_owned())
+}

@@ -10,17 +10,7 @@ pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(raw: &str) -> Result<PersonName, &'static str> {
-        let t = raw.trim();
-        if t.is_empty() {
-            return Err("must not be empty");
-        }
-        if t.chars().count() > 100 {
-            return Err("must be at most 100 characters");
-        }
-        if t.chars().any(char::is_control) {
-            return Err("must not contain control characters");
-        }
-        Ok(PersonName(t.to_owned()))
+        super::single_line(raw, 100, "must be at most 100 characters").map(PersonName)
     }
     pub fn as_str(&self) -> &str {
         &self.0

@@ -10,17 +10,7 @@ pub struct TaskTitle(String);
 
 impl TaskTitle {
     pub fn parse(raw: &str) -> Result<TaskTitle, &'static str> {
-        let t = raw.trim();
-        if t.is_empty() {
-            return Err("must not be empty");
-        }
-        if t.chars().count() > 200 {
-            return Err("must be at most 200 characters");
-        }
-        if t.chars().any(char::is_control) {
-            return Err("must not contain control characters");
-        }
-        Ok(TaskTitle(t.to_owned()))
+        super::single_line(raw, 200, "must be at most 200 characters").map(TaskTitle)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -122,6 +112,30 @@ pub struct Task {
     pub updated_at: OffsetDateTime,
     /// The optimistic-concurrency version (also the `ETag`).
     pub version: u64,
+}
+
+impl Task {
+    /// A new task of `owner`: a fresh (time-ordered) id, version 1.
+    pub fn new(
+        owner: &str,
+        title: TaskTitle,
+        description: Option<TaskDescription>,
+        status: TaskStatus,
+        due_date: Option<DueDate>,
+    ) -> Task {
+        let now = OffsetDateTime::now_utc();
+        Task {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner_id: owner.to_owned(),
+            title,
+            description,
+            status,
+            due_date,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::ports::item_store::{self, Attrs, Index, ItemStore, Page, Query};
+use crate::ports::item_store::{self, Index, ItemStore, Query};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -95,15 +95,11 @@ impl AuditRepo {
             Some(u) => Query::new(Index::Primary, partition(Some(u))),
             None => Query::new(Index::Gsi1, "AUDIT"),
         };
-        let Page { items, cursor } = self
-            .store
-            .query(query.limit(limit).cursor(cursor).descending())
-            .await?;
-        let entries = items
-            .into_iter()
-            .map(|a: Attrs| serde_json::from_value(Value::Object(a)).map_err(ApiError::internal))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((entries, cursor))
+        super::from_page(
+            self.store
+                .query(query.limit(limit).cursor(cursor).descending())
+                .await?,
+        )
     }
 
     /// Deletes a user's entries (account deletion leaves nothing behind).

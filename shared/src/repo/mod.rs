@@ -12,3 +12,55 @@ pub use sessions::SessionRepo;
 pub use shop::ShopRepo;
 pub use tasks::TaskRepo;
 pub use users::UserRepo;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::ApiError;
+use crate::ports::item_store::{self, Attrs, Key, Page};
+
+/// A record as an item: its fields, plus the item's key.
+pub(crate) fn to_item(record: &impl Serialize, key: &Key) -> Result<Attrs, ApiError> {
+    let Value::Object(mut attrs) = serde_json::to_value(record).map_err(ApiError::internal)? else {
+        return Err(ApiError::internal("record did not serialize to an object"));
+    };
+    attrs.insert(item_store::PK.into(), Value::String(key.pk.clone()));
+    attrs.insert(item_store::SK.into(), Value::String(key.sk.clone()));
+    Ok(attrs)
+}
+
+/// An item as a record (key and index attributes are ignored).
+pub(crate) fn from_item<T: DeserializeOwned>(attrs: Attrs) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)
+}
+
+/// A page of items as records, with the cursor of the next page.
+pub(crate) fn from_page<T: DeserializeOwned>(
+    page: Page,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let records = page
+        .items
+        .into_iter()
+        .map(from_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((records, page.cursor))
+}
+
+/// Every item of a paged listing, page after page (for exports).
+pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, crate::ApiError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), crate::ApiError>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (items, next) = page(cursor).await?;
+        all.extend(items);
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(all),
+        }
+    }
+}

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::domain::{Book, Order};
 use crate::error::ApiError;
 use crate::ports::item_store::{
-    self, Attrs, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
+    self, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
 };
 
 fn book_key(id: &str) -> Key {
@@ -34,16 +34,7 @@ fn title_sort(book: &Book) -> String {
     format!("{}#{}", book.title.as_str().to_lowercase(), book.id)
 }
 
-fn object(value: &impl serde::Serialize) -> Result<Attrs, ApiError> {
-    match serde_json::to_value(value).map_err(ApiError::internal)? {
-        Value::Object(attrs) => Ok(attrs),
-        _ => Err(ApiError::internal("record did not serialize to an object")),
-    }
-}
-
-fn from_item<T: serde::de::DeserializeOwned>(attrs: Attrs) -> Result<T, ApiError> {
-    serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)
-}
+use super::{from_item, from_page, to_item};
 
 /// What a catalog edit or a sale ran into.
 #[derive(Debug, PartialEq, Eq)]
@@ -67,10 +58,7 @@ impl ShopRepo {
     }
 
     pub async fn create_book(&self, book: &Book) -> Result<(), ApiError> {
-        let mut item = object(book)?;
-        let key = book_key(&book.id);
-        item.insert(item_store::PK.into(), json!(key.pk));
-        item.insert(item_store::SK.into(), json!(key.sk));
+        let mut item = to_item(book, &book_key(&book.id))?;
         item.insert(item_store::GSI1PK.into(), json!("BOOKS"));
         item.insert(item_store::GSI1SK.into(), json!(title_sort(book)));
         self.store.put(item, Some(Condition::NotExists)).await?;
@@ -91,16 +79,11 @@ impl ShopRepo {
         limit: u32,
         cursor: Option<String>,
     ) -> Result<(Vec<Book>, Option<String>), ApiError> {
-        let page = self
-            .store
-            .query(Query::new(Index::Gsi1, "BOOKS").limit(limit).cursor(cursor))
-            .await?;
-        let books = page
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((books, page.cursor))
+        from_page(
+            self.store
+                .query(Query::new(Index::Gsi1, "BOOKS").limit(limit).cursor(cursor))
+                .await?,
+        )
     }
 
     /// Applies a catalog edit of `current` (title, author, ISBN, price) and
@@ -112,15 +95,17 @@ impl ShopRepo {
         next: &Book,
         stock_delta: i64,
     ) -> Result<Result<Book, ShopError>, ApiError> {
-        let mut changes = vec![
-            Change::Set("title".into(), json!(next.title)),
-            Change::Set("author".into(), json!(next.author)),
-            Change::Set("isbn".into(), json!(next.isbn)),
-            Change::Set("price_cents".into(), json!(next.price_cents)),
-            Change::Set("updated_at".into(), json!(object(next)?["updated_at"])),
-            Change::Set(item_store::GSI1SK.into(), json!(title_sort(next))),
-            Change::Add("version".into(), 1),
-        ];
+        // The catalog fields, as `next` stores them; never `stock`.
+        let fields = to_item(next, &book_key(&next.id))?;
+        let mut changes: Vec<Change> = ["title", "author", "isbn", "price_cents", "updated_at"]
+            .into_iter()
+            .map(|f| Change::Set(f.into(), fields.get(f).cloned().unwrap_or(Value::Null)))
+            .collect();
+        changes.push(Change::Set(
+            item_store::GSI1SK.into(),
+            json!(title_sort(next)),
+        ));
+        changes.push(Change::Add("version".into(), 1));
         let mut conditions = vec![Condition::Equals("version".into(), json!(current.version))];
         if stock_delta != 0 {
             changes.push(Change::Add("stock".into(), stock_delta));
@@ -163,12 +148,8 @@ impl ShopRepo {
                 ])),
             })
             .collect();
-        let mut item = object(order)?;
-        let key = order_key(&order.user_id, &order.id);
-        item.insert(item_store::PK.into(), json!(key.pk));
-        item.insert(item_store::SK.into(), json!(key.sk));
         writes.push(Write::Put {
-            item,
+            item: to_item(order, &order_key(&order.user_id, &order.id))?,
             condition: Some(Condition::NotExists),
         });
         match self.store.transact(writes).await {
@@ -202,21 +183,16 @@ impl ShopRepo {
         limit: u32,
         cursor: Option<String>,
     ) -> Result<(Vec<Order>, Option<String>), ApiError> {
-        let page = self
-            .store
-            .query(
-                Query::new(Index::Primary, format!("ORDERS#{user}"))
-                    .limit(limit)
-                    .cursor(cursor)
-                    .descending(),
-            )
-            .await?;
-        let orders = page
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((orders, page.cursor))
+        from_page(
+            self.store
+                .query(
+                    Query::new(Index::Primary, format!("ORDERS#{user}"))
+                        .limit(limit)
+                        .cursor(cursor)
+                        .descending(),
+                )
+                .await?,
+        )
     }
 
     /// Deletes the user's orders (account deletion); safe to repeat.

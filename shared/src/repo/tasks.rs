@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::domain::{Task, TaskStatus};
 use crate::error::ApiError;
@@ -32,12 +32,8 @@ fn key(owner: &str, id: &str) -> Key {
 }
 
 fn to_item(task: &Task) -> Result<Attrs, ApiError> {
-    let Value::Object(mut attrs) = serde_json::to_value(task).map_err(ApiError::internal)? else {
-        return Err(ApiError::internal("task did not serialize to an object"));
-    };
     let key = key(&task.owner_id, &task.id);
-    attrs.insert(item_store::PK.into(), json!(key.pk));
-    attrs.insert(item_store::SK.into(), json!(key.sk));
+    let mut attrs = super::to_item(task, &key)?;
     attrs.insert(
         item_store::GSI1PK.into(),
         json!(format!(
@@ -48,10 +44,6 @@ fn to_item(task: &Task) -> Result<Attrs, ApiError> {
     );
     attrs.insert(item_store::GSI1SK.into(), json!(key.sk));
     Ok(attrs)
-}
-
-fn from_item(attrs: Attrs) -> Result<Task, ApiError> {
-    serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)
 }
 
 /// Why a write did not happen.
@@ -88,7 +80,7 @@ impl TaskRepo {
         self.store
             .get(&key(owner, id))
             .await?
-            .map(from_item)
+            .map(super::from_item)
             .transpose()
     }
 
@@ -104,16 +96,11 @@ impl TaskRepo {
             None => Query::new(Index::Primary, partition(owner)),
             Some(s) => Query::new(Index::Gsi1, format!("{}#{}", partition(owner), s.as_str())),
         };
-        let page = self
-            .store
-            .query(query.limit(limit).cursor(cursor).descending())
-            .await?;
-        let tasks = page
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((tasks, page.cursor))
+        super::from_page(
+            self.store
+                .query(query.limit(limit).cursor(cursor).descending())
+                .await?,
+        )
     }
 
     /// Replaces the task when its stored version is still `expected`.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::from_item;
 use crate::domain::{Email, User};
 use crate::error::ApiError;
 use crate::ports::item_store::{
@@ -58,16 +59,10 @@ fn with_key(key: &Key, mut attrs: Attrs) -> Attrs {
 }
 
 fn to_item(user: &User) -> Result<Attrs, ApiError> {
-    let Value::Object(mut attrs) = serde_json::to_value(user).map_err(ApiError::internal)? else {
-        return Err(ApiError::internal("user did not serialize to an object"));
-    };
+    let mut attrs = super::to_item(user, &user_key(&user.id))?;
     attrs.insert(item_store::GSI1PK.into(), json!("USERS"));
     attrs.insert(item_store::GSI1SK.into(), json!(user.email.as_str()));
-    Ok(with_key(&user_key(&user.id), attrs))
-}
-
-fn from_item(attrs: Attrs) -> Result<User, ApiError> {
-    serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)
+    Ok(attrs)
 }
 
 fn claim(key: &Key, user_id: &str) -> Write {
@@ -234,13 +229,7 @@ impl UserRepo {
         if let Some(prefix) = email_prefix.filter(|p| !p.is_empty()) {
             query = query.sk(SortKey::BeginsWith(prefix.to_lowercase()));
         }
-        let page = self.store.query(query).await?;
-        let users = page
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((users, page.cursor))
+        super::from_page(self.store.query(query).await?)
     }
 
     /// One page of users whose username starts with `prefix` (any case), in
