@@ -6,6 +6,7 @@ pub mod consumer;
 pub mod gateway;
 pub mod openapi;
 pub mod routes;
+pub mod sample_posts;
 pub mod schedules;
 
 use std::collections::BTreeMap;
@@ -130,6 +131,8 @@ pub struct Running {
     pub state: Arc<AppState>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     pub schedules: tokio::task::JoinHandle<()>,
+    /// The built-in posts upstream, when `POSTS_API_URL` was not set.
+    pub sample_posts: Option<sample_posts::SamplePosts>,
 }
 
 impl Running {
@@ -163,6 +166,15 @@ pub async fn start_with(
 ) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
+    // Offline by default: the posts feed reads a built-in upstream on loopback.
+    let sample_posts = match config.posts_api_url {
+        Some(_) => None,
+        None => {
+            let sample = sample_posts::SamplePosts::start().await?;
+            config.posts_api_url = Some(sample.url());
+            Some(sample)
+        }
+    };
     if !config.public_base_url_set {
         config = config.with_public_base_url(&format!("http://{addr}"));
     }
@@ -185,5 +197,6 @@ pub async fn start_with(
         state,
         server,
         schedules,
+        sample_posts,
     })
 }

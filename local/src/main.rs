@@ -57,6 +57,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let data = std::fs::canonicalize(&running.state.config.data_dir).unwrap_or_default();
             println!("listening on {}", running.url());
             println!("data in {}", data.display());
+            match &running.sample_posts {
+                Some(sample) => {
+                    println!("posts feed: built-in sample upstream at {}", sample.url())
+                }
+                None => println!(
+                    "posts feed: {}",
+                    running
+                        .state
+                        .config
+                        .posts_api_url
+                        .as_deref()
+                        .unwrap_or_default()
+                ),
+            }
             tokio::signal::ctrl_c().await?;
             println!("stopping");
             Ok(())

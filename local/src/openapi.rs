@@ -524,6 +524,37 @@ fn orders_list() {}
               (status = 404, description = "No such order of the caller's", body = shared::error::Problem, content_type = PROBLEM)))]
 fn order_get() {}
 
+#[utoipa::path(get, path = "/posts", tag = "posts",
+    params(("page" = Option<u64>, Query, minimum = 1, maximum = 1000000, description = "From 1 (default 1); a page past the end has no items"),
+           ("per_page" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Default 10"),
+           ("search" = Option<String>, Query, max_length = 200, description = "Matches title or body, ignoring case (Unicode case folding)"),
+           ("If-None-Match" = Option<String>, Header, description = "An ETag of this listing: 304 when still current")),
+    responses((status = 200, description = "One page of posts, from the shared cache or the upstream",
+                body = shared::posts::PostsPage,
+                headers(("X-Cache" = String, description = "HIT (cached and fresh), MISS (this request fetched the upstream) or STALE (the upstream failed or is being refreshed)"),
+                        ("Age" = u64, description = "Seconds since the upstream was fetched"),
+                        ("ETag" = String, description = "Validator of this answer"),
+                        ("Cache-Control" = String, description = "public, max-age= the remaining freshness"))),
+              (status = 304, description = "Not modified (If-None-Match named the current ETag)"),
+              (status = 502, description = "Nothing cached, and the upstream answered something that is not a list of posts", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 503, description = "Nothing cached, and the upstream is down or slow (see Retry-After)", body = shared::error::Problem, content_type = PROBLEM)))]
+fn posts_list() {}
+
+#[utoipa::path(get, path = "/posts/{id}", tag = "posts",
+    params(("id" = String, Path, description = "The post's id (a whole number)"),
+           ("If-None-Match" = Option<String>, Header, description = "An ETag of this post: 304 when still current")),
+    responses((status = 200, description = "The post", body = shared::posts::Post,
+                headers(("X-Cache" = String, description = "HIT, MISS or STALE"), ("Age" = u64), ("ETag" = String), ("Cache-Control" = String))),
+              (status = 304, description = "Not modified"),
+              (status = 404, description = "No such post", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 502, description = "Nothing cached, and the upstream answered something unusable", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 503, description = "Nothing cached, and the upstream is down or slow (see Retry-After)", body = shared::error::Problem, content_type = PROBLEM)))]
+fn post_get() {}
+
+#[utoipa::path(delete, path = "/admin/posts/cache", tag = "admin", security(("bearer" = [])),
+    responses((status = 204, description = "The shared posts cache is dropped; the next request fetches the upstream (other warm processes keep their copy until it is no longer fresh)")))]
+fn posts_cache_drop() {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "User platform", version = "0.1.0",
@@ -532,7 +563,7 @@ fn order_get() {}
           session_end, password, me_get, me_patch, me_delete, me_export, admin_users, admin_user, admin_patch, admin_delete,
           admin_deactivate, admin_activate, admin_audit, redrive, tasks_list, tasks_create, task_get,
           task_patch, task_delete, pdf_generate_op, pdf_get_op, books_list, book_get, book_create, book_patch,
-          order_place, orders_list, order_get),
+          order_place, orders_list, order_get, posts_list, post_get, posts_cache_drop),
     components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
     modifiers(&CommonResponses),
 )]

@@ -78,6 +78,9 @@ pub const ROUTES: &[Route] = &[
     protected("POST", "/orders", "orders"),
     protected("GET", "/orders", "orders"),
     protected("GET", "/orders/{id}", "orders"),
+    public("GET", "/posts", "posts"),
+    public("GET", "/posts/{id}", "posts"),
+    protected("DELETE", "/admin/posts/cache", "posts"),
 ];
 
 /// The SQS consumer the local server feeds from the embedded queue.
@@ -105,6 +108,7 @@ pub fn handler(function: &str) -> Option<Handler> {
         "pdf-generate" => |s, r| Box::pin(pdf_generate::handle(s, r)),
         "books" => |s, r| Box::pin(books::handle(s, r)),
         "orders" => |s, r| Box::pin(orders::handle(s, r)),
+        "posts" => |s, r| Box::pin(posts::handle(s, r)),
         _ => return None,
     })
 }

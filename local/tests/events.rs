@@ -136,6 +136,30 @@ async fn every_sample_event_runs_through_its_handler() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_posts_sample_runs_against_the_built_in_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = local::sample_posts::SamplePosts::start().await.unwrap();
+    let mut config = Config::embedded(dir.path());
+    config.posts_api_url = Some(upstream.url());
+    let state = AppState::build(config).await.unwrap();
+    let (status, page) = run(&state, "posts", "posts.json").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        (page["page"].as_u64(), page["per_page"].as_u64()),
+        (Some(2), Some(5))
+    );
+    let matches = page["total"].as_u64().unwrap();
+    assert!(
+        matches > 5,
+        "the sample's search matches more than a page: {page}"
+    );
+    for post in page["items"].as_array().unwrap() {
+        let text = format!("{} {}", post["title"], post["body"]).to_lowercase();
+        assert!(text.contains("lambda"), "{post}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_authorizer_allows_real_tokens_and_denies_the_rest() {
     let (_dir, state) = state().await;
     let sample: ApiGatewayV2CustomAuthorizerV2Request =

@@ -13,6 +13,7 @@ struct World {
     _dir: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
     state: Arc<AppState>,
+    _posts: local::sample_posts::SamplePosts,
 }
 
 fn world() -> &'static World {
@@ -26,11 +27,16 @@ fn world() -> &'static World {
         let mut config = Config::embedded(dir.path());
         config.login_max_failures_per_account = u32::MAX;
         config.login_max_failures_per_ip = u32::MAX;
+        let posts = rt
+            .block_on(local::sample_posts::SamplePosts::start())
+            .unwrap();
+        config.posts_api_url = Some(posts.url());
         let state = rt.block_on(AppState::build(config)).unwrap();
         World {
             _dir: dir,
             rt,
             state,
+            _posts: posts,
         }
     })
 }

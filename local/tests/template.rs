@@ -224,3 +224,31 @@ fn the_consumer_and_the_relay_are_wired_as_on_aws() {
         "the local schedule matches"
     );
 }
+
+/// The posts feed can reach only its cache's partitions of the table.
+#[test]
+fn the_posts_function_reaches_only_the_cache_partitions() {
+    let t = template();
+    let posts = &t["Resources"]["PostsFunction"];
+    assert_eq!(posts["Metadata"]["BuildProperties"]["Binary"], "posts");
+    let mut statements = Vec::new();
+    walk_statements(&posts["Properties"]["Policies"], &mut statements);
+    let dynamo: Vec<_> = statements
+        .iter()
+        .filter(|s| {
+            strings(&s["Action"])
+                .iter()
+                .any(|a| a.starts_with("dynamodb:"))
+        })
+        .collect();
+    assert!(!dynamo.is_empty());
+    for s in dynamo {
+        let keys = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+        assert_eq!(strings(keys), ["POSTS#*"], "{s:?}");
+    }
+    let env = &posts["Properties"]["Environment"]["Variables"];
+    assert!(
+        !env["POSTS_API_URL"].is_null(),
+        "the upstream is configurable"
+    );
+}

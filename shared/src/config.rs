@@ -63,7 +63,22 @@ pub struct Config {
     pub mail_from: String,
     /// `AWS_ENDPOINT_URL`, for emulators such as moto.
     pub aws_endpoint_url: Option<String>,
+    /// `POSTS_API_URL`: where the posts feed reads from. Unset, the local
+    /// server starts its own sample upstream and Lambda uses
+    /// [`DEFAULT_POSTS_API_URL`].
+    pub posts_api_url: Option<String>,
+    /// `POSTS_FRESH_SECONDS`: how long a cached posts snapshot is served
+    /// without asking the upstream again (soft expiry).
+    pub posts_fresh: Duration,
+    /// `POSTS_MAX_STALE_SECONDS`: how long a snapshot may still be served
+    /// when the upstream fails (hard expiry, the store's TTL).
+    pub posts_max_stale: Duration,
+    /// `POSTS_UPSTREAM_TIMEOUT_MS`: connect plus read, for one upstream fetch.
+    pub posts_upstream_timeout: Duration,
 }
+
+/// JSONPlaceholder, the posts API the replaced system used.
+pub const DEFAULT_POSTS_API_URL: &str = "https://jsonplaceholder.typicode.com/posts";
 
 impl Config {
     /// Reads the process environment.
@@ -143,6 +158,15 @@ impl Config {
             mail_from: get("MAIL_FROM")
                 .unwrap_or_else(|| "User Platform <no-reply@example.com>".to_owned()),
             aws_endpoint_url,
+            posts_api_url: get("POSTS_API_URL"),
+            posts_fresh: secs("POSTS_FRESH_SECONDS", 60, 1..=86_400),
+            posts_max_stale: secs("POSTS_MAX_STALE_SECONDS", 86_400, 60..=30 * 86_400),
+            posts_upstream_timeout: Duration::from_millis(
+                get("POSTS_UPSTREAM_TIMEOUT_MS")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|v| (100..=10_000).contains(v))
+                    .unwrap_or(2_000),
+            ),
         }
     }
 

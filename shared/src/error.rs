@@ -56,12 +56,23 @@ pub enum ApiError {
     /// A dependency is down; the text is logged, not sent.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A dependency is down and we know when to try again.
+    #[error("unavailable for {retry_after_secs} s: {cause}")]
+    UnavailableFor {
+        cause: String,
+        retry_after_secs: u64,
+    },
+    /// An upstream service answered something unusable; logged, not sent.
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
     /// A bug or an unexpected failure; the text is logged, not sent.
     #[error("internal: {0}")]
     Internal(String),
 }
 
-/// The problem document (RFC 9457).
+/// The `Retry-After` of a 503 when the outage gives no better estimate.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -96,7 +107,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::UnavailableFor { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -144,10 +158,15 @@ impl ApiError {
                 "Too many requests",
                 format!("Try again in {retry_after_secs} seconds."),
             ),
-            ApiError::Unavailable(_) => (
+            ApiError::Unavailable(_) | ApiError::UnavailableFor { .. } => (
                 "unavailable",
                 "Service unavailable",
                 "A dependency is unavailable; try again shortly.".into(),
+            ),
+            ApiError::BadGateway(_) => (
+                "bad-gateway",
+                "Bad gateway",
+                "An upstream service answered something we cannot use; try again later.".into(),
             ),
             ApiError::Internal(_) => (
                 "internal",
@@ -171,7 +190,10 @@ impl ApiError {
     pub fn into_response(self) -> Response<Body> {
         match &self {
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
-            ApiError::Unavailable(cause) => tracing::warn!(%cause, "dependency unavailable"),
+            ApiError::Unavailable(cause) | ApiError::UnavailableFor { cause, .. } => {
+                tracing::warn!(%cause, "dependency unavailable")
+            }
+            ApiError::BadGateway(cause) => tracing::warn!(%cause, "bad upstream answer"),
             _ => {}
         }
         let problem = self.problem();
@@ -188,8 +210,18 @@ impl ApiError {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::UnavailableFor {
+                retry_after_secs, ..
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // An outage without a better estimate: a short, honest retry hint.
+            ApiError::Unavailable(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
             }
             _ => {}
         }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod outbox;
 pub mod password;
 pub mod ports;
+pub mod posts;
 pub mod profile_pdf;
 pub mod rate_limit;
 pub mod repo;

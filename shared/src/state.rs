@@ -8,6 +8,7 @@ use crate::adapters::embedded::{self, FsBlobs, MailDir, SqliteQueue, SqliteStore
 use crate::config::{Backend, Config};
 use crate::outbox::Outbox;
 use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
+use crate::posts::PostsFeed;
 use crate::rate_limit::LoginLimiter;
 use crate::repo::{AuditRepo, SessionRepo, ShopRepo, TaskRepo, UserRepo};
 use crate::tokens::TokenKeys;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub shop: ShopRepo,
     pub login_limiter: LoginLimiter,
     pub outbox: Outbox,
+    /// The cached posts feed (this process's copy lives here).
+    pub posts: PostsFeed,
     /// The embedded adapters the local server needs directly (presigned blob
     /// URLs, the mail folder, the TTL sweeper); `None` on AWS.
     pub embedded: Option<EmbeddedParts>,
@@ -94,6 +97,7 @@ impl AppState {
             shop: ShopRepo::new(store.clone()),
             login_limiter: LoginLimiter::new(store.clone(), &config),
             outbox: Outbox::new(store.clone(), queue.clone()),
+            posts: PostsFeed::new(store.clone(), &config),
             store,
             blobs: Arc::new(aws::S3Blobs::new(s3, config.bucket_name.clone())),
             queue,
@@ -125,6 +129,7 @@ impl AppState {
             shop: ShopRepo::new(store_port.clone()),
             login_limiter: LoginLimiter::new(store_port.clone(), &config),
             outbox: Outbox::new(store_port.clone(), queue.clone()),
+            posts: PostsFeed::new(store_port.clone(), &config),
             store: store_port,
             blobs: Arc::new(blobs.clone()),
             queue,

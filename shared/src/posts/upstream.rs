@@ -1,0 +1,194 @@
+//! The external posts API (JSONPlaceholder's shape): one GET, bounded in
+//! time and size, whose answer must be a list of posts.
+//!
+//! The client is hyper over rustls with aws-lc-rs and the system's root
+//! certificates: the TLS stack and crypto provider the AWS SDK already
+//! links, so the function carries no second one. It is built on the first
+//! fetch, not at cold start (loading root certificates costs milliseconds
+//! that a warm cache never needs).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+
+/// The largest answer we read (JSONPlaceholder's 100 posts are ~27 KB).
+pub const MAX_UPSTREAM_BYTES: usize = 4 * 1024 * 1024;
+
+/// One post, with the upstream's field names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Post {
+    pub id: u64,
+    #[serde(rename = "userId")]
+    pub user_id: u64,
+    pub title: String,
+    pub body: String,
+}
+
+/// Why a fetch gave no posts. Both keep a stale snapshot in service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// Unreachable, too slow, or answering 5xx/429: try again later (503).
+    #[error("posts upstream unavailable: {0}")]
+    Unavailable(String),
+    /// It answered, but not with posts we can use (502).
+    #[error("posts upstream answered badly: {0}")]
+    Malformed(String),
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// Fetches the posts list from one URL.
+#[derive(Clone)]
+pub struct Upstream {
+    url: String,
+    timeout: Duration,
+    client: Arc<OnceLock<Result<HttpsClient, String>>>,
+}
+
+impl Upstream {
+    pub fn new(url: impl Into<String>, timeout: Duration) -> Self {
+        Self {
+            url: url.into(),
+            timeout,
+            client: Arc::default(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// One GET of the list, within the timeout (connect + headers + body).
+    pub async fn fetch(&self) -> Result<Vec<Post>, UpstreamError> {
+        let client = self
+            .client
+            .get_or_init(|| build_client(self.timeout))
+            .as_ref()
+            .map_err(|e| UpstreamError::Unavailable(format!("TLS setup: {e}")))?;
+        let uri: http::Uri = self
+            .url
+            .parse()
+            .map_err(|e| UpstreamError::Unavailable(format!("POSTS_API_URL is not a URL: {e}")))?;
+        let request = http::Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, "user-platform-posts/1")
+            .body(Empty::new())
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let bytes = tokio::time::timeout(self.timeout, async {
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| UpstreamError::Unavailable(format!("request failed: {e}")))?;
+            let status = response.status();
+            if status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
+                return Err(UpstreamError::Unavailable(format!("status {status}")));
+            }
+            if !status.is_success() {
+                return Err(UpstreamError::Malformed(format!("status {status}")));
+            }
+            let declared = response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > MAX_UPSTREAM_BYTES) {
+                return Err(too_large());
+            }
+            Limited::new(response.into_body(), MAX_UPSTREAM_BYTES)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        too_large()
+                    } else {
+                        UpstreamError::Unavailable(format!("reading the body: {e}"))
+                    }
+                })
+        })
+        .await
+        .map_err(|_| {
+            UpstreamError::Unavailable(format!("no answer within {:?}", self.timeout))
+        })??;
+        parse_posts(&bytes)
+    }
+}
+
+fn too_large() -> UpstreamError {
+    UpstreamError::Malformed(format!("answer larger than {MAX_UPSTREAM_BYTES} bytes"))
+}
+
+fn build_client(timeout: Duration) -> Result<HttpsClient, String> {
+    use hyper_rustls::ConfigBuilderExt;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_native_roots()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+/// The shape check: a JSON list of objects with an integer `id` and
+/// `userId` and string `title` and `body`. Other fields are dropped; a
+/// repeated id keeps its first post.
+pub fn parse_posts(bytes: &[u8]) -> Result<Vec<Post>, UpstreamError> {
+    let posts: Vec<Post> = serde_json::from_slice(bytes).map_err(|e| {
+        // Name the kind of error only: the text would echo upstream bytes.
+        let kind = match e.classify() {
+            serde_json::error::Category::Data => "wrong shape",
+            serde_json::error::Category::Eof => "truncated JSON",
+            _ => "invalid JSON",
+        };
+        UpstreamError::Malformed(format!("not a list of posts ({kind})"))
+    })?;
+    let mut seen = std::collections::HashSet::with_capacity(posts.len());
+    Ok(posts.into_iter().filter(|p| seen.insert(p.id)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shape_is_checked_and_extra_fields_dropped() {
+        let ok = br#"[{"id":1,"userId":2,"title":"t","body":"b","extra":true},{"id":1,"userId":3,"title":"dup","body":""}]"#;
+        assert_eq!(
+            parse_posts(ok).unwrap(),
+            vec![Post {
+                id: 1,
+                user_id: 2,
+                title: "t".into(),
+                body: "b".into()
+            }]
+        );
+        for bad in [
+            &br#"{"id":1}"#[..],
+            br#"[{"id":"1","userId":2,"title":"t","body":"b"}]"#,
+            br#"[{"id":1,"title":"t","body":"b"}]"#,
+            br#"<html>oops</html>"#,
+            br#"[{"id":1,"userId":2,"title":"t","body":"b"}"#,
+        ] {
+            assert!(
+                matches!(parse_posts(bad), Err(UpstreamError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
