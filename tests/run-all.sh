@@ -30,6 +30,15 @@ step "template"
 cfn-lint template.yaml
 sam validate --lint --template template.yaml --region eu-west-1
 
+step "one TLS stack: the posts function reaches its upstream over the SDK's rustls + aws-lc-rs"
+tree=$(cargo tree -p posts -e normal --locked --prefix none | sed "s/ (\*)$//" | sort -u)
+if grep -qE '^(openssl|openssl-sys|native-tls|ring|boring|boring-sys|rustls-openssl) ' <<<"$tree" \
+   || [ "$(grep -cE '^rustls v' <<<"$tree")" -ne 1 ] \
+   || [ "$(grep -cE '^aws-lc-rs v' <<<"$tree")" -ne 1 ]; then
+  echo "the posts function links a second TLS stack or crypto provider:"; grep -iE 'tls|ssl|ring|aws-lc' <<<"$tree"; exit 1
+fi
+echo "tls-stack: 1 passed, 0 failed" | tee -a "$SUMMARY"
+
 step "moto (AWS protocol server on loopback)"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }

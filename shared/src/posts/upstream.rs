@@ -191,4 +191,46 @@ mod tests {
             );
         }
     }
+
+    /// The HTTPS connector is wired (rustls over aws-lc-rs, system roots):
+    /// a server that does not speak TLS fails the handshake, answered as
+    /// unavailable, never a panic or a plain-HTTP request.
+    #[tokio::test]
+    async fn https_urls_go_through_tls() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\n\r\n[]").await;
+        });
+        let upstream = Upstream::new(
+            format!("https://127.0.0.1:{port}/posts"),
+            Duration::from_secs(2),
+        );
+        match upstream.fetch().await {
+            Err(UpstreamError::Unavailable(why)) => {
+                assert!(why.contains("request failed"), "{why}")
+            }
+            other => panic!("expected a TLS failure, got {other:?}"),
+        }
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unavailable() {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let upstream = Upstream::new(
+            format!("http://127.0.0.1:{port}/posts"),
+            Duration::from_secs(2),
+        );
+        assert!(matches!(
+            upstream.fetch().await,
+            Err(UpstreamError::Unavailable(_))
+        ));
+    }
 }
