@@ -8,6 +8,8 @@
 #   - warm latency of each handler in-process, with PyJWT and ReportLab side by side;
 #   - scale: a page of 1,000 vs 100,000 tasks, admin listing with 10,000 users;
 #   - throughput of the local server under oha;
+#   - the posts feed: in-process HIT/MISS, and side by side with FastAPI +
+#     Redis under the same oha load;
 #   - cold start of every function binary against a Runtime API emulator,
 #     on the embedded store and on moto;
 #   - arm64 bootstrap sizes and the cost per million requests.
@@ -16,7 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$PWD/.venv
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt reportlab cargo-lambda ziglang
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt -r bench/requirements.txt cargo-lambda ziglang
+# Redis for the posts peer (FastAPI + Redis), from Debian's packages.
+command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 export PATH="$VENV/bin:$HOME/.cargo/bin:$PATH"
 command -v oha >/dev/null || cargo install oha --locked
 
@@ -36,6 +40,8 @@ for _ in $(seq 50); do
 done
 MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
   BENCH_RUNS="${BENCH_RUNS:-20}" ./target/release/cold-start
+MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
+  ./target/release/posts
 
 if [ -z "${BENCH_SKIP_ARM64:-}" ]; then
   rustup target add aarch64-unknown-linux-gnu

@@ -215,3 +215,57 @@ pub async fn seed_books(state: &shared::AppState, n: i64) -> Vec<String> {
     }
     ids
 }
+
+/// What one `oha` run measured.
+pub struct OhaReport {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub total: u64,
+    /// Non-2xx answers plus failed requests.
+    pub errors: u64,
+}
+
+/// Runs `oha -z {secs}s -c {concurrency} -w` against `url` with `extra`
+/// arguments (method, headers, body) and reads its JSON report. `OHA`
+/// names the binary (default `oha` on PATH).
+pub async fn oha(url: &str, secs: u64, concurrency: u64, extra: &[String]) -> OhaReport {
+    use serde_json::Value;
+    let oha = std::env::var("OHA").unwrap_or_else(|_| "oha".into());
+    let mut cmd = tokio::process::Command::new(&oha);
+    cmd.args(["-z", &format!("{secs}s"), "-c", &concurrency.to_string()])
+        .args(["--no-tui", "--output-format", "json"])
+        // Let in-flight requests finish at the deadline instead of
+        // counting them as "aborted" errors.
+        .arg("-w")
+        .args(extra)
+        .arg(url);
+    let out = match cmd.output().await {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => panic!("oha failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => panic!("oha not found ({e}): cargo install oha --locked"),
+    };
+    let report: Value = serde_json::from_slice(&out.stdout).expect("oha's JSON");
+    let p = |k: &str| report["latencyPercentiles"][k].as_f64().unwrap_or(0.0) * 1000.0;
+    let codes = report["statusCodeDistribution"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let total: u64 = codes.values().filter_map(Value::as_u64).sum();
+    let errors = codes
+        .iter()
+        .filter(|(code, _)| !code.starts_with('2'))
+        .filter_map(|(_, n)| n.as_u64())
+        .sum::<u64>()
+        + report["errorDistribution"]
+            .as_object()
+            .map(|e| e.values().filter_map(Value::as_u64).sum::<u64>())
+            .unwrap_or(0);
+    OhaReport {
+        rps: report["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+        p50_ms: p("p50"),
+        p99_ms: p("p99"),
+        total,
+        errors,
+    }
+}

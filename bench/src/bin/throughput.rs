@@ -27,7 +27,6 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(16);
-    let oha = std::env::var("OHA").unwrap_or_else(|_| "oha".into());
     let dir = tempfile::tempdir().unwrap();
     let mut config = shared::Config::embedded(dir.path());
     config.login_max_failures_per_account = u32::MAX;
@@ -98,52 +97,32 @@ async fn main() {
     ];
     let mut rows = String::new();
     for case in cases {
-        let mut cmd = tokio::process::Command::new(&oha);
-        cmd.args(["-z", &format!("{secs}s"), "-c", &concurrency.to_string()])
-            .args(["--no-tui", "--output-format", "json", "-m", case.method])
-            // Let in-flight requests finish at the deadline instead of
-            // counting them as "aborted" errors.
-            .arg("-w");
+        let mut extra = vec!["-m".to_owned(), case.method.to_owned()];
         if case.auth {
-            cmd.args(["-H", &format!("authorization: Bearer {token}")]);
+            extra.extend(["-H".into(), format!("authorization: Bearer {token}")]);
         }
         if let Some(body) = &case.body {
-            cmd.args(["-T", "application/json", "-d", &body.to_string()]);
+            extra.extend([
+                "-T".into(),
+                "application/json".into(),
+                "-d".into(),
+                body.to_string(),
+            ]);
         }
-        cmd.arg(format!("{}{}", running.url(), case.path));
-        let out = match cmd.output().await {
-            Ok(out) if out.status.success() => out,
-            Ok(out) => panic!("oha failed: {}", String::from_utf8_lossy(&out.stderr)),
-            Err(e) => panic!("oha not found ({e}): cargo install oha --locked"),
-        };
-        let report: Value = serde_json::from_slice(&out.stdout).expect("oha's JSON");
-        let rps = report["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0);
-        let p = |k: &str| report["latencyPercentiles"][k].as_f64().unwrap_or(0.0) * 1000.0;
-        let codes = report["statusCodeDistribution"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let total: u64 = codes.values().filter_map(Value::as_u64).sum();
-        let bad: u64 = codes
-            .iter()
-            .filter(|(code, _)| !code.starts_with('2'))
-            .filter_map(|(_, n)| n.as_u64())
-            .sum::<u64>()
-            + report["errorDistribution"]
-                .as_object()
-                .map(|e| e.values().filter_map(Value::as_u64).sum::<u64>())
-                .unwrap_or(0);
+        let r = bench::oha(
+            &format!("{}{}", running.url(), case.path),
+            secs,
+            concurrency,
+            &extra,
+        )
+        .await;
         println!(
-            "{}: {rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {bad} errors of {total}",
-            case.label,
-            p("p50"),
-            p("p99")
+            "{}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors of {}",
+            case.label, r.rps, r.p50_ms, r.p99_ms, r.errors, r.total
         );
         rows.push_str(&format!(
-            "| {} | {rps:.0} | {:.2} ms | {:.2} ms | {total} | {bad} |\n",
-            case.label,
-            p("p50"),
-            p("p99")
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} |\n",
+            case.label, r.rps, r.p50_ms, r.p99_ms, r.total, r.errors
         ));
     }
     let section = format!(

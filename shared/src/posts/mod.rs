@@ -30,7 +30,7 @@
 
 pub mod upstream;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -94,8 +94,9 @@ pub struct Snapshot {
     pub fetched_at_ms: i64,
     pub fresh_until_ms: i64,
     pub posts: Vec<Post>,
-    /// Each post's title and body, Unicode case-folded, for `search`.
-    folded: Vec<(String, String)>,
+    /// Each post's title and body, Unicode case-folded: made by the first
+    /// search, so reads without one never pay for it.
+    folded: OnceLock<Vec<(String, String)>>,
 }
 
 /// One page of a (possibly searched) listing.
@@ -112,23 +113,28 @@ pub struct PostsPage<'a> {
 
 impl Snapshot {
     fn new(posts: Vec<Post>, etag: String, fetched_at_ms: i64, fresh_for: Duration) -> Self {
-        let folded = posts
-            .iter()
-            .map(|p| {
-                (
-                    caseless::default_case_fold_str(&p.title),
-                    caseless::default_case_fold_str(&p.body),
-                )
-            })
-            .collect();
         Snapshot {
             generation: uuid::Uuid::now_v7().to_string(),
             etag,
             fetched_at_ms,
             fresh_until_ms: fetched_at_ms + fresh_for.as_millis() as i64,
             posts,
-            folded,
+            folded: OnceLock::new(),
         }
+    }
+
+    fn folded(&self) -> &[(String, String)] {
+        self.folded.get_or_init(|| {
+            self.posts
+                .iter()
+                .map(|p| {
+                    (
+                        caseless::default_case_fold_str(&p.title),
+                        caseless::default_case_fold_str(&p.body),
+                    )
+                })
+                .collect()
+        })
     }
 
     pub fn is_fresh(&self, now_ms: i64) -> bool {
@@ -152,7 +158,7 @@ impl Snapshot {
             Some(n) => self
                 .posts
                 .iter()
-                .zip(&self.folded)
+                .zip(self.folded())
                 .filter(|(_, (title, body))| {
                     title.contains(n.as_str()) || body.contains(n.as_str())
                 })
