@@ -1,6 +1,9 @@
 //! `GET`/`PUT /_blobs/{key}`: the embedded stand-in for S3 presigned URLs.
 //! Only a URL signed by the embedded blob store, unexpired, for that method
-//! and key, is honoured; like S3, anything else is 403.
+//! and key, is honoured; like S3, anything else is 403 (a body whose size
+//! or type differs from the signed one included). An object written under
+//! `uploads/` is then handed to the `media-process` function as the S3
+//! `ObjectCreated` notification the template subscribes it to.
 
 use std::sync::Arc;
 
@@ -81,11 +84,44 @@ pub async fn put(
         Some(signed) => signed,
         None => "application/octet-stream".to_owned(),
     };
+    if grant.content_length.is_some_and(|n| n != body.len() as u64) {
+        return denied("the body's length differs from the signed Content-Length");
+    }
+    let size = body.len();
     match parts.blobs.put(&grant.key, body, &content_type).await {
-        Ok(()) => StatusCode::OK.into_response(),
+        Ok(()) => {
+            if grant.key.starts_with("uploads/") {
+                notify_object_created(state.clone(), grant.key, size);
+            }
+            StatusCode::OK.into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "blob write failed");
             gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
         }
     }
+}
+
+/// What S3 does for the template's notification: invoke `media-process`
+/// asynchronously with an `ObjectCreated:Put` event for the key.
+fn notify_object_created(state: Arc<AppState>, key: String, size: usize) {
+    use aws_lambda_events::s3::{S3Event, S3EventRecord};
+    let bucket = state.config.bucket_name.clone();
+    let mut record = S3EventRecord::default();
+    record.event_version = Some("2.1".into());
+    record.event_source = Some("aws:s3".into());
+    record.event_name = Some("ObjectCreated:Put".into());
+    record.s3.schema_version = Some("1.0".into());
+    record.s3.configuration_id = Some("uploads".into());
+    record.s3.bucket.arn = Some(format!("arn:aws:s3:::{bucket}"));
+    record.s3.bucket.name = Some(bucket);
+    record.s3.object.key = Some(key);
+    record.s3.object.size = Some(size as i64);
+    let mut event = S3Event::default();
+    event.records.push(record);
+    tokio::spawn(async move {
+        if let Err(e) = media_process::handle(state, event).await {
+            tracing::error!(error = %e, "media-process failed");
+        }
+    });
 }

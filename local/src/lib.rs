@@ -101,7 +101,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         "/_blobs/{*key}",
         get(blobs::get)
             .put(blobs::put)
-            .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES)),
+            // Presigned uploads go straight to S3, not through API Gateway:
+            // the largest avatar original, not the gateway's payload limit.
+            .layer(DefaultBodyLimit::max(16 * 1024 * 1024)),
     )
     .fallback(|| async { gateway_message(StatusCode::NOT_FOUND, "Not Found") })
     .layer(DefaultBodyLimit::disable())

@@ -555,6 +555,55 @@ fn post_get() {}
     responses((status = 204, description = "The shared posts cache is dropped; the next request fetches the upstream (other warm processes keep their copy until it is no longer fresh)")))]
 fn posts_cache_drop() {}
 
+/// An image original (PNG, JPEG, WebP or GIF; at most 4 MiB in a request body).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+struct ImageBytes(Vec<u8>);
+
+/// A browser form upload.
+#[derive(ToSchema)]
+struct AvatarForm {
+    /// The image (its part's Content-Type must be what the bytes are).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+#[derive(ToSchema, Deserialize)]
+#[schema(example = json!({"content_type": "image/jpeg", "content_length": 2483211}))]
+struct UploadUrlBody {
+    /// The type of the file to upload (signed: the upload must send it).
+    #[schema(pattern = "^image/(png|jpeg|webp|gif)$")]
+    content_type: String,
+    /// Its exact size in bytes (signed: another size is refused), at most 15 MiB.
+    #[schema(minimum = 1, maximum = 15728640)]
+    content_length: u64,
+}
+
+#[utoipa::path(put, path = "/users/me/avatar", tag = "profile", security(("bearer" = [])),
+    request_body(description = "The image itself (at most 4 MiB: API Gateway carries binary bodies base64-encoded within Lambda's 6 MB payload; use an upload URL for up to 15 MiB), or a form with a `file` part",
+        content((ImageBytes = "image/png"), (ImageBytes = "image/jpeg"), (ImageBytes = "image/webp"), (ImageBytes = "image/gif"), (AvatarForm = "multipart/form-data"))),
+    responses((status = 200, description = "The new avatar: 512 and 128 pixel squares, upright, without metadata", body = media_upload::AvatarView),
+              (status = 413, description = "Over 4 MiB", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 415, description = "Not a PNG, JPEG, WebP or GIF image (SVG is refused), or not the type declared", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "Truncated or corrupt, or more than 12,000 pixels a side (`errors` names `file`)", body = shared::error::Problem, content_type = PROBLEM)))]
+fn avatar_put() {}
+
+#[utoipa::path(post, path = "/users/me/avatar/upload-url", tag = "profile", security(("bearer" = [])), request_body = UploadUrlBody,
+    responses((status = 201, description = "A presigned PUT, valid 5 minutes, for exactly this type and size; the avatar is processed when the upload lands (see GET /users/me/avatar)", body = media_upload::UploadUrl),
+              (status = 413, description = "content_length over 15 MiB", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 415, description = "content_type is not an accepted image type", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 429, description = "More than 20 upload URLs in this hour (see Retry-After)", body = shared::error::Problem, content_type = PROBLEM)))]
+fn avatar_upload_url() {}
+
+#[utoipa::path(get, path = "/users/me/avatar", tag = "profile", security(("bearer" = [])),
+    responses((status = 200, description = "Links to the avatar (10 minutes) and the state of the latest upload", body = media_upload::AvatarView),
+              (status = 404, description = "No avatar and no upload", body = shared::error::Problem, content_type = PROBLEM)))]
+fn avatar_get() {}
+
+#[utoipa::path(delete, path = "/users/me/avatar", tag = "profile", security(("bearer" = [])),
+    responses((status = 204, description = "The avatar is gone, images included (also when there was none)")))]
+fn avatar_delete() {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "User platform", version = "0.1.0",
@@ -563,7 +612,7 @@ fn posts_cache_drop() {}
           session_end, password, me_get, me_patch, me_delete, me_export, admin_users, admin_user, admin_patch, admin_delete,
           admin_deactivate, admin_activate, admin_audit, redrive, tasks_list, tasks_create, task_get,
           task_patch, task_delete, pdf_generate_op, pdf_get_op, books_list, book_get, book_create, book_patch,
-          order_place, orders_list, order_get, posts_list, post_get, posts_cache_drop),
+          order_place, orders_list, order_get, posts_list, post_get, posts_cache_drop, avatar_put, avatar_upload_url, avatar_get, avatar_delete),
     components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
     modifiers(&CommonResponses),
 )]

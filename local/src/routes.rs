@@ -81,6 +81,10 @@ pub const ROUTES: &[Route] = &[
     public("GET", "/posts", "posts"),
     public("GET", "/posts/{id}", "posts"),
     protected("DELETE", "/admin/posts/cache", "posts"),
+    protected("PUT", "/users/me/avatar", "media-upload"),
+    protected("POST", "/users/me/avatar/upload-url", "media-upload"),
+    protected("GET", "/users/me/avatar", "media-upload"),
+    protected("DELETE", "/users/me/avatar", "media-upload"),
 ];
 
 /// The SQS consumer the local server feeds from the embedded queue.
@@ -109,6 +113,7 @@ pub fn handler(function: &str) -> Option<Handler> {
         "books" => |s, r| Box::pin(books::handle(s, r)),
         "orders" => |s, r| Box::pin(orders::handle(s, r)),
         "posts" => |s, r| Box::pin(posts::handle(s, r)),
+        "media-upload" => |s, r| Box::pin(media_upload::handle(s, r)),
         _ => return None,
     })
 }

@@ -160,6 +160,91 @@ async fn the_posts_sample_runs_against_the_built_in_upstream() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_avatar_samples_run_through_their_handlers() {
+    let (_dir, state) = state().await;
+    let (status, ada) = run(&state, "signup", "signup.json").await;
+    assert_eq!(status, 201, "{ada}");
+    let ada = ada["id"].as_str().unwrap().to_owned();
+    // A PNG body, base64-encoded by API Gateway, as Ada.
+    let mut e: Value = serde_json::from_str(&event("media-upload.json")).unwrap();
+    e["requestContext"]["authorizer"]["lambda"]["user_id"] = Value::String(ada.clone());
+    let request = lambda_http::request::from_str(&e.to_string()).unwrap();
+    let response = local::routes::handler("media-upload").unwrap()(state.clone(), request).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        state
+            .users
+            .get(&ada)
+            .await
+            .unwrap()
+            .unwrap()
+            .avatar
+            .is_some()
+    );
+
+    // The S3 notification of a presigned upload of the same PNG, for Ada.
+    let mut e: Value = serde_json::from_str(&event("media-process.json")).unwrap();
+    let key = format!("uploads/{ada}/0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9");
+    e["Records"][0]["s3"]["object"]["key"] = Value::String(key.clone());
+    let png = {
+        use base64::Engine;
+        let sample: Value = serde_json::from_str(&event("media-upload.json")).unwrap();
+        base64::engine::general_purpose::STANDARD
+            .decode(sample["body"].as_str().unwrap())
+            .unwrap()
+    };
+    shared::avatars::save_upload_record(
+        &state,
+        &ada,
+        &shared::avatars::UploadRecord {
+            key: key.clone(),
+            content_type: "image/png".into(),
+            content_length: png.len() as u64,
+            status: shared::avatars::UploadStatus::Pending,
+            reason: None,
+        },
+    )
+    .await
+    .unwrap();
+    state
+        .blobs
+        .put(&key, png.into(), "image/png")
+        .await
+        .unwrap();
+    let before = state
+        .users
+        .get(&ada)
+        .await
+        .unwrap()
+        .unwrap()
+        .avatar
+        .unwrap();
+    media_process::handle(state.clone(), serde_json::from_value(e).unwrap())
+        .await
+        .unwrap();
+    let after = state
+        .users
+        .get(&ada)
+        .await
+        .unwrap()
+        .unwrap()
+        .avatar
+        .unwrap();
+    assert_ne!(before.id, after.id, "the upload became the avatar");
+    assert_eq!(
+        state.blobs.get(&key).await.unwrap(),
+        None,
+        "the upload is gone"
+    );
+    assert!(
+        shared::avatars::upload_record(&state, &ada)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_authorizer_allows_real_tokens_and_denies_the_rest() {
     let (_dir, state) = state().await;
     let sample: ApiGatewayV2CustomAuthorizerV2Request =
@@ -211,7 +296,7 @@ fn every_function_has_a_sample_event() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     let mut functions: Vec<&str> = local::routes::ROUTES.iter().map(|r| r.function).collect();
-    functions.extend(["authorizer", "user-events", "outbox-relay"]);
+    functions.extend(["authorizer", "user-events", "outbox-relay", "media-process"]);
     for f in functions {
         assert!(
             names.iter().any(|n| n == &format!("{f}.json")),

@@ -252,3 +252,57 @@ fn the_posts_function_reaches_only_the_cache_partitions() {
         "the upstream is configurable"
     );
 }
+
+/// Presigned uploads reach the processor through S3's notification, for
+/// `uploads/` only; leftovers and old versions expire; browsers may PUT.
+#[test]
+fn avatar_uploads_are_wired_as_on_aws() {
+    let t = template();
+    let process = &t["Resources"]["MediaProcessFunction"];
+    assert_eq!(
+        process["Metadata"]["BuildProperties"]["Binary"],
+        "media-process"
+    );
+    let event = &process["Properties"]["Events"]["Uploaded"];
+    assert_eq!(event["Type"], "S3");
+    assert_eq!(event["Properties"]["Events"], "s3:ObjectCreated:*");
+    let rules = &event["Properties"]["Filter"]["S3Key"]["Rules"][0];
+    assert_eq!(
+        (&rules["Name"], &rules["Value"]),
+        (&"prefix".into(), &"uploads/".into())
+    );
+    let bucket = &t["Resources"]["Bucket"]["Properties"];
+    let lifecycle = bucket["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap();
+    assert!(
+        lifecycle
+            .iter()
+            .any(|r| r["Prefix"] == "uploads/" && r["ExpirationInDays"] == 1)
+    );
+    assert!(
+        lifecycle
+            .iter()
+            .any(|r| !r["NoncurrentVersionExpiration"]["NoncurrentDays"].is_null())
+    );
+    let cors = &bucket["CorsConfiguration"]["CorsRules"][0];
+    assert_eq!(strings(&cors["AllowedMethods"]), ["PUT"]);
+    // The S3 grants of the avatar functions stay inside their prefixes.
+    for name in ["MediaUploadFunction", "MediaProcessFunction"] {
+        let mut statements = Vec::new();
+        walk_statements(
+            &t["Resources"][name]["Properties"]["Policies"],
+            &mut statements,
+        );
+        for s in statements {
+            if !strings(&s["Action"]).iter().any(|a| a.starts_with("s3:")) {
+                continue;
+            }
+            let text = format!("{:?}", s["Resource"]);
+            assert!(
+                text.contains("/avatars/*") || text.contains("/uploads/*"),
+                "{name}: {text}"
+            );
+        }
+    }
+}

@@ -51,6 +51,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 415 with our own words on what to send instead.
+    #[error("unsupported media type: {0}")]
+    Unsupported(String),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     /// A dependency is down; the text is logged, not sent.
@@ -105,7 +108,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::Unsupported(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::UnavailableFor { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -152,6 +157,11 @@ impl ApiError {
                 "unsupported-media-type",
                 "Unsupported media type",
                 "Send the body as application/json.".into(),
+            ),
+            ApiError::Unsupported(d) => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                d.clone(),
             ),
             ApiError::TooManyRequests { retry_after_secs } => (
                 "too-many-requests",

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod adapters;
 pub mod auth;
+pub mod avatars;
 pub mod config;
 pub mod consumer;
 pub mod domain;

@@ -134,6 +134,7 @@ async fn main() {
             username: None,
             date_of_birth: None,
             bio: None,
+            avatar: None,
             role: shared::domain::Role::User,
             active: true,
             password_hash: hash.clone(),

@@ -157,6 +157,7 @@ mod tests {
             username: Some(Username::parse("zoe_l").unwrap()),
             date_of_birth: Some(BirthDate::parse("1990-05-17", today).unwrap()),
             bio: Some(Bio::parse(&"Logician and writer. ".repeat(23)).unwrap()),
+            avatar: None,
             role: Role::User,
             active: true,
             password_hash: "never printed".into(),

@@ -38,6 +38,7 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         username: new_user.username,
         date_of_birth: new_user.date_of_birth,
         bio: None,
+        avatar: None,
         role,
         active: true,
         password_hash,

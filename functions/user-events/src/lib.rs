@@ -187,6 +187,9 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             shared::profile_pdf::delete_for_user(state, &event.user_id)
                 .await
                 .map_err(|e| e.to_string())?;
+            shared::avatars::delete_all_for_user(state, &event.user_id)
+                .await
+                .map_err(|e| e.to_string())?;
             state
                 .shop
                 .delete_orders(&event.user_id)

@@ -14,7 +14,7 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shared::domain::{Bio, BirthDate, PersonName, PublicUser, User, Username};
+use shared::domain::{Bio, BirthDate, PersonName, User, Username};
 use shared::error::Fields;
 use shared::events::{USER_UPDATED, UserEvent};
 use shared::http::{
@@ -34,7 +34,10 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
     let user = shared::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
         "GET /users/me" => with_etag(
-            json(StatusCode::OK, &PublicUser::from(&user))?,
+            json(
+                StatusCode::OK,
+                &shared::avatars::public_user(state, &user).await?,
+            )?,
             user.version,
         ),
         "PATCH /users/me" => patch(state, req, &user).await,
@@ -117,7 +120,10 @@ async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<
         )
         .await?;
     with_etag(
-        json(StatusCode::OK, &PublicUser::from(&saved))?,
+        json(
+            StatusCode::OK,
+            &shared::avatars::public_user(state, &saved).await?,
+        )?,
         saved.version,
     )
 }
@@ -180,7 +186,7 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
         StatusCode::OK,
         &json!({
             "exported_at": time::OffsetDateTime::now_utc().unix_timestamp(),
-            "user": PublicUser::from(user),
+            "user": shared::avatars::public_user(state, user).await?,
             "sessions": sessions,
             "settings": settings,
             "audit": audit,

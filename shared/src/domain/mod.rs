@@ -1,6 +1,7 @@
 //! Domain types. Input is parsed into these newtypes once, at the edge; code
 //! that holds an `Email` or a `NewPassword` never checks it again.
 
+pub mod avatar;
 pub mod book;
 pub mod email;
 pub mod new_password;
@@ -9,6 +10,7 @@ pub mod signup;
 pub mod task;
 pub mod user;
 
+pub use avatar::{Avatar, AvatarLinks};
 pub use book::{Author, Book, BookTitle, Isbn, Order, OrderLine};
 pub use email::Email;
 pub use new_password::NewPassword;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Bio, BirthDate, Email, PersonName, Username};
+use super::{Avatar, AvatarLinks, Bio, BirthDate, Email, PersonName, Username};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +33,9 @@ pub struct User {
     pub date_of_birth: Option<BirthDate>,
     #[serde(default)]
     pub bio: Option<Bio>,
+    /// The current avatar (its images are in the blob store).
+    #[serde(default)]
+    pub avatar: Option<Avatar>,
     pub role: Role,
     pub active: bool,
     pub password_hash: String,
@@ -55,6 +58,10 @@ pub struct PublicUser {
     #[schema(value_type = Option<String>, format = Date)]
     pub date_of_birth: Option<BirthDate>,
     pub bio: Option<String>,
+    /// Links to the avatar, on the caller's own profile when there is one
+    /// (see `shared::avatars::public_user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<AvatarLinks>,
     pub role: Role,
     pub active: bool,
     #[serde(with = "time::serde::rfc3339")]
@@ -75,6 +82,7 @@ impl From<&User> for PublicUser {
             username: u.username.as_ref().map(|n| n.as_str().to_owned()),
             date_of_birth: u.date_of_birth,
             bio: u.bio.as_ref().map(|b| b.as_str().to_owned()),
+            avatar: None,
             role: u.role,
             active: u.active,
             created_at: u.created_at,

@@ -35,13 +35,18 @@ pub trait BlobStore: Send + Sync {
         ttl: Duration,
         download_name: Option<&str>,
     ) -> Result<String, BlobError>;
-    /// A URL anyone can PUT a body of `content_type` to until `ttl` passes.
+    /// A URL anyone can PUT a body of exactly `content_length` bytes of
+    /// `content_type` to until `ttl` passes (both are signed: another size
+    /// or type is refused, as S3 refuses a request that breaks its signature).
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         ttl: Duration,
     ) -> Result<String, BlobError>;
+    /// The keys under `prefix` (a folder: it ends with `/`), in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError>;
     async fn health(&self) -> Result<(), BlobError>;
 }
 

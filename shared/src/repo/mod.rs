@@ -21,7 +21,7 @@ use crate::ApiError;
 use crate::ports::item_store::{self, Attrs, Key, Page};
 
 /// A record as an item: its fields, plus the item's key.
-pub(crate) fn to_item(record: &impl Serialize, key: &Key) -> Result<Attrs, ApiError> {
+pub fn to_item(record: &impl Serialize, key: &Key) -> Result<Attrs, ApiError> {
     let Value::Object(mut attrs) = serde_json::to_value(record).map_err(ApiError::internal)? else {
         return Err(ApiError::internal("record did not serialize to an object"));
     };
@@ -31,7 +31,7 @@ pub(crate) fn to_item(record: &impl Serialize, key: &Key) -> Result<Attrs, ApiEr
 }
 
 /// An item as a record (key and index attributes are ignored).
-pub(crate) fn from_item<T: DeserializeOwned>(attrs: Attrs) -> Result<T, ApiError> {
+pub fn from_item<T: DeserializeOwned>(attrs: Attrs) -> Result<T, ApiError> {
     serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)
 }
 

@@ -132,18 +132,43 @@ impl BlobStore for S3Blobs {
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         ttl: Duration,
     ) -> Result<String, BlobError> {
+        let length = i64::try_from(content_length).map_err(|_| BlobError::InvalidKey)?;
         let request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(checked(key)?)
             .content_type(content_type)
+            .content_length(length)
             .presigned(presigning(ttl)?)
             .await
             .map_err(sdk_err)?;
         Ok(request.uri().to_owned())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        checked(prefix.trim_end_matches('/'))?;
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err)?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        keys.sort();
+        Ok(keys)
     }
 
     async fn health(&self) -> Result<(), BlobError> {

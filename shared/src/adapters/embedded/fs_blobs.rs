@@ -27,6 +27,8 @@ pub struct BlobGrant {
     pub key: String,
     /// For PUT: the content type the upload must declare.
     pub content_type: Option<String>,
+    /// For PUT: the exact size the body must have.
+    pub content_length: Option<u64>,
     /// For GET: the attachment file name to answer with.
     pub download_name: Option<String>,
 }
@@ -49,6 +51,8 @@ struct Signed {
     ct: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     dn: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    cl: String,
     #[serde(default)]
     sig: String,
 }
@@ -82,7 +86,10 @@ impl FsBlobs {
     }
 
     fn canonical(method: &str, key: &str, s: &Signed) -> String {
-        format!("{method}\n{key}\n{}\n{}\n{}", s.expires, s.ct, s.dn)
+        format!(
+            "{method}\n{key}\n{}\n{}\n{}\n{}",
+            s.expires, s.ct, s.dn, s.cl
+        )
     }
 
     fn sign_url(
@@ -92,6 +99,7 @@ impl FsBlobs {
         ttl: Duration,
         ct: &str,
         dn: &str,
+        cl: Option<u64>,
     ) -> Result<String, BlobError> {
         if !valid_key(key) {
             return Err(BlobError::InvalidKey);
@@ -101,6 +109,7 @@ impl FsBlobs {
             expires: now_secs() + ttl.as_secs() as i64,
             ct: ct.into(),
             dn: dn.into(),
+            cl: cl.map(|n| n.to_string()).unwrap_or_default(),
             sig: String::new(),
         };
         signed.sig = hex::encode(hmac::sign(
@@ -134,6 +143,7 @@ impl FsBlobs {
             key: key.into(),
             content_type: non_empty(signed.ct),
             download_name: non_empty(signed.dn),
+            content_length: signed.cl.parse().ok(),
         })
     }
 }
@@ -196,16 +206,48 @@ impl BlobStore for FsBlobs {
         ttl: Duration,
         download_name: Option<&str>,
     ) -> Result<String, BlobError> {
-        self.sign_url("GET", key, ttl, "", download_name.unwrap_or_default())
+        self.sign_url("GET", key, ttl, "", download_name.unwrap_or_default(), None)
     }
 
     async fn presign_put(
         &self,
         key: &str,
         content_type: &str,
+        content_length: u64,
         ttl: Duration,
     ) -> Result<String, BlobError> {
-        self.sign_url("PUT", key, ttl, content_type, "")
+        self.sign_url("PUT", key, ttl, content_type, "", Some(content_length))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        let folder = prefix.trim_end_matches('/');
+        if !valid_key(folder) {
+            return Err(BlobError::InvalidKey);
+        }
+        let objects = self.root.join("objects");
+        let mut keys = Vec::new();
+        let mut pending = vec![objects.join(folder)];
+        while let Some(dir) = pending.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(io_err)? {
+                let path = entry.path();
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with('.') {
+                    continue; // a write in progress
+                }
+                if entry.file_type().await.map_err(io_err)?.is_dir() {
+                    pending.push(path);
+                } else if let Ok(rel) = path.strip_prefix(&objects) {
+                    keys.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
     }
 
     async fn health(&self) -> Result<(), BlobError> {
@@ -228,7 +270,7 @@ mod tests {
     async fn urls_verify_only_as_signed() {
         let blobs = FsBlobs::new("/nonexistent", b"k1", "http://h");
         let url = blobs
-            .presign_put("a/b.png", "image/png", Duration::from_secs(60))
+            .presign_put("a/b.png", "image/png", 10, Duration::from_secs(60))
             .await
             .unwrap();
         let (key, query) = query_of(&url);

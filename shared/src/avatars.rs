@@ -1,0 +1,299 @@
+//! Avatars in the stores: renditions in the blob store under
+//! `avatars/{user}/{avatar id}/`, the record on the user, presigned
+//! uploads under `uploads/{user}/{uuid}` tracked by one upload record.
+//! The image work itself (decoding, cropping, encoding) is the
+//! `media-upload` crate's; this module never links an image codec.
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | upload record | `USER#{id}` | `AVATAR_UPLOAD` | the latest presigned upload: `key`, `content_type`, `content_length`, `status` (`pending`/`rejected`), `reason`; TTL one day |
+//! | upload-URL counter | `USER#{id}` | `AVATAR_URLS#{hour}` | `count`; TTL two hours |
+//!
+//! Ordering keeps every failure safe: new renditions are written before the
+//! record that names them, and old ones are deleted only after the record
+//! no longer does. A crash in between leaves unreferenced blobs under the
+//! user's folder, which account deletion removes with the folder.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::domain::{Avatar, AvatarLinks, User};
+use crate::error::ApiError;
+use crate::ports::item_store::{Attrs, Change, Key};
+use crate::state::AppState;
+
+/// How long avatar links work.
+pub const LINK_TTL: Duration = Duration::from_secs(600);
+/// How long a presigned upload URL works.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(300);
+/// Upload URLs a user may ask for per hour.
+pub const UPLOAD_URLS_PER_HOUR: i64 = 20;
+
+fn upload_record_key(user_id: &str) -> Key {
+    Key::new(format!("USER#{user_id}"), "AVATAR_UPLOAD")
+}
+
+fn now_secs() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// One encoded rendition, ready to store.
+pub struct NewRendition {
+    pub side: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Presigned links to the user's avatar, if there is one.
+pub async fn links(state: &AppState, user: &User) -> Result<Option<AvatarLinks>, ApiError> {
+    let Some(avatar) = &user.avatar else {
+        return Ok(None);
+    };
+    let url = state.blobs.presign_get(&avatar.key, LINK_TTL, None).await?;
+    let thumbnail_url = state
+        .blobs
+        .presign_get(&avatar.thumbnail_key, LINK_TTL, None)
+        .await?;
+    Ok(Some(AvatarLinks {
+        url,
+        thumbnail_url,
+        expires_at: OffsetDateTime::now_utc() + LINK_TTL,
+        content_type: avatar.content_type.clone(),
+        updated_at: avatar.updated_at,
+    }))
+}
+
+/// The user as they see themselves: their public view with avatar links.
+pub async fn public_user(
+    state: &AppState,
+    user: &User,
+) -> Result<crate::domain::PublicUser, ApiError> {
+    let mut public = crate::domain::PublicUser::from(user);
+    public.avatar = links(state, user).await?;
+    Ok(public)
+}
+
+/// Makes `renditions` (largest first) the user's avatar: blobs first, then
+/// the user record (conditional on its version, retried when someone else
+/// changed the user meanwhile), then the previous avatar's blobs go.
+/// `Ok(None)` when the user no longer exists (nothing is left behind).
+pub async fn install(
+    state: &AppState,
+    user_id: &str,
+    content_type: &str,
+    renditions: Vec<NewRendition>,
+) -> Result<Option<User>, ApiError> {
+    let [large, small] = <[NewRendition; 2]>::try_from(renditions)
+        .map_err(|_| ApiError::internal("an avatar needs two renditions"))?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let ext = if content_type == "image/png" {
+        "png"
+    } else {
+        "jpg"
+    };
+    let avatar = Avatar {
+        key: format!("avatars/{user_id}/{id}/{}.{ext}", large.side),
+        thumbnail_key: format!("avatars/{user_id}/{id}/{}.{ext}", small.side),
+        id,
+        content_type: content_type.to_owned(),
+        side: large.side,
+        thumbnail_side: small.side,
+        updated_at: OffsetDateTime::now_utc(),
+    };
+    let written = async {
+        for (key, r) in [(&avatar.key, large), (&avatar.thumbnail_key, small)] {
+            state
+                .blobs
+                .put(key, Bytes::from(r.bytes), content_type)
+                .await?;
+        }
+        set_avatar(state, user_id, Some(avatar.clone())).await
+    }
+    .await;
+    match written {
+        Ok(Some((user, previous))) => {
+            if let Some(old) = previous {
+                delete_blobs(state, &old).await;
+            }
+            Ok(Some(user))
+        }
+        Ok(None) | Err(_) => {
+            // Not recorded: the new blobs must not linger.
+            delete_blobs(state, &avatar).await;
+            written.map(|_| None)
+        }
+    }
+}
+
+/// Removes the user's avatar: record first, then its blobs. `Ok(false)`
+/// when there was none.
+pub async fn remove(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
+    let previous = match set_avatar(state, user_id, None).await? {
+        Some((_, previous)) => previous,
+        None => None,
+    };
+    state.store.delete(upload_record_key(user_id), None).await?;
+    match previous {
+        Some(old) => {
+            delete_blobs(state, &old).await;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Sets the user's avatar with the profile's conditional write; returns the
+/// saved user and the avatar it replaced (`None` when the user is gone).
+async fn set_avatar(
+    state: &AppState,
+    user_id: &str,
+    avatar: Option<Avatar>,
+) -> Result<Option<(User, Option<Avatar>)>, ApiError> {
+    for _ in 0..5 {
+        let Some(mut user) = state.users.get(user_id).await? else {
+            return Ok(None);
+        };
+        if user.avatar == avatar {
+            return Ok(Some((user, None)));
+        }
+        let previous = std::mem::replace(&mut user.avatar, avatar.clone());
+        if let Some(saved) = state.users.save(&user).await? {
+            return Ok(Some((saved, previous)));
+        }
+    }
+    Err(ApiError::Conflict(
+        "Your profile is changing too fast; try again.".into(),
+    ))
+}
+
+async fn delete_blobs(state: &AppState, avatar: &Avatar) {
+    for key in avatar.keys() {
+        if let Err(e) = state.blobs.delete(key).await {
+            // Left under the user's folder; account deletion removes it.
+            tracing::warn!(error = %e, key, "avatar: could not delete a blob");
+        }
+    }
+}
+
+/// Deletes every avatar and upload object of a user (account deletion).
+pub async fn delete_all_for_user(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    for prefix in [format!("avatars/{user_id}/"), format!("uploads/{user_id}/")] {
+        for key in state.blobs.list(&prefix).await? {
+            state.blobs.delete(&key).await?;
+        }
+    }
+    state.store.delete(upload_record_key(user_id), None).await?;
+    Ok(())
+}
+
+/// The latest presigned upload of a user and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub key: String,
+    pub content_type: String,
+    pub content_length: u64,
+    pub status: UploadStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadStatus {
+    /// The URL was handed out; the upload has not been processed yet.
+    Pending,
+    /// The upload did not match what was signed, or was not a usable image.
+    Rejected,
+}
+
+pub async fn upload_record(
+    state: &AppState,
+    user_id: &str,
+) -> Result<Option<UploadRecord>, ApiError> {
+    match state.store.get(&upload_record_key(user_id)).await? {
+        Some(item) => crate::repo::from_item(item).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Records a new pending upload (replacing an older one).
+pub async fn save_upload_record(
+    state: &AppState,
+    user_id: &str,
+    record: &UploadRecord,
+) -> Result<(), ApiError> {
+    let mut item: Attrs = crate::repo::to_item(record, &upload_record_key(user_id))?;
+    item.insert("expires_at".into(), json!(now_secs() + 86_400));
+    state.store.put(item, None).await?;
+    Ok(())
+}
+
+/// Marks the upload `key` rejected (unless a newer upload replaced it).
+pub async fn reject_upload(
+    state: &AppState,
+    user_id: &str,
+    key: &str,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let result = state
+        .store
+        .update(
+            upload_record_key(user_id),
+            vec![
+                Change::Set("status".into(), json!(UploadStatus::Rejected)),
+                Change::Set("reason".into(), Value::from(reason)),
+            ],
+            Some(crate::ports::Condition::Equals(
+                "key".into(),
+                Value::from(key),
+            )),
+        )
+        .await;
+    match result {
+        Ok(_) | Err(crate::ports::StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Clears the upload record once `key` is processed (unless a newer one replaced it).
+pub async fn finish_upload(state: &AppState, user_id: &str, key: &str) -> Result<(), ApiError> {
+    let mine = crate::ports::Condition::Equals("key".into(), Value::from(key));
+    match state
+        .store
+        .delete(upload_record_key(user_id), Some(mine))
+        .await
+    {
+        Ok(_) | Err(crate::ports::StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Counts one upload URL against the hourly limit: an atomic increment, so
+/// parallel requests can never exceed it. `Err(seconds to wait)` when over.
+pub async fn count_upload_url(
+    state: &AppState,
+    user_id: &str,
+) -> Result<Result<(), u64>, ApiError> {
+    let now = now_secs();
+    let hour = now / 3600;
+    let item = state
+        .store
+        .update(
+            Key::new(format!("USER#{user_id}"), format!("AVATAR_URLS#{hour}")),
+            vec![
+                Change::Add("count".into(), 1),
+                Change::Set("expires_at".into(), json!((hour + 2) * 3600)),
+            ],
+            None,
+        )
+        .await?;
+    let count = item.get("count").and_then(Value::as_i64).unwrap_or(0);
+    if count > UPLOAD_URLS_PER_HOUR {
+        Ok(Err(((hour + 1) * 3600 - now).max(1) as u64))
+    } else {
+        Ok(Ok(()))
+    }
+}
