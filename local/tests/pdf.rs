@@ -159,3 +159,70 @@ async fn deleting_the_account_deletes_the_pdf() {
             .is_none()
     );
 }
+
+/// A user with an avatar gets it drawn in the PDF (read back: an image
+/// XObject of the thumbnail's size), and a new avatar makes the stored PDF
+/// out of date, as a profile change does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_avatar_is_drawn_and_a_new_one_dates_the_pdf() {
+    let s = TestServer::start().await;
+    let token = s.user_token("portrait@example.com").await;
+    let avatar = |shade: u8| {
+        let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+            300,
+            300,
+            image::Rgb([shade, 90, 200]),
+        ));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    let put = |bytes: Vec<u8>| {
+        s.send(
+            s.client
+                .put(s.url("/users/me/avatar"))
+                .bearer_auth(&token)
+                .header("content-type", "image/png")
+                .body(bytes),
+        )
+    };
+    assert_eq!(put(avatar(10)).await.status, 200);
+    let pdf = s.post_auth("/users/me/pdf", &token, json!({})).await;
+    assert_eq!(pdf.status, 201, "{}", pdf.text);
+    let bytes = s
+        .client
+        .get(pdf.body["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let doc = lopdf::Document::load_mem(&bytes).unwrap();
+    let images: Vec<(i64, i64)> = doc
+        .objects
+        .values()
+        .filter_map(|o| o.as_stream().ok())
+        .filter(|s| {
+            s.dict.get(b"Subtype").and_then(|v| v.as_name()).ok() == Some(b"Image".as_slice())
+        })
+        .map(|s| {
+            (
+                s.dict.get(b"Width").unwrap().as_i64().unwrap(),
+                s.dict.get(b"Height").unwrap().as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(images, [(128, 128)], "the thumbnail, once");
+    assert!(
+        pdf_text(&s, pdf.body["url"].as_str().unwrap())
+            .await
+            .contains("portrait@example.com")
+    );
+
+    assert_eq!(put(avatar(200)).await.status, 200);
+    let stale = s.get("/users/me/pdf", Some(&token)).await;
+    assert_eq!(stale.body["current"], false, "{}", stale.text);
+    let redrawn = s.post_auth("/users/me/pdf", &token, json!({})).await;
+    assert_eq!(redrawn.status, 201);
+}

@@ -332,7 +332,7 @@ async fn main() {
     let draw = measure(200, |_| {
         let u = user.clone();
         async move {
-            pdf_generate::render::profile_pdf(&u, now).unwrap();
+            pdf_generate::render::profile_pdf(&u, now, None).unwrap();
         }
     })
     .await;

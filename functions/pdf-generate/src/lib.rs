@@ -70,10 +70,20 @@ async fn generate(state: &AppState, user: &User) -> Result<Response<Body>, ApiEr
     }
     let now = OffsetDateTime::now_utc();
     let drawn = user.clone();
-    let bytes = tokio::task::spawn_blocking(move || render::profile_pdf(&drawn, now))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let avatar = match &user.avatar {
+        Some(a) => state.blobs.get(&a.thumbnail_key).await?,
+        None => None,
+    };
+    if user.avatar.is_some() && avatar.is_none() {
+        tracing::warn!(user = %user.id, "pdf: the avatar's thumbnail is missing; drawing without it");
+    }
+    let bytes = tokio::task::spawn_blocking(move || {
+        let pixels = avatar.and_then(|blob| decode_avatar(&blob.bytes));
+        render::profile_pdf(&drawn, now, pixels.as_ref())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     let record = PdfRecord {
         profile_version: user.version,
         size_bytes: bytes.len() as u64,
@@ -89,6 +99,25 @@ async fn generate(state: &AppState, user: &User) -> Result<Response<Body>, ApiEr
         .await?;
     profile_pdf::save_record(state, &user.id, &record).await?;
     link(state, user, record, true, StatusCode::CREATED).await
+}
+
+/// The stored thumbnail (our own JPEG or PNG) as RGB pixels; a thumbnail
+/// that does not decode is left out of the PDF rather than failing it.
+fn decode_avatar(bytes: &[u8]) -> Option<render::AvatarPixels> {
+    match image::load_from_memory(bytes) {
+        Ok(image) => {
+            let rgb = image.to_rgb8();
+            Some(render::AvatarPixels {
+                width: rgb.width(),
+                height: rgb.height(),
+                rgb: rgb.into_raw(),
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "pdf: the avatar does not decode; drawing without it");
+            None
+        }
+    }
 }
 
 async fn link(
@@ -170,7 +199,7 @@ mod tests {
     #[test]
     fn the_pdf_shows_every_field_as_written() {
         let now = time::macros::datetime!(2026-11-24 10:00 UTC);
-        let bytes = render::profile_pdf(&user(), now).unwrap();
+        let bytes = render::profile_pdf(&user(), now, None).unwrap();
         assert!(bytes.starts_with(b"%PDF-"));
         // The fonts are subset: a few kilobytes, not the 1.4 MB of both faces.
         assert!(bytes.len() < 100_000, "{} bytes", bytes.len());

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use printpdf::{
     Color, FontId, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
-    PdfSaveOptions, Point, Pt, Rgb, TextItem,
+    PdfSaveOptions, Point, Pt, RawImage, RawImageData, RawImageFormat, Rgb, TextItem,
+    XObjectTransform,
 };
 use shared::domain::User;
 use time::OffsetDateTime;
@@ -24,6 +25,17 @@ const MARGIN: f32 = 20.0;
 const LABEL_X: f32 = MARGIN;
 const VALUE_X: f32 = 68.0;
 const BOTTOM: f32 = 22.0;
+/// The avatar's side on the page, in mm (top right of the first page).
+const AVATAR_MM: f32 = 30.0;
+/// Where the avatar's lower edge sits, from the bottom, in mm.
+const AVATAR_BOTTOM: f32 = PAGE_H - MARGIN - AVATAR_MM + 4.0;
+
+/// An avatar's pixels, 8-bit RGB, row by row.
+pub struct AvatarPixels {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
 
 /// The two faces, parsed once per process (a few milliseconds; the first
 /// PDF of a cold start pays it).
@@ -312,11 +324,21 @@ pub fn fields(user: &User) -> Vec<(&'static str, String)> {
 }
 
 /// The profile as PDF bytes.
-pub fn profile_pdf(user: &User, now: OffsetDateTime) -> Result<Vec<u8>, RenderError> {
+pub fn profile_pdf(
+    user: &User,
+    now: OffsetDateTime,
+    avatar: Option<&AvatarPixels>,
+) -> Result<Vec<u8>, RenderError> {
     let fonts = fonts()?;
     let mut page = Layout::new();
     let width = PAGE_W - 2.0 * MARGIN;
-    for line in wrap(&fonts.bold, &display_name(user), 20.0, width) {
+    // The name leaves room for the avatar beside it.
+    let name_width = if avatar.is_some() {
+        width - AVATAR_MM - 5.0
+    } else {
+        width
+    };
+    for line in wrap(&fonts.bold, &display_name(user), 20.0, name_width) {
         page.room(9.0);
         page.y -= 9.0;
         page.text(Face::Bold, 20.0, MARGIN, &line);
@@ -324,6 +346,10 @@ pub fn profile_pdf(user: &User, now: OffsetDateTime) -> Result<Vec<u8>, RenderEr
     page.y -= 6.0;
     page.text(Face::Regular, 10.0, MARGIN, "User profile");
     page.y -= 5.0;
+    if avatar.is_some() {
+        // The rule runs below the avatar.
+        page.y = page.y.min(AVATAR_BOTTOM - 3.0);
+    }
     let y = page.y;
     page.mark(Mark::Rule { y });
     page.y -= 4.0;
@@ -371,7 +397,26 @@ pub fn profile_pdf(user: &User, now: OffsetDateTime) -> Result<Vec<u8>, RenderEr
         &page.chars(Face::Regular),
     )?);
     let bold = doc.add_font(&subset(BOLD_TTF, &fonts.bold, &page.chars(Face::Bold))?);
-    let pages = page.into_pages(&regular, &bold);
+    let mut pages = page.into_pages(&regular, &bold);
+    if let (Some(avatar), Some(first)) = (avatar, pages.first_mut()) {
+        let image = doc.add_image(&RawImage {
+            pixels: RawImageData::U8(avatar.rgb.clone()),
+            width: avatar.width as usize,
+            height: avatar.height as usize,
+            data_format: RawImageFormat::RGB8,
+            tag: Vec::new(),
+        });
+        first.ops.push(Op::UseXobject {
+            id: image,
+            transform: XObjectTransform {
+                translate_x: Some(Mm(PAGE_W - MARGIN - AVATAR_MM).into()),
+                translate_y: Some(Mm(AVATAR_BOTTOM).into()),
+                // The image's pixels span AVATAR_MM at this resolution.
+                dpi: Some(avatar.width as f32 * 25.4 / AVATAR_MM),
+                ..Default::default()
+            },
+        });
+    }
     let mut warnings = Vec::new();
     Ok(doc
         .with_pages(pages)
