@@ -6,7 +6,8 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use fast_image_resize::{self as fr, PixelType};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
 /// The largest original accepted, in bytes (presigned uploads).
 pub const MAX_UPLOAD_BYTES: u64 = 15 * 1024 * 1024;
@@ -118,9 +119,12 @@ fn limits() -> Limits {
 }
 
 /// Decodes `bytes` upright: sniffed format, bounded size, EXIF orientation
-/// applied. Only the first frame of an animation is read.
-pub fn decode(bytes: &[u8]) -> Result<DynamicImage, ImageRejected> {
-    sniff(bytes)?;
+/// applied. Only the first frame of an animation is read. A JPEG is decoded
+/// at the smallest of 1/8, 1/4, 1/2 or full scale whose short side still
+/// covers `min_side` pixels (the scaled IDCT does it, as libjpeg-turbo's
+/// draft mode does), since nothing larger than the largest rendition is kept.
+pub fn decode(bytes: &[u8], min_side: u32) -> Result<DynamicImage, ImageRejected> {
+    let format = sniff(bytes)?;
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|_| ImageRejected::Corrupt)?;
@@ -134,9 +138,61 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage, ImageRejected> {
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    let mut image = if format == "image/jpeg" {
+        drop(decoder);
+        decode_jpeg_scaled(bytes, (w, h), min_side)?
+    } else {
+        DynamicImage::from_decoder(decoder).map_err(classify)?
+    };
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// A JPEG whose header was already checked, decoded at a reduced scale.
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    (w, h): (u32, u32),
+    min_side: u32,
+) -> Result<DynamicImage, ImageRejected> {
+    use jpeg_decoder::PixelFormat;
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(MAX_ALLOC as usize);
+    decoder.read_info().map_err(|_| ImageRejected::Corrupt)?;
+    let short = w.min(h).max(1);
+    // The requested size keeps the short side at least `min_side`.
+    let want = |side: u32| (u64::from(side) * u64::from(min_side)).div_ceil(u64::from(short));
+    let (sw, sh) = decoder
+        .scale(
+            want(w).min(u64::from(u16::MAX)) as u16,
+            want(h).min(u64::from(u16::MAX)) as u16,
+        )
+        .map_err(|_| ImageRejected::Corrupt)?;
+    let pixels = decoder.decode().map_err(|_| ImageRejected::Corrupt)?;
+    let format = decoder.info().map(|i| i.pixel_format);
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let image = match format {
+        Some(PixelFormat::RGB24) => RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8),
+        Some(PixelFormat::L8) => {
+            image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8)
+        }
+        Some(PixelFormat::CMYK32) => {
+            // Adobe's inverted CMYK, as JPEGs store it.
+            let rgb = pixels
+                .chunks_exact(4)
+                .flat_map(|p| {
+                    let k = u32::from(p[3]);
+                    [0, 1, 2].map(|i| (u32::from(p[i]) * k / 255) as u8)
+                })
+                .collect();
+            RgbImage::from_raw(sw, sh, rgb).map(DynamicImage::ImageRgb8)
+        }
+        Some(PixelFormat::L16) => {
+            let gray = pixels.chunks_exact(2).map(|p| p[0]).collect();
+            image::GrayImage::from_raw(sw, sh, gray).map(DynamicImage::ImageLuma8)
+        }
+        None => None,
+    };
+    image.ok_or(ImageRejected::Corrupt)
 }
 
 fn classify(e: image::ImageError) -> ImageRejected {
@@ -147,38 +203,49 @@ fn classify(e: image::ImageError) -> ImageRejected {
     }
 }
 
-/// The whole path: decode, crop to the centred square, resize, encode.
+/// The whole path: decode, crop to the centred square and resize it (one
+/// SIMD pass per rendition), encode.
 pub fn process(bytes: &[u8]) -> Result<Processed, ImageRejected> {
-    let image = decode(bytes)?;
-    let side = image.width().min(image.height());
-    let square = image.crop_imm(
-        (image.width() - side) / 2,
-        (image.height() - side) / 2,
-        side,
-        side,
-    );
-    let transparent = square.color().has_alpha() && has_transparency(&square);
+    let image = decode(bytes, SIZES[0])?;
+    let transparent = image.color().has_alpha() && has_transparency(&image);
+    let (pixels, pixel_type, w, h) = if transparent {
+        let rgba = image.into_rgba8();
+        let (w, h) = rgba.dimensions();
+        (rgba.into_raw(), PixelType::U8x4, w, h)
+    } else {
+        let rgb = image.into_rgb8();
+        let (w, h) = rgb.dimensions();
+        (rgb.into_raw(), PixelType::U8x3, w, h)
+    };
+    let source = fr::images::Image::from_vec_u8(w, h, pixels, pixel_type)
+        .map_err(|_| ImageRejected::Corrupt)?;
+    let side = w.min(h);
+    let options = fr::ResizeOptions::new()
+        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
+        .crop(
+            f64::from((w - side) / 2),
+            f64::from((h - side) / 2),
+            f64::from(side),
+            f64::from(side),
+        );
+    let mut resizer = fr::Resizer::new();
     let content_type = if transparent {
         "image/png"
     } else {
         "image/jpeg"
     };
     let mut renditions = Vec::with_capacity(SIZES.len());
-    let mut source = square;
     for target in SIZES {
-        // Each smaller size from the previous one: fewer pixels to filter.
         // Exactly `target` pixels a side: smaller originals are scaled up.
-        let resized = if source.width() == target {
-            source.clone()
-        } else {
-            source.resize_exact(target, target, image::imageops::FilterType::Lanczos3)
-        };
-        let bytes = encode(&resized, transparent).map_err(|_| ImageRejected::Corrupt)?;
+        let mut square = fr::images::Image::new(target, target, pixel_type);
+        resizer
+            .resize(&source, &mut square, &options)
+            .map_err(|_| ImageRejected::Corrupt)?;
+        let bytes = encode(square.into_vec(), target, transparent)?;
         renditions.push(Rendition {
-            side: resized.width(),
+            side: target,
             bytes,
         });
-        source = resized;
     }
     Ok(Processed {
         content_type,
@@ -187,17 +254,75 @@ pub fn process(bytes: &[u8]) -> Result<Processed, ImageRejected> {
 }
 
 fn has_transparency(image: &DynamicImage) -> bool {
-    image.to_rgba8().pixels().any(|p| p.0[3] < 255)
+    match image {
+        DynamicImage::ImageRgba8(i) => i.pixels().any(|p| p.0[3] < 255),
+        DynamicImage::ImageLumaA8(i) => i.pixels().any(|p| p.0[1] < 255),
+        other => other.to_rgba8().pixels().any(|p| p.0[3] < 255),
+    }
 }
 
-/// A fresh encoding: the encoders write pixels only, no metadata.
-fn encode(image: &DynamicImage, transparent: bool) -> image::ImageResult<Vec<u8>> {
-    let mut out = Cursor::new(Vec::new());
+/// A fresh encoding: the encoders write pixels only, no metadata (the
+/// JPEG gets a bare JFIF header).
+fn encode(pixels: Vec<u8>, side: u32, transparent: bool) -> Result<Vec<u8>, ImageRejected> {
+    let side16 = u16::try_from(side).map_err(|_| ImageRejected::TooLarge)?;
+    let mut out = Vec::new();
     if transparent {
-        image.to_rgba8().write_to(&mut out, ImageFormat::Png)?;
+        let rgba = image::RgbaImage::from_raw(side, side, pixels).ok_or(ImageRejected::Corrupt)?;
+        rgba.write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
+            .map_err(|_| ImageRejected::Corrupt)?;
     } else {
-        let rgb = image.to_rgb8();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode_image(&rgb)?;
+        jpeg_encoder::Encoder::new(&mut out, 85)
+            .encode(&pixels, side16, side16, jpeg_encoder::ColorType::Rgb)
+            .map_err(|_| ImageRejected::Corrupt)?;
     }
-    Ok(out.into_inner())
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg(image: DynamicImage) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        image.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    }
+
+    /// A large JPEG is decoded at a reduced scale that still covers the
+    /// largest rendition, and comes out exact in size and colour.
+    #[test]
+    fn a_large_jpeg_is_decoded_scaled_but_not_below_the_rendition() {
+        let original = DynamicImage::ImageRgb8(RgbImage::from_fn(2400, 1800, |x, _| {
+            if x < 1200 {
+                image::Rgb([250, 10, 10])
+            } else {
+                image::Rgb([10, 10, 250])
+            }
+        }));
+        let bytes = jpeg(original);
+        let decoded = decode(&bytes, 512).unwrap();
+        // 1/4 scale would leave a short side of 450 < 512: 1/2 it is.
+        assert_eq!((decoded.width(), decoded.height()), (1200, 900));
+        let out = process(&bytes).unwrap();
+        assert_eq!(out.content_type, "image/jpeg");
+        for (r, side) in out.renditions.iter().zip(SIZES) {
+            let img = image::load_from_memory(&r.bytes).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), (side, side));
+            let left = img.get_pixel(side / 8, side / 2);
+            let right = img.get_pixel(side - side / 8, side / 2);
+            assert!(left.0[0] > 200 && right.0[2] > 200, "{left:?} {right:?}");
+        }
+    }
+
+    #[test]
+    fn grayscale_jpegs_and_tiny_images_work() {
+        let gray =
+            DynamicImage::ImageLuma8(image::GrayImage::from_pixel(900, 700, image::Luma([128])));
+        let out = process(&jpeg(gray)).unwrap();
+        assert_eq!(out.renditions.len(), 2);
+        let tiny = DynamicImage::ImageRgb8(RgbImage::from_pixel(3, 5, image::Rgb([1, 2, 3])));
+        let out = process(&jpeg(tiny)).unwrap();
+        let big = image::load_from_memory(&out.renditions[0].bytes).unwrap();
+        assert_eq!((big.width(), big.height()), (512, 512), "scaled up");
+    }
 }
