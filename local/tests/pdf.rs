@@ -199,7 +199,7 @@ async fn the_avatar_is_drawn_and_a_new_one_dates_the_pdf() {
         .await
         .unwrap();
     let doc = lopdf::Document::load_mem(&bytes).unwrap();
-    let images: Vec<(i64, i64)> = doc
+    let images: Vec<(i64, i64, Vec<u8>)> = doc
         .objects
         .values()
         .filter_map(|o| o.as_stream().ok())
@@ -210,10 +210,15 @@ async fn the_avatar_is_drawn_and_a_new_one_dates_the_pdf() {
             (
                 s.dict.get(b"Width").unwrap().as_i64().unwrap(),
                 s.dict.get(b"Height").unwrap().as_i64().unwrap(),
+                s.dict.get(b"Filter").unwrap().as_name().unwrap().to_vec(),
             )
         })
         .collect();
-    assert_eq!(images, [(128, 128)], "the thumbnail, once");
+    assert_eq!(
+        images,
+        [(128, 128, b"DCTDecode".to_vec())],
+        "the JPEG thumbnail, once, embedded as is"
+    );
     assert!(
         pdf_text(&s, pdf.body["url"].as_str().unwrap())
             .await

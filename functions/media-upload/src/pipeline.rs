@@ -325,4 +325,32 @@ mod tests {
         let big = image::load_from_memory(&out.renditions[0].bytes).unwrap();
         assert_eq!((big.width(), big.height()), (512, 512), "scaled up");
     }
+
+    /// An animated GIF becomes its first frame.
+    #[test]
+    fn animations_keep_their_first_frame() {
+        use image::codecs::gif::GifEncoder;
+        use image::{Delay, Frame, RgbaImage};
+        let frame = |c: [u8; 4]| {
+            Frame::from_parts(
+                RgbaImage::from_pixel(64, 64, image::Rgba(c)),
+                0,
+                0,
+                Delay::from_numer_denom_ms(100, 1),
+            )
+        };
+        let mut gif = Vec::new();
+        {
+            let mut encoder = GifEncoder::new(&mut gif);
+            encoder
+                .encode_frames([frame([250, 0, 0, 255]), frame([0, 0, 250, 255])])
+                .unwrap();
+        }
+        let out = process(&gif).unwrap();
+        let img = image::load_from_memory(&out.renditions[1].bytes)
+            .unwrap()
+            .to_rgb8();
+        let p = img.get_pixel(64, 64);
+        assert!(p.0[0] > 200 && p.0[2] < 60, "the first (red) frame: {p:?}");
+    }
 }

@@ -101,23 +101,46 @@ async fn generate(state: &AppState, user: &User) -> Result<Response<Body>, ApiEr
     link(state, user, record, true, StatusCode::CREATED).await
 }
 
-/// The stored thumbnail (our own JPEG or PNG) as RGB pixels; a thumbnail
-/// that does not decode is left out of the PDF rather than failing it.
-fn decode_avatar(bytes: &[u8]) -> Option<render::AvatarPixels> {
-    match image::load_from_memory(bytes) {
-        Ok(image) => {
-            let rgb = image.to_rgb8();
-            Some(render::AvatarPixels {
-                width: rgb.width(),
-                height: rgb.height(),
-                rgb: rgb.into_raw(),
-            })
-        }
+/// The stored thumbnail (our own JPEG or PNG) ready to draw: an RGB JPEG
+/// as is (only its header is read), anything else decoded to RGB with
+/// transparency laid on white. A thumbnail that does not decode is left out
+/// of the PDF rather than failing it.
+pub fn decode_avatar(bytes: &[u8]) -> Option<render::AvatarPixels> {
+    use image::ImageDecoder;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    if reader.format() == Some(image::ImageFormat::Jpeg)
+        && let Ok(decoder) = reader.into_decoder()
+        && decoder.color_type() == image::ColorType::Rgb8
+    {
+        let (width, height) = decoder.dimensions();
+        return Some(render::AvatarPixels {
+            width,
+            height,
+            data: render::AvatarData::Jpeg(bytes.to_vec()),
+        });
+    }
+    let image = match image::load_from_memory(bytes) {
+        Ok(image) => image,
         Err(e) => {
             tracing::warn!(error = %e, "pdf: the avatar does not decode; drawing without it");
-            None
+            return None;
+        }
+    };
+    let mut rgba = image.into_rgba8();
+    for p in rgba.pixels_mut() {
+        let a = u16::from(p.0[3]);
+        for c in &mut p.0[..3] {
+            *c = ((u16::from(*c) * a + 255 * (255 - a)) / 255) as u8;
         }
     }
+    let rgb = image::DynamicImage::ImageRgba8(rgba).into_rgb8();
+    Some(render::AvatarPixels {
+        width: rgb.width(),
+        height: rgb.height(),
+        data: render::AvatarData::Rgb(rgb.into_raw()),
+    })
 }
 
 async fn link(

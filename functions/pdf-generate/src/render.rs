@@ -30,11 +30,18 @@ const AVATAR_MM: f32 = 30.0;
 /// Where the avatar's lower edge sits, from the bottom, in mm.
 const AVATAR_BOTTOM: f32 = PAGE_H - MARGIN - AVATAR_MM + 4.0;
 
-/// An avatar's pixels, 8-bit RGB, row by row.
+/// An avatar to draw: its size and either the JPEG itself (embedded as is,
+/// `DCTDecode`, never decoded) or 8-bit RGB pixels, row by row.
 pub struct AvatarPixels {
     pub width: u32,
     pub height: u32,
-    pub rgb: Vec<u8>,
+    pub data: AvatarData,
+}
+
+pub enum AvatarData {
+    /// A baseline RGB JPEG.
+    Jpeg(Vec<u8>),
+    Rgb(Vec<u8>),
 }
 
 /// The two faces, parsed once per process (a few milliseconds; the first
@@ -61,6 +68,83 @@ fn fonts() -> Result<&'static Fonts, RenderError> {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct RenderError(&'static str);
+
+/// A face subset once per process to a fixed repertoire (Latin, with the
+/// usual punctuation), and that subset's font program deflated once. A
+/// document whose text stays within it embeds this subset as is: no
+/// subsetting and no font compression per PDF. Other text (Greek, Cyrillic,
+/// Hebrew…) is subset per document as before. The price is size: a PDF
+/// carries the whole repertoire (~40 KB more than a per-document subset).
+struct Prepared {
+    chars: BTreeSet<char>,
+    font: ParsedFont,
+    /// The font program printpdf embeds (the subset's bytes)…
+    program: Vec<u8>,
+    /// …and the same, deflated.
+    deflated: Vec<u8>,
+}
+
+/// Basic Latin, Latin-1, Latin Extended-A, and general punctuation, the
+/// euro sign and the em/en dashes: the names and text of most profiles.
+fn repertoire() -> BTreeSet<char> {
+    let ranges = [
+        (0x20u32, 0x7e),
+        (0xa0, 0x17f),
+        (0x2010, 0x2027),
+        (0x2030, 0x203a),
+        (0x20ac, 0x20ac),
+    ];
+    ranges
+        .iter()
+        .flat_map(|&(a, b)| (a..=b).filter_map(char::from_u32))
+        .collect()
+}
+
+fn prepared(face: Face) -> Option<&'static Prepared> {
+    static PREPARED: OnceLock<Option<[Prepared; 2]>> = OnceLock::new();
+    let faces = PREPARED
+        .get_or_init(|| {
+            let fonts = fonts().ok()?;
+            let make = |ttf: &[u8], full: &ParsedFont| -> Option<Prepared> {
+                let chars: BTreeSet<char> = repertoire()
+                    .into_iter()
+                    .filter(|&c| full.lookup_glyph_index(c as u32).is_some_and(|g| g != 0))
+                    .collect();
+                let font = subset(ttf, full, &chars).ok()?;
+                let program = font.original_bytes.clone();
+                let deflated = deflate(&program).ok()?;
+                Some(Prepared {
+                    chars,
+                    font,
+                    program,
+                    deflated,
+                })
+            };
+            Some([
+                make(REGULAR_TTF, &fonts.regular)?,
+                make(BOLD_TTF, &fonts.bold)?,
+            ])
+        })
+        .as_ref()?;
+    Some(match face {
+        Face::Regular => &faces[0],
+        Face::Bold => &faces[1],
+    })
+}
+
+/// The face to embed for `chars`: the prepared subset when it covers them,
+/// else a subset made for this document.
+fn face_for(
+    face: Face,
+    ttf: &[u8],
+    full: &ParsedFont,
+    chars: &BTreeSet<char>,
+) -> Result<ParsedFont, RenderError> {
+    match prepared(face) {
+        Some(p) if chars.is_subset(&p.chars) => Ok(p.font.clone()),
+        _ => subset(ttf, full, chars),
+    }
+}
 
 /// Width of `text` at `size` points, in millimetres.
 fn width_mm(font: &ParsedFont, text: &str, size: f32) -> f32 {
@@ -391,16 +475,28 @@ pub fn profile_pdf(
     let mut doc = PdfDocument::new(&title);
     doc.metadata.info.creator = "user-platform pdf-generate".into();
     doc.metadata.info.producer = "printpdf".into();
-    let regular = doc.add_font(&subset(
+    let regular = doc.add_font(&face_for(
+        Face::Regular,
         REGULAR_TTF,
         &fonts.regular,
         &page.chars(Face::Regular),
     )?);
-    let bold = doc.add_font(&subset(BOLD_TTF, &fonts.bold, &page.chars(Face::Bold))?);
+    let bold = doc.add_font(&face_for(
+        Face::Bold,
+        BOLD_TTF,
+        &fonts.bold,
+        &page.chars(Face::Bold),
+    )?);
     let mut pages = page.into_pages(&regular, &bold);
     if let (Some(avatar), Some(first)) = (avatar, pages.first_mut()) {
+        // For a JPEG, printpdf gets blank pixels of the right size (cheap
+        // to deflate); `save` puts the JPEG in their place.
+        let pixels = match &avatar.data {
+            AvatarData::Jpeg(_) => vec![0; (avatar.width * avatar.height * 3) as usize],
+            AvatarData::Rgb(rgb) => rgb.clone(),
+        };
         let image = doc.add_image(&RawImage {
-            pixels: RawImageData::U8(avatar.rgb.clone()),
+            pixels: RawImageData::U8(pixels),
             width: avatar.width as usize,
             height: avatar.height as usize,
             data_format: RawImageFormat::RGB8,
@@ -417,10 +513,91 @@ pub fn profile_pdf(
             },
         });
     }
+    let doc = doc.with_pages(pages);
+    save(doc, avatar)
+}
+
+/// How hard streams are deflated: level 6, not the level 9 that lopdf's
+/// `compress` uses. On this document (fonts are most of it) 9 costs about
+/// four times the time of 6 for a file a few percent smaller.
+const DEFLATE_LEVEL: u32 = 6;
+
+fn deflate(bytes: &[u8]) -> Result<Vec<u8>, RenderError> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(bytes.len() / 2),
+        flate2::Compression::new(DEFLATE_LEVEL),
+    );
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .map_err(|_| RenderError("a stream did not compress"))
+}
+
+/// Puts the JPEG in place of the raw RGB stream printpdf wrote for the
+/// image of that size: the same pixels, a few KB instead of ~50 KB to deflate.
+fn embed_jpeg(doc: &mut lopdf::Document, width: u32, height: u32, jpeg: &[u8]) {
+    let (w, h) = (i64::from(width), i64::from(height));
+    for object in doc.objects.values_mut() {
+        if let lopdf::Object::Stream(stream) = object {
+            let dict = &stream.dict;
+            let is_our_image = dict.get(b"Subtype").and_then(|v| v.as_name()).ok()
+                == Some(b"Image".as_slice())
+                && dict.get(b"Width").and_then(|v| v.as_i64()).ok() == Some(w)
+                && dict.get(b"Height").and_then(|v| v.as_i64()).ok() == Some(h);
+            if is_our_image {
+                stream.dict.set("Filter", "DCTDecode");
+                stream.dict.remove(b"DecodeParms");
+                stream.set_content(jpeg.to_vec());
+                stream.allows_compression = false;
+                return;
+            }
+        }
+    }
+}
+
+/// Serialises through printpdf's lopdf document, compressing the streams
+/// ourselves (printpdf's `optimize` always deflates at level 9).
+fn save(doc: &PdfDocument, avatar: Option<&AvatarPixels>) -> Result<Vec<u8>, RenderError> {
     let mut warnings = Vec::new();
-    Ok(doc
-        .with_pages(pages)
-        .save(&PdfSaveOptions::default(), &mut warnings))
+    let options = PdfSaveOptions {
+        optimize: false,
+        ..PdfSaveOptions::default()
+    };
+    let mut lopdf = printpdf::to_lopdf_doc(doc, &options, &mut warnings);
+    if let Some(AvatarPixels {
+        data: AvatarData::Jpeg(jpeg),
+        width,
+        height,
+    }) = avatar
+    {
+        embed_jpeg(&mut lopdf, *width, *height, jpeg);
+    }
+    let prepared = [prepared(Face::Regular), prepared(Face::Bold)];
+    for object in lopdf.objects.values_mut() {
+        if let lopdf::Object::Stream(stream) = object
+            && stream.allows_compression
+            && stream.dict.get(b"Filter").is_err()
+        {
+            // A prepared font program was deflated once, at preparation.
+            let compressed =
+                match prepared.iter().flatten().find(|p| {
+                    p.program.len() == stream.content.len() && p.program == stream.content
+                }) {
+                    Some(p) => p.deflated.clone(),
+                    None => deflate(&stream.content)?,
+                };
+            if compressed.len() < stream.content.len() {
+                stream.dict.set("Filter", "FlateDecode");
+                stream.set_content(compressed);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    lopdf
+        .save_to(&mut out)
+        .map_err(|_| RenderError("the PDF did not serialise"))?;
+    Ok(out)
 }
 
 /// The regular face, for tests of the wrapping.
