@@ -6,6 +6,7 @@
 # local timing) and for arm64 (sizes), then:
 #   - login timing: wrong password vs unknown email (same cost);
 #   - warm latency of each handler in-process, with PyJWT and ReportLab side by side;
+#   - avatar processing of a 2 MP and a 12 MP JPEG next to Pillow;
 #   - scale: a page of 1,000 vs 100,000 tasks, admin listing with 10,000 users;
 #   - throughput of the local server under oha;
 #   - the posts feed: in-process HIT/MISS, and side by side with FastAPI +
@@ -27,6 +28,7 @@ command -v oha >/dev/null || cargo install oha --locked
 cargo build --release --workspace --bins
 ./target/release/login-timing
 ./target/release/warm
+./target/release/avatar
 ./target/release/scale
 ./target/release/throughput
 
