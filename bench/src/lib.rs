@@ -216,6 +216,18 @@ pub async fn seed_books(state: &shared::AppState, n: i64) -> Vec<String> {
     ids
 }
 
+/// The load of an `oha` run: `BENCH_SECS` (default 10) seconds at
+/// `BENCH_CONCURRENCY` (default 16) connections.
+pub fn load_settings() -> (u64, u64) {
+    let get = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (get("BENCH_SECS", 10), get("BENCH_CONCURRENCY", 16))
+}
+
 /// What one `oha` run measured.
 pub struct OhaReport {
     pub rps: f64,

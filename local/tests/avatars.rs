@@ -202,6 +202,14 @@ async fn presigned_upload(
     view.body
 }
 
+async fn profile_has_no_avatar(s: &TestServer, token: &str) -> bool {
+    s.get("/users/me", Some(token))
+        .await
+        .body
+        .get("avatar")
+        .is_none()
+}
+
 async fn objects(s: &TestServer, token: &str) -> Vec<String> {
     let user = user_id(s, token);
     let mut all = s
@@ -269,13 +277,7 @@ async fn every_format_through_both_paths(backend: TestBackend) {
     assert_eq!(gone.status, 204, "{}", gone.text);
     assert!(objects(&s, &token).await.is_empty());
     s.get("/users/me/avatar", Some(&token)).await.problem(404);
-    assert!(
-        s.get("/users/me", Some(&token))
-            .await
-            .body
-            .get("avatar")
-            .is_none()
-    );
+    assert!(profile_has_no_avatar(&s, &token).await);
 }
 
 async fn metadata_is_dropped_and_orientation_applied(backend: TestBackend) {
@@ -371,13 +373,7 @@ async fn bad_input_is_refused_and_nothing_stored(backend: TestBackend) {
         "{view}"
     );
     assert!(objects(&s, &token).await.is_empty(), "nothing stored");
-    assert!(
-        s.get("/users/me", Some(&token))
-            .await
-            .body
-            .get("avatar")
-            .is_none()
-    );
+    assert!(profile_has_no_avatar(&s, &token).await);
 }
 
 async fn upload_urls_are_limited_per_hour(backend: TestBackend) {

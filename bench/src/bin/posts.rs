@@ -154,14 +154,7 @@ async fn wait_until_serving(addr: SocketAddr) {
 }
 
 async fn side_by_side(upstream: &str) -> String {
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let concurrency: u64 = std::env::var("BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
+    let (secs, concurrency) = bench::load_settings();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
     // Ours: the local server, embedded store, the same upstream.

@@ -19,14 +19,7 @@ struct Case {
 
 #[tokio::main]
 async fn main() {
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let concurrency: u64 = std::env::var("BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
+    let (secs, concurrency) = bench::load_settings();
     let dir = tempfile::tempdir().unwrap();
     let mut config = shared::Config::embedded(dir.path());
     config.login_max_failures_per_account = u32::MAX;
