@@ -211,25 +211,12 @@ async fn the_avatar_samples_run_through_their_handlers() {
         .put(&key, png.into(), "image/png")
         .await
         .unwrap();
-    let before = state
-        .users
-        .get(&ada)
-        .await
-        .unwrap()
-        .unwrap()
-        .avatar
-        .unwrap();
+    let avatar_of_ada = || async { state.users.get(&ada).await.unwrap().unwrap().avatar };
+    let before = avatar_of_ada().await.unwrap();
     media_process::handle(state.clone(), serde_json::from_value(e).unwrap())
         .await
         .unwrap();
-    let after = state
-        .users
-        .get(&ada)
-        .await
-        .unwrap()
-        .unwrap()
-        .avatar
-        .unwrap();
+    let after = avatar_of_ada().await.unwrap();
     assert_ne!(before.id, after.id, "the upload became the avatar");
     assert_eq!(
         state.blobs.get(&key).await.unwrap(),
