@@ -116,20 +116,25 @@ fn sample() -> Value {
     Value::Array(list)
 }
 
-/// The feed's settings for tests: short freshness and timeout.
-fn feed_config(upstream: &Upstream) -> impl FnOnce(Config) -> Config + use<> {
+/// The feed's settings for tests: a short timeout, and snapshots fresh
+/// for `fresh` (short only where a test waits for them to go stale, so a
+/// slow machine cannot make a fresh snapshot stale mid-test).
+fn feed_config(upstream: &Upstream, fresh: Duration) -> impl FnOnce(Config) -> Config + use<> {
     let url = upstream.url();
     move |mut c: Config| {
         c.posts_api_url = Some(url);
-        c.posts_fresh = Duration::from_secs(1);
+        c.posts_fresh = fresh;
         c.posts_upstream_timeout = Duration::from_millis(400);
         c.admin_emails = vec![ADMIN.into()];
         c
     }
 }
 
-async fn server(backend: TestBackend, upstream: &Upstream) -> TestServer {
-    TestServer::start_on_with(backend, feed_config(upstream)).await
+/// Freshness for tests that do not wait for it to lapse.
+const LONG: Duration = Duration::from_secs(60);
+
+async fn server(backend: TestBackend, upstream: &Upstream, fresh: Duration) -> TestServer {
+    TestServer::start_on_with(backend, feed_config(upstream, fresh)).await
 }
 
 /// A second, independently built local server on the same storage (another
@@ -175,7 +180,7 @@ fn count_status(answers: &[Answer], status: &str) -> usize {
 async fn a_cold_stampede_fetches_the_upstream_once(backend: TestBackend) {
     let upstream = Upstream::start(sample()).await;
     upstream.delay(Duration::from_millis(150));
-    let s = server(backend, &upstream).await;
+    let s = server(backend, &upstream, LONG).await;
     let other = twin(&s).await;
     let answers = burst(&s, &other, 50).await;
     for a in &answers {
@@ -193,7 +198,7 @@ async fn a_cold_stampede_fetches_the_upstream_once(backend: TestBackend) {
 
 async fn after_fresh_until_exactly_one_refresh(backend: TestBackend) {
     let upstream = Upstream::start(sample()).await;
-    let s = server(backend, &upstream).await;
+    let s = server(backend, &upstream, Duration::from_secs(2)).await;
     let other = twin(&s).await;
     let first = s.get("/posts", None).await;
     assert_eq!(x_cache(&first), "MISS");
@@ -204,7 +209,7 @@ async fn after_fresh_until_exactly_one_refresh(backend: TestBackend) {
     assert_eq!((x_cache(&from_store), upstream.count()), ("HIT", 1));
     assert_eq!(from_store.headers["etag"], first.headers["etag"]);
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     upstream.posts(Value::Array(vec![post(1, "only one now", "b")]));
     upstream.delay(Duration::from_millis(150));
     let answers = burst(&s, &other, 20).await;
@@ -229,7 +234,7 @@ async fn lease_lapses() {
 
 async fn upstream_failures_give_the_documented_answers(backend: TestBackend) {
     let upstream = Upstream::start(sample()).await;
-    let s = server(backend, &upstream).await;
+    let s = server(backend, &upstream, Duration::from_secs(1)).await;
     let admin = s.user_token(ADMIN).await;
     let drop_cache = || s.call("DELETE", "/admin/posts/cache", &admin, None, &[]);
 
@@ -293,7 +298,7 @@ async fn upstream_failures_give_the_documented_answers(backend: TestBackend) {
 
 async fn search_paging_and_conditional_requests(backend: TestBackend) {
     let upstream = Upstream::start(sample()).await;
-    let s = server(backend, &upstream).await;
+    let s = server(backend, &upstream, LONG).await;
     let a = s.get("/posts", None).await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(
@@ -409,7 +414,7 @@ async fn search_paging_and_conditional_requests(backend: TestBackend) {
 
 async fn admins_drop_the_cache(backend: TestBackend) {
     let upstream = Upstream::start(sample()).await;
-    let s = server(backend, &upstream).await;
+    let s = server(backend, &upstream, LONG).await;
     let admin = s.user_token(ADMIN).await;
     let user = s.user_token("reader@example.com").await;
     assert_eq!(x_cache(&s.get("/posts", None).await), "MISS");
@@ -439,7 +444,7 @@ async fn a_large_snapshot_is_chunked(backend: TestBackend) {
         .map(|i| post(i, &format!("long post {i}"), &"é".repeat(1000)))
         .collect();
     let upstream = Upstream::start(Value::Array(posts)).await;
-    let s = server(backend, &upstream).await;
+    let s = server(backend, &upstream, LONG).await;
     let first = s.get("/posts?page=70", None).await;
     assert_eq!(
         (first.status.as_u16(), x_cache(&first)),
