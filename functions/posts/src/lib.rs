@@ -76,7 +76,7 @@ async fn list(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErro
     let served = current(state).await?;
     let body = serde_json::to_string(&served.snapshot.page(page, per_page, search))
         .map_err(ApiError::internal)?;
-    Ok(cached(req, state, &served, body))
+    Ok(cached(req, &served, body))
 }
 
 async fn one(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -87,7 +87,7 @@ async fn one(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError
     let served = current(state).await?;
     let post = served.snapshot.get(id).ok_or(ApiError::NotFound)?;
     let body = serde_json::to_string(post).map_err(ApiError::internal)?;
-    Ok(cached(req, state, &served, body))
+    Ok(cached(req, &served, body))
 }
 
 /// The feed's snapshot; its failures as the HTTP edge states them.
@@ -124,7 +124,7 @@ fn number(
 
 /// A 200 (or a 304 when `If-None-Match` names this body's tag), with the
 /// cache headers of the snapshot it came from.
-fn cached(req: &Request, state: &AppState, served: &Served, body: String) -> Response<Body> {
+fn cached(req: &Request, served: &Served, body: String) -> Response<Body> {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
     let etag = format!("\"{}\"", hex::encode(&digest.as_ref()[..16]));
     let not_modified = req
@@ -136,14 +136,8 @@ fn cached(req: &Request, state: &AppState, served: &Served, body: String) -> Res
                 .map(|t| t.trim().trim_start_matches("W/"))
                 .any(|t| t == "*" || t == etag)
         });
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
-    let snapshot = &served.snapshot;
-    let age = (now_ms - snapshot.fetched_at_ms).max(0) / 1000;
-    let max_age = ((snapshot.fresh_until_ms - now_ms).max(0) / 1000)
-        .min(state.posts.fresh_for().as_secs() as i64);
+    let age = served.snapshot.age_secs();
+    let max_age = served.snapshot.fresh_secs_left();
     let mut response = if not_modified {
         let mut r = Response::new(Body::Empty);
         *r.status_mut() = StatusCode::NOT_MODIFIED;

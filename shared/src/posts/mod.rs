@@ -112,15 +112,31 @@ pub struct PostsPage<'a> {
 }
 
 impl Snapshot {
-    fn new(posts: Vec<Post>, etag: String, fetched_at_ms: i64, fresh_for: Duration) -> Self {
+    fn new(
+        posts: Vec<Post>,
+        etag: String,
+        generation: String,
+        fetched_at_ms: i64,
+        fresh_until_ms: i64,
+    ) -> Self {
         Snapshot {
-            generation: uuid::Uuid::now_v7().to_string(),
+            generation,
             etag,
             fetched_at_ms,
-            fresh_until_ms: fetched_at_ms + fresh_for.as_millis() as i64,
+            fresh_until_ms,
             posts,
             folded: OnceLock::new(),
         }
+    }
+
+    /// Whole seconds since the upstream was fetched (the `Age` header).
+    pub fn age_secs(&self) -> i64 {
+        (now_ms() - self.fetched_at_ms).max(0) / 1000
+    }
+
+    /// Whole seconds of freshness left (`Cache-Control: max-age`).
+    pub fn fresh_secs_left(&self) -> i64 {
+        (self.fresh_until_ms - now_ms()).max(0) / 1000
     }
 
     fn folded(&self) -> &[(String, String)] {
@@ -228,11 +244,6 @@ impl PostsFeed {
             memory: Arc::default(),
             refreshing: Arc::default(),
         }
-    }
-
-    /// How long a freshly fetched snapshot stays fresh.
-    pub fn fresh_for(&self) -> Duration {
-        self.fresh_for
     }
 
     /// How long a refresh lease lasts: also how long a failed upstream is
@@ -386,7 +397,14 @@ impl PostsFeed {
         let bytes = serde_json::to_vec(&posts).unwrap_or_default();
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
         let etag = hex::encode(&digest.as_ref()[..16]);
-        Snapshot::new(posts, etag, now_ms(), self.fresh_for)
+        let fetched_at_ms = now_ms();
+        Snapshot::new(
+            posts,
+            etag,
+            uuid::Uuid::now_v7().to_string(),
+            fetched_at_ms,
+            fetched_at_ms + self.fresh_for.as_millis() as i64,
+        )
     }
 
     /// Nothing cached and another process holds the lease: look for its
@@ -524,15 +542,13 @@ impl PostsFeed {
                 return None;
             }
         };
-        let mut snapshot = Snapshot::new(
+        Some(Snapshot::new(
             posts,
             meta.get("etag")?.as_str()?.to_owned(),
+            generation.to_owned(),
             meta.get("fetched_at_ms")?.as_i64()?,
-            Duration::ZERO,
-        );
-        snapshot.generation = generation.to_owned();
-        snapshot.fresh_until_ms = meta.get("fresh_until_ms")?.as_i64()?;
-        Some(snapshot)
+            meta.get("fresh_until_ms")?.as_i64()?,
+        ))
     }
 
     /// Stores `snapshot` in place of the generation `replacing` (or where
@@ -571,9 +587,9 @@ impl PostsFeed {
             None => Condition::NotExists,
         };
         let outcome = self.store.put(meta, Some(condition)).await;
+        // Whichever generation is not the stored one goes.
         let superseded = match &outcome {
             Ok(()) => replacing,
-            Err(StoreError::ConditionFailed) => Some(snapshot.generation.as_str()),
             Err(_) => Some(snapshot.generation.as_str()),
         };
         if let Some(g) = superseded {
@@ -648,8 +664,9 @@ mod tests {
                 post(3, "nothing", "here"),
             ],
             "e".into(),
+            "g".into(),
             0,
-            Duration::from_secs(1),
+            1000,
         );
         let ids = |p: PostsPage| p.items.iter().map(|p| p.id).collect::<Vec<_>>();
         assert_eq!(ids(s.page(1, 10, Some("STRASSE"))), [1]);
