@@ -414,6 +414,12 @@ impl PostsFeed {
         let deadline = tokio::time::Instant::now() + self.wait_limit();
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
+            // The lease first, then the snapshot: the winner stores its
+            // snapshot before it releases the lease, so "no lease" read
+            // before "no snapshot" means there is truly none coming. (Read
+            // the other way round, a winner finishing between the two reads
+            // would look like a lease abandoned without a snapshot.)
+            let lease = self.store.get(&Key::new(LEASE_PK, LEASE_SK)).await?;
             if let Some(s) = self.read_stored().await? {
                 self.remember(s.clone());
                 return Ok(Served {
@@ -421,7 +427,6 @@ impl PostsFeed {
                     status: CacheStatus::Hit,
                 });
             }
-            let lease = self.store.get(&Key::new(LEASE_PK, LEASE_SK)).await?;
             match lease
                 .as_ref()
                 .and_then(|l| l.get("failed"))
