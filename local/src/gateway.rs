@@ -217,7 +217,10 @@ pub async fn dispatch(
                 return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
             }
         };
-        let answer = validate_token::authorize(&state, &event).await;
+        // A failed authorizer invocation is API Gateway's 500, never cached.
+        let Ok(answer) = validate_token::authorize(&state, &event).await else {
+            return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        };
         if !answer.is_authorized {
             return gateway_message(StatusCode::FORBIDDEN, "Forbidden");
         }

@@ -181,6 +181,17 @@ pub async fn start_with(
         config = config.with_public_base_url(&format!("http://{addr}"));
     }
     let state = AppState::build(config).await?;
+    let mut running = serve(state, listener, background);
+    running.sample_posts = sample_posts;
+    Ok(running)
+}
+
+/// Serves an already built state on a bound listener (the fault suite serves
+/// a state whose ports fail on demand this way).
+pub fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener, background: bool) -> Running {
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
     let app = router(state.clone());
     let server = tokio::spawn(async move {
         axum::serve(
@@ -194,11 +205,11 @@ pub async fn start_with(
     } else {
         tokio::spawn(async {})
     };
-    Ok(Running {
+    Running {
         addr,
         state,
         server,
         schedules,
-        sample_posts,
-    })
+        sample_posts: None,
+    }
 }

@@ -31,7 +31,45 @@ on_both_backends!(
     secondary_index_queries,
     expired_items_are_absent,
     bad_cursors_are_refused,
+    scans_page_through_every_live_item,
 );
+
+async fn scans_page_through_every_live_item(b: TestBackend) {
+    let (_d, s) = state(b).await;
+    let store = s.store.as_ref();
+    // Over one page (1000), across partitions, plus one expired item.
+    for batch in 0..11 {
+        let writes = (0..100)
+            .map(|i| Write::Put {
+                item: item(
+                    json!({"pk": format!("SCAN#{}", i % 7), "sk": format!("{batch:02}-{i:03}")}),
+                ),
+                condition: None,
+            })
+            .collect();
+        store.transact(writes).await.unwrap();
+    }
+    store
+        .put(
+            item(json!({"pk": "SCAN#X", "sk": "gone", "expires_at": now() - 10})),
+            None,
+        )
+        .await
+        .unwrap();
+    let first = store.scan(None).await.unwrap();
+    assert!(first.cursor.is_some(), "1100 items take more than one page");
+    let all = store.scan_all().await.unwrap();
+    let mut keys: Vec<Key> = all.iter().map(|i| Key::of(i).unwrap()).collect();
+    keys.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
+    keys.dedup();
+    assert_eq!(keys.len(), 1100, "every live item exactly once");
+    assert_eq!(all.len(), 1100);
+    assert!(!keys.contains(&Key::new("SCAN#X", "gone")));
+    assert_eq!(
+        store.scan(Some("garbage".into())).await,
+        Err(StoreError::InvalidCursor)
+    );
+}
 
 async fn conditional_puts(b: TestBackend) {
     let (_d, s) = state(b).await;

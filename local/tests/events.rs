@@ -236,7 +236,7 @@ async fn the_authorizer_allows_real_tokens_and_denies_the_rest() {
     let (_dir, state) = state().await;
     let sample: ApiGatewayV2CustomAuthorizerV2Request =
         serde_json::from_str(&event("authorizer.json")).unwrap();
-    let denied = validate_token::authorize(&state, &sample).await;
+    let denied = validate_token::authorize(&state, &sample).await.unwrap();
     assert!(!denied.is_authorized);
     assert_eq!(
         serde_json::to_value(&denied).unwrap(),
@@ -252,7 +252,7 @@ async fn the_authorizer_allows_real_tokens_and_denies_the_rest() {
     let mut event: Value = serde_json::from_str(&event("authorizer.json")).unwrap();
     event["identitySource"] = serde_json::json!([format!("Bearer {token}")]);
     let event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event).unwrap();
-    let allowed = validate_token::authorize(&state, &event).await;
+    let allowed = validate_token::authorize(&state, &event).await.unwrap();
     assert_eq!(
         serde_json::to_value(&allowed).unwrap(),
         serde_json::json!({"isAuthorized": true, "context": {
@@ -267,6 +267,31 @@ async fn the_authorizer_allows_real_tokens_and_denies_the_rest() {
     assert!(
         !validate_token::authorize(&state, &event)
             .await
+            .unwrap()
+            .is_authorized
+    );
+}
+
+/// A store failure is not a "deny": API Gateway would cache a deny for the
+/// cache TTL. The authorizer fails instead (API Gateway answers 500).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_authorizer_fails_rather_than_denies_when_the_store_fails() {
+    let (_dir, state) = state().await;
+    assert_eq!(run(&state, "signup", "signup.json").await.0, 201);
+    let (_, login) = run(&state, "login", "login.json").await;
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let mut event: Value = serde_json::from_str(&event_text()).unwrap();
+    event["identitySource"] = serde_json::json!([format!("Bearer {token}")]);
+    let event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event).unwrap();
+    let faults = shared::faults::Faults::new();
+    let faulty = state.with_faults(&faults);
+    faults.arm(shared::faults::Plan::Every("store.get"), Default::default());
+    assert!(validate_token::authorize(&faulty, &event).await.is_err());
+    faults.disarm();
+    assert!(
+        validate_token::authorize(&faulty, &event)
+            .await
+            .unwrap()
             .is_authorized
     );
 }

@@ -301,6 +301,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::InvalidCursor => ApiError::BadRequest("The cursor is not valid.".into()),
+            // No condition failed: a concurrent transaction kept winning
+            // through the adapter's retries. Transient: try again.
+            StoreError::TransactionCanceled { failed } if failed.is_empty() => {
+                ApiError::Unavailable("transaction conflict after retries".into())
+            }
             StoreError::ConditionFailed | StoreError::TransactionCanceled { .. } => {
                 ApiError::Conflict("The record was changed by another request; retry.".into())
             }

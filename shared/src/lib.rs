@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod faults;
 pub mod http;
 pub mod outbox;
 pub mod password;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::adapters::aws;
 use crate::adapters::embedded::{self, FsBlobs, MailDir, SqliteQueue, SqliteStore};
 use crate::config::{Backend, Config};
+use crate::faults::{Faults, FaultyBlobs, FaultyMailer, FaultyQueue, FaultyStore};
 use crate::outbox::Outbox;
 use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
 use crate::posts::PostsFeed;
@@ -36,6 +37,14 @@ pub struct AppState {
     /// The embedded adapters the local server needs directly (presigned blob
     /// URLs, the mail folder, the TTL sweeper); `None` on AWS.
     pub embedded: Option<EmbeddedParts>,
+}
+
+/// The four ports a state is built over.
+struct Ports {
+    store: Arc<dyn ItemStore>,
+    blobs: Arc<dyn BlobStore>,
+    queue: Arc<dyn Queue>,
+    mailer: Arc<dyn Mailer>,
 }
 
 #[derive(Clone)]
@@ -89,26 +98,22 @@ impl AppState {
             queue_url,
             config.dead_letter_queue_url.clone(),
         ));
-        Ok(Arc::new(AppState {
-            users: UserRepo::new(store.clone()),
-            sessions: SessionRepo::new(store.clone(), &config),
-            audit: AuditRepo::new(store.clone()),
-            tasks: TaskRepo::new(store.clone()),
-            shop: ShopRepo::new(store.clone()),
-            login_limiter: LoginLimiter::new(store.clone(), &config),
-            outbox: Outbox::new(store.clone(), queue.clone()),
-            posts: PostsFeed::new(store.clone(), &config),
-            store,
-            blobs: Arc::new(aws::S3Blobs::new(s3, config.bucket_name.clone())),
-            queue,
-            mailer: Arc::new(aws::SesMailer::new(
-                aws_sdk_sesv2::Client::new(&sdk),
-                config.mail_from.clone(),
-            )),
-            tokens,
-            embedded: None,
+        let blobs: Arc<dyn BlobStore> = Arc::new(aws::S3Blobs::new(s3, config.bucket_name.clone()));
+        let mailer: Arc<dyn Mailer> = Arc::new(aws::SesMailer::new(
+            aws_sdk_sesv2::Client::new(&sdk),
+            config.mail_from.clone(),
+        ));
+        Ok(Self::assemble(
             config,
-        }))
+            tokens,
+            Ports {
+                store,
+                blobs,
+                queue,
+                mailer,
+            },
+            None,
+        ))
     }
 
     fn embedded(config: Config, tokens: TokenKeys) -> Result<Arc<AppState>, StartupError> {
@@ -119,24 +124,76 @@ impl AppState {
         let secret = embedded::load_or_create_secret(&dir.join("keys").join("blob-url.key"), 32)?;
         let blobs = FsBlobs::new(dir.join("blobs"), &secret, &config.public_base_url);
         let mail = MailDir::new(dir.join("mail"), config.mail_from.clone());
-        let store_port: Arc<dyn ItemStore> = Arc::new(store.clone());
-        let queue: Arc<dyn Queue> = Arc::new(queue);
-        Ok(Arc::new(AppState {
-            users: UserRepo::new(store_port.clone()),
-            sessions: SessionRepo::new(store_port.clone(), &config),
-            audit: AuditRepo::new(store_port.clone()),
-            tasks: TaskRepo::new(store_port.clone()),
-            shop: ShopRepo::new(store_port.clone()),
-            login_limiter: LoginLimiter::new(store_port.clone(), &config),
-            outbox: Outbox::new(store_port.clone(), queue.clone()),
-            posts: PostsFeed::new(store_port.clone(), &config),
-            store: store_port,
-            blobs: Arc::new(blobs.clone()),
-            queue,
-            mailer: Arc::new(mail.clone()),
-            tokens,
-            embedded: Some(EmbeddedParts { store, blobs, mail }),
+        Ok(Self::assemble(
             config,
-        }))
+            tokens,
+            Ports {
+                store: Arc::new(store.clone()),
+                blobs: Arc::new(blobs.clone()),
+                queue: Arc::new(queue),
+                mailer: Arc::new(mail.clone()),
+            },
+            Some(EmbeddedParts { store, blobs, mail }),
+        ))
+    }
+
+    /// The state over these ports: the one place repositories are built.
+    fn assemble(
+        config: Config,
+        tokens: TokenKeys,
+        ports: Ports,
+        embedded: Option<EmbeddedParts>,
+    ) -> Arc<AppState> {
+        let Ports {
+            store,
+            blobs,
+            queue,
+            mailer,
+        } = ports;
+        Arc::new(AppState {
+            users: UserRepo::new(store.clone()),
+            sessions: SessionRepo::new(store.clone(), &config),
+            audit: AuditRepo::new(store.clone()),
+            tasks: TaskRepo::new(store.clone()),
+            shop: ShopRepo::new(store.clone()),
+            login_limiter: LoginLimiter::new(store.clone(), &config),
+            outbox: Outbox::new(store.clone(), queue.clone()),
+            posts: PostsFeed::new(store.clone(), &config),
+            store,
+            blobs,
+            queue,
+            mailer,
+            tokens,
+            embedded,
+            config,
+        })
+    }
+
+    /// The same state with every port wrapped to fail where `faults` says
+    /// (the fault suite's server). Same data, same keys.
+    pub fn with_faults(&self, faults: &Arc<Faults>) -> Arc<AppState> {
+        Self::assemble(
+            self.config.clone(),
+            self.tokens.clone(),
+            Ports {
+                store: Arc::new(FaultyStore {
+                    inner: self.store.clone(),
+                    faults: faults.clone(),
+                }),
+                blobs: Arc::new(FaultyBlobs {
+                    inner: self.blobs.clone(),
+                    faults: faults.clone(),
+                }),
+                queue: Arc::new(FaultyQueue {
+                    inner: self.queue.clone(),
+                    faults: faults.clone(),
+                }),
+                mailer: Arc::new(FaultyMailer {
+                    inner: self.mailer.clone(),
+                    faults: faults.clone(),
+                }),
+            },
+            self.embedded.clone(),
+        )
     }
 }

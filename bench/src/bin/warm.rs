@@ -70,7 +70,12 @@ async fn main() {
         measure(5_000, |_| {
             let (s, e) = (s.clone(), authorizer_event.clone());
             async move {
-                assert!(validate_token::authorize(&s, &e).await.is_authorized);
+                assert!(
+                    validate_token::authorize(&s, &e)
+                        .await
+                        .unwrap()
+                        .is_authorized
+                );
             }
         })
         .await,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use shared::domain::{Order, OrderLine};
 use shared::error::Fields;
 use shared::http::{Caller, created, json, json_body, paging, path_id, respond, route_key};
-use shared::repo::shop::ShopError;
+use shared::repo::shop::OrderError;
 use shared::{ApiError, AppState};
 
 /// At most this many lines per order, and copies per line.
@@ -116,16 +116,17 @@ async fn place(state: &AppState, req: &Request, user: &str) -> Result<Response<B
     };
     match state.shop.place(&order).await? {
         Ok(()) => created(&order, &format!("/orders/{}", order.id), None),
-        Err(ShopError::NoSuchBook(i)) => Err(ApiError::field(
+        Err(OrderError::NoSuchBook(i)) => Err(ApiError::field(
             &format!("items[{i}].book_id"),
             "no such book",
         )),
-        Err(ShopError::Unavailable(i)) => Err(ApiError::Conflict(format!(
+        Err(OrderError::Unavailable(i)) => Err(ApiError::Conflict(format!(
             "Not enough copies of \"{}\" in stock, or its price just changed; nothing was ordered.",
             order.lines.get(i).map_or("a book", |l| l.title.as_str())
         ))),
-        Err(ShopError::Stale) => Err(ApiError::Conflict(
-            "The catalog changed meanwhile; nothing was ordered. Try again.".into(),
-        )),
+        Err(OrderError::NoLines) => Err(ApiError::field("items", "must hold 1 to 20 lines")),
+        Err(OrderError::AlreadyPlaced) => {
+            Err(ApiError::Conflict("This order was already placed.".into()))
+        }
     }
 }

@@ -83,12 +83,20 @@ async fn validate(state: &AppState, req: &Request) -> Result<Response<Body>, Api
     )
 }
 
+/// The authorizer could not decide: a dependency failed. The Lambda
+/// invocation then fails, so API Gateway answers 500 and caches nothing (a
+/// "deny" would be cached for the cache TTL and lock the caller out).
+#[derive(Debug, thiserror::Error)]
+#[error("the authorizer could not check the token: {0}")]
+pub struct AuthorizerError(pub ApiError);
+
 /// The authorizer: allows a request whose `Authorization: Bearer` token
-/// verifies, and denies every other. It never fails: a denial is an answer.
+/// verifies, denies every other, and fails (rather than deny) when the
+/// store cannot say whether the session is live.
 pub async fn authorize(
     state: &AppState,
     event: &ApiGatewayV2CustomAuthorizerV2Request,
-) -> AuthorizerResponse {
+) -> Result<AuthorizerResponse, AuthorizerError> {
     let header = event
         .identity_source
         .as_ref()
@@ -100,14 +108,15 @@ pub async fn authorize(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         });
+    let deny = AuthorizerResponse {
+        is_authorized: false,
+        context: None,
+    };
     let Some(token) = header.as_deref().and_then(bearer) else {
-        return AuthorizerResponse {
-            is_authorized: false,
-            context: None,
-        };
+        return Ok(deny);
     };
     match verify_access_token(state, token).await {
-        Ok(a) => AuthorizerResponse {
+        Ok(a) => Ok(AuthorizerResponse {
             is_authorized: true,
             context: Some(AuthContext {
                 user_id: a.claims.sub,
@@ -115,10 +124,11 @@ pub async fn authorize(
                 role: a.user.role.as_str().to_owned(),
                 session_id: a.claims.sid,
             }),
-        },
-        Err(_) => AuthorizerResponse {
-            is_authorized: false,
-            context: None,
-        },
+        }),
+        Err(ApiError::Unauthorized(_)) => Ok(deny),
+        Err(e) => {
+            tracing::error!(error = %e, "authorizer: could not check the token");
+            Err(AuthorizerError(e))
+        }
     }
 }

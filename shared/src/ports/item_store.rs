@@ -223,6 +223,12 @@ pub trait ItemStore: Send + Sync {
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
     /// One page of items of a partition, in sort-key order.
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
+    /// One page (at most 1000) of the table's live items, in no promised
+    /// order; `cursor` is the previous page's. A page may be short, even
+    /// empty, while a cursor says more follow. For maintenance and the fault
+    /// suite's invariant checks, never for a request path: it reads the
+    /// whole table.
+    async fn scan(&self, cursor: Option<String>) -> Result<Page, StoreError>;
     /// Cheap liveness check for `/health`.
     async fn health(&self) -> Result<(), StoreError>;
 }
@@ -247,13 +253,15 @@ impl dyn ItemStore + '_ {
         .map(|item| item.unwrap_or_default())
     }
     /// Deletes every item a query finds, page by page (for account
-    /// deletion); unconditional, so it is safe to repeat.
+    /// deletion); unconditional, so it is safe to repeat. Pages follow the
+    /// cursor rather than re-querying from the start: a secondary index is
+    /// eventually consistent on DynamoDB and may list items already deleted
+    /// for a while, which a restart from the top would find (and delete)
+    /// again and again.
     pub async fn delete_all(&self, query: Query) -> Result<(), StoreError> {
+        let mut cursor = None;
         loop {
-            let page = self.query(query.clone().limit(100).cursor(None)).await?;
-            if page.items.is_empty() {
-                return Ok(());
-            }
+            let page = self.query(query.clone().limit(100).cursor(cursor)).await?;
             for item in page.items {
                 if let Some(key) = Key::of(&item) {
                     self.write(Write::Delete {
@@ -262,6 +270,24 @@ impl dyn ItemStore + '_ {
                     })
                     .await?;
                 }
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Every live item of the table, page after page (see [`ItemStore::scan`]).
+    pub async fn scan_all(&self) -> Result<Vec<Attrs>, StoreError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.scan(cursor).await?;
+            all.extend(page.items);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(all),
             }
         }
     }
@@ -334,6 +360,21 @@ pub fn encode_cursor(last: &Attrs, query: &Query) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&key).unwrap_or_default())
 }
 
+/// A scan's cursor: the last item's table key, as base64url JSON.
+pub fn encode_scan_cursor(last: &Attrs) -> String {
+    let key = serde_json::json!({PK: last.get(PK), SK: last.get(SK)});
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&key).unwrap_or_default())
+}
+
+/// The table key a scan cursor names.
+pub fn decode_scan_cursor(cursor: &str) -> Result<Key, StoreError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::InvalidCursor)?;
+    let key: Attrs = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    Key::of(&key).ok_or(StoreError::InvalidCursor)
+}
+
 /// Decodes a cursor and checks it belongs to this query's partition, so a
 /// tampered cursor cannot read another partition.
 pub fn decode_cursor(cursor: &str, query: &Query) -> Result<Attrs, StoreError> {
@@ -385,6 +426,73 @@ mod tests {
             &Condition::AtLeast("missing".into(), 0),
             Some(&item)
         ));
+    }
+
+    /// An index that still lists what was deleted (DynamoDB's GSIs lag).
+    struct LaggingIndex {
+        listed: Vec<Attrs>,
+        deletes: std::sync::Mutex<Vec<Key>>,
+    }
+
+    #[async_trait]
+    impl ItemStore for LaggingIndex {
+        async fn get(&self, _: &Key) -> Result<Option<Attrs>, StoreError> {
+            Ok(None)
+        }
+        async fn write(&self, write: Write) -> Result<Option<Attrs>, StoreError> {
+            self.deletes.lock().unwrap().push(write.key().unwrap());
+            Ok(None)
+        }
+        async fn transact(&self, _: Vec<Write>) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn query(&self, query: Query) -> Result<Page, StoreError> {
+            let after = query
+                .cursor
+                .as_deref()
+                .map(|c| decode_cursor(c, &query))
+                .transpose()?
+                .and_then(|k| k.get(SK).and_then(Value::as_str).map(str::to_owned));
+            let items: Vec<Attrs> = self
+                .listed
+                .iter()
+                .filter(|i| after.as_deref().is_none_or(|a| i[SK].as_str().unwrap() > a))
+                .take(query.limit as usize + 1)
+                .cloned()
+                .collect();
+            Ok(Page::from_overfetch(items, &query))
+        }
+        async fn scan(&self, _: Option<String>) -> Result<Page, StoreError> {
+            Ok(Page::default())
+        }
+        async fn health(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_all_deletes_each_item_once_while_the_index_lags() {
+        let listed: Vec<Attrs> = (0..250)
+            .map(|i| {
+                obj(json!({"pk": format!("P#{i:03}"), "sk": format!("S#{i:03}"),
+                    "gsi1pk": "ALL", "gsi1sk": format!("S#{i:03}")}))
+            })
+            .collect();
+        let lagging = LaggingIndex {
+            listed,
+            deletes: Default::default(),
+        };
+        let store: &dyn ItemStore = &lagging;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            store.delete_all(Query::new(Index::Gsi1, "ALL")),
+        )
+        .await
+        .expect("delete_all ends")
+        .unwrap();
+        let deletes = lagging.deletes.lock().unwrap();
+        assert_eq!(deletes.len(), 250, "each listed item deleted exactly once");
+        assert_eq!(deletes[249], Key::new("P#249", "S#249"));
     }
 
     #[test]

@@ -231,7 +231,11 @@ impl SessionRepo {
                 refresh_token,
             })),
             // Another refresh with the same token won the race just now.
-            Err(StoreError::TransactionCanceled { .. }) => Ok(Rotation::Invalid),
+            // (No failed condition means a conflict that outlasted the
+            // retries: a 503, not a verdict on the token.)
+            Err(StoreError::TransactionCanceled { failed }) if !failed.is_empty() => {
+                Ok(Rotation::Invalid)
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -47,6 +47,19 @@ pub enum ShopError {
     Stale,
 }
 
+/// Why an order was not placed (nothing was written).
+#[derive(Debug, PartialEq, Eq)]
+pub enum OrderError {
+    /// A book is gone (its line's index).
+    NoSuchBook(usize),
+    /// Not enough copies of a book, or its price changed meanwhile (its line's index).
+    Unavailable(usize),
+    /// An order must have lines.
+    NoLines,
+    /// An order with this id is already stored.
+    AlreadyPlaced,
+}
+
 #[derive(Clone)]
 pub struct ShopRepo {
     store: Arc<dyn ItemStore>,
@@ -135,7 +148,10 @@ impl ShopRepo {
     /// Writes the order and takes its copies from stock, all or nothing.
     /// Each line's book must still have the quantity in stock at the price
     /// the order records.
-    pub async fn place(&self, order: &Order) -> Result<Result<(), ShopError>, ApiError> {
+    pub async fn place(&self, order: &Order) -> Result<Result<(), OrderError>, ApiError> {
+        if order.lines.is_empty() {
+            return Ok(Err(OrderError::NoLines));
+        }
         let mut writes: Vec<Write> = order
             .lines
             .iter()
@@ -148,6 +164,7 @@ impl ShopRepo {
                 ])),
             })
             .collect();
+        let order_write = writes.len();
         writes.push(Write::Put {
             item: to_item(order, &order_key(&order.user_id, &order.id))?,
             condition: Some(Condition::NotExists),
@@ -155,14 +172,18 @@ impl ShopRepo {
         match self.store.transact(writes).await {
             Ok(()) => Ok(Ok(())),
             Err(StoreError::TransactionCanceled { failed }) => {
-                let i = failed
-                    .into_iter()
-                    .find(|&i| i < order.lines.len())
-                    .unwrap_or(0);
-                Ok(Err(match self.book(&order.lines[i].book_id).await? {
-                    None => ShopError::NoSuchBook(i),
-                    Some(_) => ShopError::Unavailable(i),
-                }))
+                // Name the real cause: a book line's condition, the order's
+                // own, or (nothing failed) a conflict that outlasted retries.
+                if let Some(&i) = failed.iter().find(|&&i| i < order_write) {
+                    return Ok(Err(match self.book(&order.lines[i].book_id).await? {
+                        None => OrderError::NoSuchBook(i),
+                        Some(_) => OrderError::Unavailable(i),
+                    }));
+                }
+                if failed.contains(&order_write) {
+                    return Ok(Err(OrderError::AlreadyPlaced));
+                }
+                Err(StoreError::TransactionCanceled { failed }.into())
             }
             Err(e) => Err(e.into()),
         }

@@ -187,7 +187,9 @@ impl UserRepo {
             {
                 Ok(Err(UpdateError::UsernameTaken))
             }
-            Err(StoreError::TransactionCanceled { .. }) => Ok(Err(UpdateError::Stale)),
+            Err(StoreError::TransactionCanceled { failed }) if !failed.is_empty() => {
+                Ok(Err(UpdateError::Stale))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -213,7 +215,7 @@ impl UserRepo {
         writes.extend(extra);
         match self.store.transact(writes).await {
             Ok(()) => Ok(true),
-            Err(StoreError::TransactionCanceled { .. }) => Ok(false),
+            Err(StoreError::TransactionCanceled { failed }) if !failed.is_empty() => Ok(false),
             Err(e) => Err(e.into()),
         }
     }

@@ -8,10 +8,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
             let state = state.clone();
+            // An `Err` fails the invocation: API Gateway answers 500 and
+            // caches nothing.
             async move {
-                Ok::<_, std::convert::Infallible>(
-                    validate_token::authorize(&state, &event.payload).await,
-                )
+                validate_token::authorize(&state, &event.payload)
+                    .await
+                    .map_err(lambda_runtime::Error::from)
             }
         },
     ))

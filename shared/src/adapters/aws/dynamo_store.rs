@@ -485,6 +485,42 @@ impl ItemStore for DynamoStore {
         Ok(Page::from_overfetch(items, &query))
     }
 
+    async fn scan(&self, cursor: Option<String>) -> Result<Page, StoreError> {
+        let start = match cursor.as_deref() {
+            Some(c) => {
+                let key = item_store::decode_scan_cursor(c)?;
+                let mut attrs = Attrs::new();
+                attrs.insert(item_store::PK.into(), Value::String(key.pk));
+                attrs.insert(item_store::SK.into(), Value::String(key.sk));
+                Some(to_item(&attrs)?)
+            }
+            None => None,
+        };
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .limit(1000)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let now = now_secs();
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let item = from_item(item)?;
+            if !item_store::is_expired(&item, now) {
+                items.push(item);
+            }
+        }
+        let cursor = match out.last_evaluated_key {
+            Some(lek) => Some(item_store::encode_scan_cursor(&from_item(lek)?)),
+            None => None,
+        };
+        Ok(Page { items, cursor })
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         self.get(&Key::new("HEALTH", "HEALTH")).await.map(|_| ())
     }

@@ -345,6 +345,45 @@ impl ItemStore for SqliteStore {
             .await
     }
 
+    async fn scan(&self, cursor: Option<String>) -> Result<Page, StoreError> {
+        let after = cursor
+            .as_deref()
+            .map(item_store::decode_scan_cursor)
+            .transpose()?;
+        self.db
+            .run(move |conn| {
+                let (pk, sk) = after
+                    .map(|k| (k.pk, k.sk))
+                    .unwrap_or_else(|| (String::new(), String::new()));
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT doc FROM items WHERE (pk, sk) > (?, ?) \
+                         AND (expires_at IS NULL OR expires_at > ?) ORDER BY pk, sk LIMIT 1001",
+                    )
+                    .map_err(sql_err)?;
+                let docs = stmt
+                    .query_map(rusqlite::params![pk, sk, now_secs()], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .map_err(sql_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_err)?;
+                let mut items = docs
+                    .iter()
+                    .map(|d| serde_json::from_str::<Attrs>(d))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let more = items.len() > 1000;
+                items.truncate(1000);
+                let cursor = match (more, items.last()) {
+                    (true, Some(last)) => Some(item_store::encode_scan_cursor(last)),
+                    _ => None,
+                };
+                Ok(Page { items, cursor })
+            })
+            .await
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         self.db
             .run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err))
