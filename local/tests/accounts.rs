@@ -932,3 +932,135 @@ async fn every_flow_writes_its_audit_entry() {
     assert_eq!(all.body["items"].as_array().unwrap().len(), 5);
     assert!(all.body["next_cursor"].is_string());
 }
+
+/// Entries about an admin's actions outlive that admin; a user's export
+/// shows what an admin did to them but not the admin's address or browser.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_actions_outlive_the_admin_and_exports_hide_the_admins_address() {
+    let s = server().await;
+    let admin = session(&s, ADMIN).await;
+    let admin_id = send(&s, "GET", "/users/me", &access(&admin), None)
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = session(&s, "subject@example.com").await;
+    let id = send(&s, "GET", "/users/me", &access(&t), None).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let doomed = session(&s, "doomed@example.com").await;
+    let doomed_id = send(&s, "GET", "/users/me", &access(&doomed), None)
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin_call = |method: &'static str, path: String| {
+        let s = &s;
+        let token = access(&admin);
+        async move {
+            s.send(
+                s.client
+                    .request(method.parse().unwrap(), s.url(&path))
+                    .bearer_auth(token)
+                    .header("user-agent", "admin-console/1.0"),
+            )
+            .await
+        }
+    };
+    for path in [
+        format!("/admin/users/{id}/deactivate"),
+        format!("/admin/users/{id}/activate"),
+    ] {
+        assert_eq!(admin_call("POST", path).await.status, 200);
+    }
+    assert_eq!(
+        admin_call("DELETE", format!("/admin/users/{doomed_id}"))
+            .await
+            .status,
+        204
+    );
+    // The admin leaves; the consumer erases what was kept about them.
+    let gone = send(
+        &s,
+        "DELETE",
+        "/users/me",
+        &access(&admin),
+        Some(json!({ "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    let next_admin = session(&s, ADMIN).await;
+    let mut trail = Vec::new();
+    for _ in 0..50 {
+        let all = send(
+            &s,
+            "GET",
+            "/admin/audit?limit=100",
+            &access(&next_admin),
+            None,
+        )
+        .await;
+        trail = all.body["items"].as_array().unwrap().clone();
+        let admins_own_gone = !trail
+            .iter()
+            .any(|e| e["action"] == "login.succeeded" && e["user_id"] == admin_id.as_str());
+        if admins_own_gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let by_old_admin: Vec<&str> = trail
+        .iter()
+        .filter(|e| e["actor_id"] == admin_id.as_str())
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "admin.user.deactivated",
+        "admin.user.activated",
+        "admin.user.deleted",
+        "user.deleted",
+    ] {
+        assert!(
+            by_old_admin.contains(&action),
+            "{action} by the deleted admin is gone: {by_old_admin:?}"
+        );
+    }
+    assert!(
+        !trail
+            .iter()
+            .any(|e| e["action"] == "login.succeeded" && e["user_id"] == admin_id.as_str()),
+        "the deleted admin's own entries are erased"
+    );
+    let deletion = trail
+        .iter()
+        .find(|e| e["action"] == "admin.user.deleted")
+        .unwrap();
+    assert_eq!(deletion["user_id"], doomed_id.as_str());
+    assert!(
+        !serde_json::to_string(&trail)
+            .unwrap()
+            .contains("doomed@example.com")
+    );
+
+    // Deactivation ended the subject's sessions: a new login.
+    let t = s.login("subject@example.com", PASSWORD).await.body;
+    let export = send(&s, "GET", "/users/me/export", &access(&t), None).await;
+    let audit = export.body["audit"].as_array().unwrap();
+    let by_admin: Vec<&Value> = audit
+        .iter()
+        .filter(|e| e["actor_id"] == admin_id.as_str())
+        .collect();
+    assert_eq!(by_admin.len(), 2, "{audit:#?}");
+    for e in by_admin {
+        assert!(e["ip"].is_null() && e["user_agent"].is_null(), "{e}");
+    }
+    let own = audit
+        .iter()
+        .find(|e| e["action"] == "login.succeeded")
+        .unwrap();
+    assert_eq!(own["ip"], "127.0.0.1");
+    assert!(!export.text.contains("admin-console"));
+}

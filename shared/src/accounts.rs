@@ -7,23 +7,36 @@ use crate::error::ApiError;
 use crate::events::{USER_DELETED, UserEvent};
 use crate::http::ClientInfo;
 use crate::outbox;
+use crate::repo::AuditRepo;
 use crate::state::AppState;
 
-/// Deletes a user and everything kept about them: profile, email and
-/// username claims, sessions, refresh tokens, audit entries and login
-/// counters. One audit entry records the deletion by id only (no email).
+/// Deletes a user: the profile and its email and username claims go in one
+/// transaction with the `user.deleted` event and the audit entry (in the
+/// trail, by id only: no email). Everything else kept about the user
+/// (sessions, refresh tokens, audit entries, login counters, tasks, orders,
+/// files) is removed by the `user.deleted` consumer, which SQS retries until
+/// it is done; until then the authorizer already refuses every token of the
+/// deleted user, whose profile is gone.
 pub async fn delete_account(
     state: &AppState,
     user: &User,
     actor_id: &str,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    // The user goes first (conditionally on its version): once it is gone no
-    // token of theirs passes the authorizer, whatever happens next.
-    let event = UserEvent::new(USER_DELETED, &user.id, json!({}));
+    let event = UserEvent::new(
+        USER_DELETED,
+        &user.id,
+        json!({ "email": user.email.as_str() }),
+    );
+    let action = if actor_id == user.id {
+        "user.deleted"
+    } else {
+        "admin.user.deleted"
+    };
+    let audit = AuditRepo::deletion_entry(action, Some(actor_id), &user.id, client)?;
     if !state
         .users
-        .delete(user, vec![outbox::record(&event)])
+        .delete(user, vec![outbox::record(&event), audit])
         .await?
     {
         return Err(ApiError::Conflict(
@@ -31,23 +44,5 @@ pub async fn delete_account(
         ));
     }
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
-    state.sessions.delete_all(&user.id).await?;
-    state.audit.delete_for_user(&user.id).await?;
-    state.login_limiter.forget(user.email.as_str()).await?;
-    let action = if actor_id == user.id {
-        "user.deleted"
-    } else {
-        "admin.user.deleted"
-    };
-    let actor = (actor_id != user.id).then_some(actor_id);
-    state
-        .audit
-        .record(
-            action,
-            actor,
-            None,
-            client,
-            json!({ "deleted_user_id": user.id }),
-        )
-        .await
+    Ok(())
 }

@@ -28,6 +28,8 @@ use shared::http::{
     Caller, ClientInfo, json, json_body, no_content, paging, path_param, query_param, respond,
     route_key,
 };
+use shared::ports::Write;
+use shared::repo::AuditRepo;
 use shared::{ApiError, AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
@@ -73,34 +75,24 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 ));
             }
             user.active = active;
-            let saved = save(
-                state,
-                &user,
-                if active {
-                    USER_ACTIVATED
-                } else {
-                    USER_DEACTIVATED
-                },
-            )
-            .await?;
+            let (kind, action) = if active {
+                (USER_ACTIVATED, "admin.user.activated")
+            } else {
+                (USER_DEACTIVATED, "admin.user.deactivated")
+            };
+            let audit = AuditRepo::entry(
+                action,
+                Some(&caller.user_id),
+                Some(&user.id),
+                &client,
+                json!({}),
+            )?;
+            let saved = save(state, &user, kind, audit).await?;
+            // An inactive user's tokens already fail the authorizer; ending
+            // the sessions stops refreshes too, and is safe to repeat.
             if !active {
                 state.sessions.revoke_all(&user.id, None).await?;
             }
-            let action = if active {
-                "admin.user.activated"
-            } else {
-                "admin.user.deactivated"
-            };
-            state
-                .audit
-                .record(
-                    action,
-                    Some(&caller.user_id),
-                    Some(&user.id),
-                    &client,
-                    json!({}),
-                )
-                .await?;
             json(StatusCode::OK, &PublicUser::from(&saved))
         }
         "PATCH /admin/users/{id}" => {
@@ -118,17 +110,14 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             }
             let before = user.role;
             user.role = role;
-            let saved = save(state, &user, USER_UPDATED).await?;
-            state
-                .audit
-                .record(
-                    "admin.user.role_changed",
-                    Some(&caller.user_id),
-                    Some(&user.id),
-                    &client,
-                    json!({ "from": before, "to": role }),
-                )
-                .await?;
+            let audit = AuditRepo::entry(
+                "admin.user.role_changed",
+                Some(&caller.user_id),
+                Some(&user.id),
+                &client,
+                json!({ "from": before, "to": role }),
+            )?;
+            let saved = save(state, &user, USER_UPDATED, audit).await?;
             json(StatusCode::OK, &PublicUser::from(&saved))
         }
         "DELETE /admin/users/{id}" => {
@@ -150,14 +139,15 @@ async fn target(state: &AppState, req: &Request) -> Result<User, ApiError> {
     state.users.get(&id).await?.ok_or(ApiError::NotFound)
 }
 
-/// Saves the user with its event in one transaction, then dispatches it.
-async fn save(state: &AppState, user: &User, kind: &str) -> Result<User, ApiError> {
+/// Saves an admin's change to a user with its event and its audit entry,
+/// all in one transaction, then dispatches the event.
+async fn save(state: &AppState, user: &User, kind: &str, audit: Write) -> Result<User, ApiError> {
     let mut announced = user.clone();
     announced.version += 1;
     let event = UserEvent::with_user(kind, &announced);
     let saved = state
         .users
-        .save_with(user, vec![outbox::record(&event)])
+        .save_with(user, vec![outbox::record(&event), audit])
         .await?
         .ok_or_else(|| ApiError::Conflict("The user changed meanwhile; try again.".into()))?;
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;

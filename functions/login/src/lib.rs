@@ -128,18 +128,20 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
             return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
         }
     };
-    let issued = state.sessions.start(&user.id, &client).await?;
-    grant(state, &user, issued, &client, "login.succeeded").await
+    let issued = state
+        .sessions
+        .start(&user.id, &client, "login.succeeded")
+        .await?;
+    grant(state, &user, issued)
 }
 
-/// Issues an access token for a session, audits it as `action`, and answers
-/// with the token pair (login and refresh end the same way).
-pub async fn grant(
+/// Issues an access token for a session and answers with the token pair
+/// (login and refresh end the same way; their audit entries were written
+/// with the session).
+pub fn grant(
     state: &AppState,
     user: &shared::domain::User,
     issued: shared::repo::sessions::Issued,
-    client: &ClientInfo,
-    action: &str,
 ) -> Result<Response<Body>, ApiError> {
     let (token, _) = state
         .tokens
@@ -150,16 +152,6 @@ pub async fn grant(
             &issued.session.id,
         )
         .map_err(ApiError::internal)?;
-    state
-        .audit
-        .record(
-            action,
-            Some(&user.id),
-            None,
-            client,
-            json!({ "session_id": issued.session.id }),
-        )
-        .await?;
     tokens_response(state, token, issued)
 }
 

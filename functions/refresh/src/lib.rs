@@ -11,7 +11,6 @@ use std::sync::Arc;
 use http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use serde_json::json;
 use shared::http::{
     ClientInfo, MAX_BODY_BYTES, allow, body_bytes, media_type, parse_json, respond,
 };
@@ -70,24 +69,15 @@ async fn refresh(state: &AppState, req: &Request) -> Result<Response<Body>, ApiE
                     .await?;
                 return Err(ApiError::Unauthorized(INVALID_REFRESH));
             };
-            login::grant(state, &user, issued, &client, "token.refreshed").await
+            login::grant(state, &user, issued)
         }
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
         Rotation::ReuseDetected {
             user_id,
             session_id,
         } => {
+            // The revocation and its audit entry were one transaction.
             tracing::warn!(%user_id, %session_id, "refresh token reuse: session revoked");
-            state
-                .audit
-                .record(
-                    "refresh.reuse_detected",
-                    None,
-                    Some(&user_id),
-                    &client,
-                    json!({ "session_id": session_id }),
-                )
-                .await?;
             Err(ApiError::Unauthorized(INVALID_REFRESH))
         }
     }

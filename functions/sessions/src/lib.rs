@@ -19,6 +19,7 @@ use shared::http::{
     Caller, ClientInfo, json, json_body, no_content, path_param, respond, route_key,
 };
 use shared::password::{self, Verdict};
+use shared::repo::AuditRepo;
 use shared::{ApiError, AppState, outbox};
 use time::OffsetDateTime;
 
@@ -31,19 +32,16 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
     let client = ClientInfo::from_request(req);
     match route_key(req).as_str() {
         "POST /auth/logout" => {
+            let audit = AuditRepo::entry(
+                "logout",
+                Some(&caller.user_id),
+                None,
+                &client,
+                json!({ "session_id": caller.session_id }),
+            )?;
             state
                 .sessions
-                .revoke(&caller.user_id, &caller.session_id)
-                .await?;
-            state
-                .audit
-                .record(
-                    "logout",
-                    Some(&caller.user_id),
-                    None,
-                    &client,
-                    json!({ "session_id": caller.session_id }),
-                )
+                .revoke_with(&caller.user_id, &caller.session_id, vec![audit])
                 .await?;
             Ok(no_content())
         }
@@ -68,16 +66,16 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             if state.sessions.get(&caller.user_id, &id).await?.is_none() {
                 return Err(ApiError::NotFound);
             }
-            state.sessions.revoke(&caller.user_id, &id).await?;
+            let audit = AuditRepo::entry(
+                "session.revoked",
+                Some(&caller.user_id),
+                None,
+                &client,
+                json!({ "session_id": id }),
+            )?;
             state
-                .audit
-                .record(
-                    "session.revoked",
-                    Some(&caller.user_id),
-                    None,
-                    &client,
-                    json!({ "session_id": id }),
-                )
+                .sessions
+                .revoke_with(&caller.user_id, &id, vec![audit])
                 .await?;
             Ok(no_content())
         }
@@ -185,26 +183,27 @@ async fn change_password(
     }
     let mut updated = user.clone();
     updated.password_hash = password::hash(new_password.into_inner()).await?;
-    let event = UserEvent::new(USER_PASSWORD_CHANGED, &user.id, json!({}));
-    state
-        .users
-        .save_with(&updated, vec![outbox::record(&event)])
-        .await?
-        .ok_or_else(|| ApiError::Conflict("The account changed meanwhile; try again.".into()))?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    // The other sessions end first: revoking is safe to repeat, so a
+    // failure here leaves the password unchanged and the request can simply
+    // be retried; a failure after the password changed could not be (the
+    // retry's current password would be wrong).
     let ended = state
         .sessions
         .revoke_all(&caller.user_id, Some(&caller.session_id))
         .await?;
+    let event = UserEvent::new(USER_PASSWORD_CHANGED, &user.id, json!({}));
+    let audit = AuditRepo::entry(
+        "password.changed",
+        Some(&caller.user_id),
+        None,
+        client,
+        json!({ "other_sessions_ended": ended }),
+    )?;
     state
-        .audit
-        .record(
-            "password.changed",
-            Some(&caller.user_id),
-            None,
-            client,
-            json!({ "other_sessions_ended": ended }),
-        )
-        .await?;
+        .users
+        .save_with(&updated, vec![outbox::record(&event), audit])
+        .await?
+        .ok_or_else(|| ApiError::Conflict("The account changed meanwhile; try again.".into()))?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     Ok(no_content())
 }

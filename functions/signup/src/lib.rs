@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use serde_json::json;
 use shared::domain::{PublicUser, Role, SignupRequest, User};
 use shared::events::{USER_CREATED, UserEvent};
 use shared::http::{allow, json, json_body, respond};
+use shared::repo::AuditRepo;
 use shared::repo::users::CreateError;
 use shared::{ApiError, AppState, outbox, password};
 use time::OffsetDateTime;
@@ -47,9 +49,11 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         version: 1,
     };
     let event = UserEvent::with_user(USER_CREATED, &user);
+    let client = shared::http::ClientInfo::from_request(req);
+    let audit = AuditRepo::entry("user.signed_up", Some(&user.id), None, &client, json!({}))?;
     match state
         .users
-        .create(&user, vec![outbox::record(&event)])
+        .create(&user, vec![outbox::record(&event), audit])
         .await?
     {
         Ok(()) => {}
@@ -63,17 +67,6 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         }
     }
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
-    let client = shared::http::ClientInfo::from_request(req);
-    state
-        .audit
-        .record(
-            "user.signed_up",
-            Some(&user.id),
-            None,
-            &client,
-            serde_json::json!({}),
-        )
-        .await?;
     tracing::info!(user_id = %user.id, "user signed up");
     json(StatusCode::CREATED, &PublicUser::from(&user))
 }

@@ -9,7 +9,9 @@
 //! - `user.created`: creates the user's settings with their defaults and
 //!   sends the welcome mail (unless the user was deleted meanwhile);
 //! - `user.deleted`: removes what this service keeps about the user
-//!   (settings, tasks, orders and the profile PDF).
+//!   (settings, sessions and refresh tokens, audit entries, login counters,
+//!   tasks, orders, the profile PDF and avatars). Every step is safe to
+//!   repeat, so a redelivery after a partial failure finishes the job.
 
 use std::sync::Arc;
 
@@ -121,7 +123,11 @@ pub async fn handle_message(state: &AppState, body: &str) -> Result<(), String> 
             Ok(())
         }
         Err(e) => {
-            let _ = state.store.delete(key, mine).await;
+            // Without the release the claim lapses after CLAIM_SECS and the
+            // retry waits that long; the event is not lost either way.
+            if let Err(release) = state.store.delete(key, mine).await {
+                tracing::warn!(event_id = %event.event_id, error = %release, "could not release the claim");
+            }
             Err(e)
         }
     }
@@ -195,6 +201,23 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 .delete_orders(&event.user_id)
                 .await
                 .map_err(|e| e.to_string())?;
+            state
+                .sessions
+                .delete_all(&event.user_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            state
+                .audit
+                .delete_for_user(&event.user_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(email) = event.data["email"].as_str() {
+                state
+                    .login_limiter
+                    .forget(email)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
             Ok(())
         }
         other => {

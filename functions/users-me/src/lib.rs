@@ -22,8 +22,8 @@ use shared::http::{
     with_etag,
 };
 use shared::password::{self, Verdict};
-use shared::repo::all_pages;
 use shared::repo::users::UpdateError;
+use shared::repo::{AuditRepo, all_pages};
 use shared::{ApiError, AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
@@ -92,9 +92,17 @@ async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<
     let mut announced = next.clone();
     announced.version = user.version + 1;
     let event = UserEvent::with_user(USER_UPDATED, &announced);
+    let client = ClientInfo::from_request(req);
+    let audit = AuditRepo::entry(
+        "user.updated",
+        Some(&user.id),
+        None,
+        &client,
+        json!({ "version": user.version + 1 }),
+    )?;
     let saved = match state
         .users
-        .update(user, &next, vec![outbox::record(&event)])
+        .update(user, &next, vec![outbox::record(&event), audit])
         .await?
     {
         Ok(saved) => saved,
@@ -108,17 +116,6 @@ async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<
         }
     };
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
-    let client = ClientInfo::from_request(req);
-    state
-        .audit
-        .record(
-            "user.updated",
-            Some(&user.id),
-            None,
-            &client,
-            json!({ "version": saved.version }),
-        )
-        .await?;
     with_etag(
         json(
             StatusCode::OK,
@@ -170,7 +167,15 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
             }
             s
         });
-    let audit = all_pages(|cursor| state.audit.list(Some(&user.id), 100, cursor)).await?;
+    let mut audit = all_pages(|cursor| state.audit.list(Some(&user.id), 100, cursor)).await?;
+    // Entries of others' actions on this user (an admin's) keep who and
+    // what, but not where from: the admin's address and browser are theirs.
+    for entry in &mut audit {
+        if entry.actor_id.as_deref().is_some_and(|a| a != user.id) {
+            entry.ip = None;
+            entry.user_agent = None;
+        }
+    }
     let tasks = all_pages(|cursor| state.tasks.list(&user.id, None, 100, cursor)).await?;
     let orders = all_pages(|cursor| state.shop.orders(&user.id, 100, cursor)).await?;
     let sessions: Vec<_> = sessions

@@ -3,6 +3,12 @@
 //! | item | pk | sk | notes |
 //! |---|---|---|---|
 //! | entry | `AUDIT#{subject}` | `{time}#{id}` | subject = the user concerned (or `ANON`); `gsi1pk = AUDIT` lists all, newest first |
+//! | deletion | `AUDIT#TRAIL` | `{time}#{id}` | account deletions: they outlive the deleted account and the admin who deleted it |
+//!
+//! An entry is written in the transaction of the change it records (see
+//! [`AuditRepo::entry`]), so a change is never left unrecorded nor
+//! reported failed because only its record failed. An admin's action on a
+//! user is filed under that user, never under the admin.
 
 use std::sync::Arc;
 
@@ -12,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::ports::item_store::{self, Index, ItemStore, Query};
+use crate::ports::item_store::{self, Condition, Index, ItemStore, Query, Write};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -36,6 +42,9 @@ pub struct AuditRepo {
     store: Arc<dyn ItemStore>,
 }
 
+/// The partition of entries that must outlive the accounts they mention.
+pub const TRAIL: &str = "AUDIT#TRAIL";
+
 fn partition(user_id: Option<&str>) -> String {
     format!("AUDIT#{}", user_id.unwrap_or("ANON"))
 }
@@ -45,16 +54,56 @@ impl AuditRepo {
         AuditRepo { store }
     }
 
-    /// Records an entry. Failing to audit fails the caller: a security
-    /// record must not be silently lost.
-    pub async fn record(
-        &self,
+    /// The write that records an entry about `user_id` (the actor's own
+    /// action when `None`), kept in that user's partition. Put it in the
+    /// transaction of the change it records, as the outbox record is: the
+    /// change and its record happen together or not at all.
+    pub fn entry(
         action: &str,
         actor_id: Option<&str>,
         user_id: Option<&str>,
         client: &ClientInfo,
         detail: Value,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Write, ApiError> {
+        let subject = user_id.or(actor_id).map(str::to_owned);
+        Self::entry_in(
+            partition(subject.as_deref()),
+            action,
+            actor_id,
+            subject,
+            client,
+            detail,
+        )
+    }
+
+    /// The write that records an account deletion. It goes to the trail
+    /// partition, which outlives every account: the deleted user's own
+    /// partition is erased with them, and an admin's deletions must survive
+    /// that admin's own deletion.
+    pub fn deletion_entry(
+        action: &str,
+        actor_id: Option<&str>,
+        deleted_user_id: &str,
+        client: &ClientInfo,
+    ) -> Result<Write, ApiError> {
+        Self::entry_in(
+            TRAIL.into(),
+            action,
+            actor_id,
+            Some(deleted_user_id.to_owned()),
+            client,
+            json!({ "deleted_user_id": deleted_user_id }),
+        )
+    }
+
+    fn entry_in(
+        pk: String,
+        action: &str,
+        actor_id: Option<&str>,
+        user_id: Option<String>,
+        client: &ClientInfo,
+        detail: Value,
+    ) -> Result<Write, ApiError> {
         let at = OffsetDateTime::now_utc();
         let id = uuid::Uuid::now_v7().to_string();
         let entry = AuditEntry {
@@ -62,7 +111,7 @@ impl AuditRepo {
             at,
             action: action.into(),
             actor_id: actor_id.map(str::to_owned),
-            user_id: user_id.or(actor_id).map(str::to_owned),
+            user_id,
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
             detail,
@@ -73,14 +122,29 @@ impl AuditRepo {
         };
         // UUIDv7 sorts by time, so the sort key orders entries chronologically.
         let sk = format!("{:020}#{id}", at.unix_timestamp_nanos());
-        attrs.insert(
-            item_store::PK.into(),
-            json!(partition(entry.user_id.as_deref())),
-        );
+        attrs.insert(item_store::PK.into(), json!(pk));
         attrs.insert(item_store::SK.into(), json!(sk));
         attrs.insert(item_store::GSI1PK.into(), json!("AUDIT"));
         attrs.insert(item_store::GSI1SK.into(), json!(sk));
-        self.store.put(attrs, None).await?;
+        Ok(Write::Put {
+            item: attrs,
+            condition: Some(Condition::NotExists),
+        })
+    }
+
+    /// Records an entry that goes with no other write (a failed login, a
+    /// redrive). Failing to audit fails the caller: a security record must
+    /// not be silently lost.
+    pub async fn record(
+        &self,
+        action: &str,
+        actor_id: Option<&str>,
+        user_id: Option<&str>,
+        client: &ClientInfo,
+        detail: Value,
+    ) -> Result<(), ApiError> {
+        let entry = Self::entry(action, actor_id, user_id, client, detail)?;
+        self.store.write(entry).await?;
         Ok(())
     }
 

@@ -24,6 +24,7 @@ use crate::http::ClientInfo;
 use crate::ports::item_store::{
     self, Attrs, Change, Condition, ItemStore, Key, Query, SortKey, StoreError, Write,
 };
+use crate::repo::AuditRepo;
 use crate::secrets::{new_token, token_hash};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,8 +116,14 @@ impl SessionRepo {
         }
     }
 
-    /// Starts a session at login.
-    pub async fn start(&self, user_id: &str, client: &ClientInfo) -> Result<Issued, ApiError> {
+    /// Starts a session at login, recorded in the audit log as `action` in
+    /// the same transaction.
+    pub async fn start(
+        &self,
+        user_id: &str,
+        client: &ClientInfo,
+        action: &str,
+    ) -> Result<Issued, ApiError> {
         let now = OffsetDateTime::now_utc();
         let t = now.unix_timestamp();
         let refresh_token = new_token();
@@ -133,18 +140,24 @@ impl SessionRepo {
             revoked: false,
             refresh_hash: token_hash(&refresh_token),
         };
-        self.store
-            .transact(vec![
-                Write::Put {
-                    item: session_item(&session)?,
-                    condition: Some(Condition::NotExists),
-                },
-                Write::Put {
-                    item: refresh_item(&session.refresh_hash, &session),
-                    condition: Some(Condition::NotExists),
-                },
-            ])
-            .await?;
+        let mut writes = vec![
+            Write::Put {
+                item: session_item(&session)?,
+                condition: Some(Condition::NotExists),
+            },
+            Write::Put {
+                item: refresh_item(&session.refresh_hash, &session),
+                condition: Some(Condition::NotExists),
+            },
+        ];
+        writes.push(AuditRepo::entry(
+            action,
+            Some(user_id),
+            None,
+            client,
+            json!({ "session_id": session.id }),
+        )?);
+        self.store.transact(writes).await?;
         Ok(Issued {
             session,
             refresh_token,
@@ -187,7 +200,14 @@ impl SessionRepo {
             if t - used_at <= self.grace {
                 return Ok(Rotation::Invalid);
             }
-            self.revoke(&user_id, &session_id).await?;
+            let audit = AuditRepo::entry(
+                "refresh.reuse_detected",
+                None,
+                Some(&user_id),
+                client,
+                json!({ "session_id": session_id }),
+            )?;
+            self.revoke_with(&user_id, &session_id, vec![audit]).await?;
             return Ok(Rotation::ReuseDetected {
                 user_id,
                 session_id,
@@ -224,6 +244,13 @@ impl SessionRepo {
                     Condition::Equals("refresh_hash".into(), json!(old_hash)),
                 ])),
             },
+            AuditRepo::entry(
+                "token.refreshed",
+                Some(&user_id),
+                None,
+                client,
+                json!({ "session_id": session.id }),
+            )?,
         ];
         match self.store.transact(writes).await {
             Ok(()) => Ok(Rotation::Rotated(Issued {
@@ -267,16 +294,36 @@ impl SessionRepo {
 
     /// Revokes one session; false when it does not exist.
     pub async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, ApiError> {
-        let result = self
-            .store
-            .update(
-                session_key(user_id, session_id),
-                vec![Change::Set("revoked".into(), json!(true))],
-                Some(Condition::Exists),
-            )
-            .await;
+        self.revoke_with(user_id, session_id, vec![]).await
+    }
+
+    /// Revokes one session with `extra` writes (its audit entry) in the
+    /// same transaction; false (and nothing written) when it does not exist.
+    pub async fn revoke_with(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        extra: Vec<Write>,
+    ) -> Result<bool, ApiError> {
+        let revoke = Write::Update {
+            key: session_key(user_id, session_id),
+            changes: vec![Change::Set("revoked".into(), json!(true))],
+            condition: Some(Condition::Exists),
+        };
+        let result = if extra.is_empty() {
+            self.store.write(revoke).await.map(|_| ())
+        } else {
+            let mut writes = vec![revoke];
+            writes.extend(extra);
+            match self.store.transact(writes).await {
+                Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+                    Err(StoreError::ConditionFailed)
+                }
+                other => other,
+            }
+        };
         match result {
-            Ok(_) => Ok(true),
+            Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e.into()),
         }
