@@ -3,7 +3,7 @@ GET /posts from an external posts API (POSTS_API_URL), the whole list cached
 in Redis for CACHE_TTL seconds (60), with page, per_page (1-100) and a
 case-insensitive search on title and body.
 
-Run by bench/src/bin/posts.rs beside our local server, against the same
+Run by bench/src/bin/posts_feed.rs beside our local server, against the same
 upstream, under the same oha load:
     POSTS_API_URL=... REDIS_URL=redis://127.0.0.1:PORT/0 \
         uvicorn posts_peer:app --workers 2 --no-access-log

@@ -43,7 +43,7 @@ done
 MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
   BENCH_RUNS="${BENCH_RUNS:-20}" ./target/release/cold-start
 MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
-  ./target/release/posts
+  ./target/release/posts-feed
 
 if [ -z "${BENCH_SKIP_ARM64:-}" ]; then
   rustup target add aarch64-unknown-linux-gnu

@@ -41,7 +41,7 @@ enum Command {
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     shared::runtime::init_tracing();
     let cli = Cli::parse();
-    let mut config = Config::from_env();
+    let mut config = Config::from_env()?;
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }

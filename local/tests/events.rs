@@ -1,5 +1,7 @@
 //! The sample events in `events/` run through the handlers exactly as
-//! Lambda would deliver them (JSON → lambda_http request → handler).
+//! Lambda would deliver them (JSON → lambda_http request → handler), on the
+//! backend `TEST_BACKEND` selects (the test command runs this suite on the
+//! embedded adapters and again on moto).
 
 use std::sync::Arc;
 
@@ -11,9 +13,13 @@ fn event(name: &str) -> String {
     std::fs::read_to_string(format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
+async fn config(dir: &std::path::Path) -> Config {
+    shared::testing::config(shared::testing::selected_backend(), dir).await
+}
+
 async fn state() -> (tempfile::TempDir, Arc<AppState>) {
     let dir = tempfile::tempdir().unwrap();
-    let state = AppState::build(Config::embedded(dir.path())).await.unwrap();
+    let state = AppState::build(config(dir.path()).await).await.unwrap();
     (dir, state)
 }
 
@@ -139,7 +145,7 @@ async fn every_sample_event_runs_through_its_handler() {
 async fn the_posts_sample_runs_against_the_built_in_upstream() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = local::sample_posts::SamplePosts::start().await.unwrap();
-    let mut config = Config::embedded(dir.path());
+    let mut config = config(dir.path()).await;
     config.posts_api_url = Some(upstream.url());
     let state = AppState::build(config).await.unwrap();
     let (status, page) = run(&state, "posts", "posts.json").await;
@@ -330,4 +336,15 @@ async fn the_scheduled_and_queue_samples_run_through_their_handlers() {
     );
     let _schedule: serde_json::Value = serde_json::from_str(&event("outbox-relay.json")).unwrap();
     assert_eq!(outbox_relay::run(&state).await.unwrap()["sent"], 0);
+}
+
+/// The moto pass of the test command really runs these samples on moto.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_samples_run_on_the_selected_backend() {
+    let (_dir, state) = state().await;
+    let expected = match shared::testing::selected_backend() {
+        shared::testing::TestBackend::Aws => shared::config::Backend::Aws,
+        shared::testing::TestBackend::Embedded => shared::config::Backend::Embedded,
+    };
+    assert_eq!(state.config.backend, expected);
 }

@@ -55,6 +55,9 @@ pub struct Config {
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_failure_window: Duration,
+    /// `OUTBOX_LEASE_SECONDS`: how long a sender owns an outbox record
+    /// before another may send it again (after a sender died half-way).
+    pub outbox_lease: Duration,
     /// AWS resource names (set by the template).
     pub table_name: String,
     pub bucket_name: String,
@@ -80,23 +83,63 @@ pub struct Config {
 /// JSONPlaceholder, the posts API the replaced system used.
 pub const DEFAULT_POSTS_API_URL: &str = "https://jsonplaceholder.typicode.com/posts";
 
+/// A setting that is present but unusable. Cold start fails with it rather
+/// than fall back silently to a default nobody chose.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
 impl Config {
     /// Reads the process environment.
-    pub fn from_env() -> Self {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Reads configuration through `get`, so tests can supply their own values.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+    /// Reads configuration through `get`, so tests can supply their own
+    /// values. Unset (or blank) settings take their defaults; a set one
+    /// that is malformed or out of range is an error naming the variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| {
             get(k)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
+        let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| ConfigError {
+                        variable: name,
+                        problem: format!(
+                            "must be a whole number from {} to {} (got {v:?})",
+                            range.start(),
+                            range.end()
+                        ),
+                    }),
+            }
+        };
+        let secs = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            number(name, default, range).map(Duration::from_secs)
+        };
+        let count = |name: &'static str, default: u32| {
+            number(name, u64::from(default), 1..=1_000_000).map(|n| n as u32)
+        };
         let aws_endpoint_url = get("AWS_ENDPOINT_URL");
         let backend = match get("STORE").as_deref() {
             Some("aws") => Backend::Aws,
-            Some(_) => Backend::Embedded,
+            Some("embedded") => Backend::Embedded,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "STORE",
+                    problem: format!("must be \"embedded\" or \"aws\" (got {other:?})"),
+                });
+            }
             None if aws_endpoint_url.is_some() || get("TABLE_NAME").is_some() => Backend::Aws,
             None => Backend::Embedded,
         };
@@ -105,42 +148,25 @@ impl Config {
             .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned())
             .trim_end_matches('/')
             .to_owned();
-        let ttl_secs = get("ACCESS_TOKEN_TTL_SECONDS")
-            .and_then(|v| v.parse::<u64>().ok())
-            .filter(|v| (30..=86_400).contains(v))
-            .unwrap_or(900);
-        let secs = |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            Duration::from_secs(
-                get(name)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .filter(|v| range.contains(v))
-                    .unwrap_or(default),
-            )
-        };
-        let count = |name: &str, default: u32| {
-            get(name)
-                .and_then(|v| v.parse::<u32>().ok())
-                .filter(|v| *v >= 1)
-                .unwrap_or(default)
-        };
-        Config {
-            session_idle_ttl: secs("SESSION_IDLE_TTL_SECONDS", 7 * 86_400, 60..=90 * 86_400),
+        Ok(Config {
+            session_idle_ttl: secs("SESSION_IDLE_TTL_SECONDS", 7 * 86_400, 60..=90 * 86_400)?,
             session_absolute_ttl: secs(
                 "SESSION_ABSOLUTE_TTL_SECONDS",
                 30 * 86_400,
                 60..=365 * 86_400,
-            ),
-            refresh_reuse_grace: secs("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=10),
-            login_max_failures_per_account: count("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10),
-            login_max_failures_per_ip: count("LOGIN_MAX_FAILURES_PER_IP", 50),
-            login_failure_window: secs("LOGIN_FAILURE_WINDOW_SECONDS", 900, 10..=86_400),
+            )?,
+            refresh_reuse_grace: secs("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=10)?,
+            login_max_failures_per_account: count("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)?,
+            login_max_failures_per_ip: count("LOGIN_MAX_FAILURES_PER_IP", 50)?,
+            login_failure_window: secs("LOGIN_FAILURE_WINDOW_SECONDS", 900, 10..=86_400)?,
+            outbox_lease: secs("OUTBOX_LEASE_SECONDS", 30, 1..=900)?,
             backend,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| ".data".to_owned())),
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| public_base_url.clone()),
             public_base_url,
             public_base_url_set,
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "user-platform".to_owned()),
-            access_token_ttl: Duration::from_secs(ttl_secs),
+            access_token_ttl: secs("ACCESS_TOKEN_TTL_SECONDS", 900, 30..=86_400)?,
             jwt_private_key_pem: get("JWT_PRIVATE_KEY"),
             jwt_previous_jwks: get("JWT_PREVIOUS_JWKS"),
             admin_emails: get("ADMIN_EMAILS")
@@ -159,20 +185,19 @@ impl Config {
                 .unwrap_or_else(|| "User Platform <no-reply@example.com>".to_owned()),
             aws_endpoint_url,
             posts_api_url: get("POSTS_API_URL"),
-            posts_fresh: secs("POSTS_FRESH_SECONDS", 60, 1..=86_400),
-            posts_max_stale: secs("POSTS_MAX_STALE_SECONDS", 86_400, 60..=30 * 86_400),
-            posts_upstream_timeout: Duration::from_millis(
-                get("POSTS_UPSTREAM_TIMEOUT_MS")
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .filter(|v| (100..=10_000).contains(v))
-                    .unwrap_or(2_000),
-            ),
-        }
+            posts_fresh: secs("POSTS_FRESH_SECONDS", 60, 1..=86_400)?,
+            posts_max_stale: secs("POSTS_MAX_STALE_SECONDS", 86_400, 60..=30 * 86_400)?,
+            posts_upstream_timeout: Duration::from_millis(number(
+                "POSTS_UPSTREAM_TIMEOUT_MS",
+                2_000,
+                100..=10_000,
+            )?),
+        })
     }
 
     /// A configuration for tests: embedded, with everything under `data_dir`.
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
-        let mut config = Self::from_lookup(|_| None);
+        let mut config = Self::from_lookup(|_| None).expect("the defaults are valid");
         config.data_dir = data_dir.into();
         config
     }
@@ -203,6 +228,17 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .unwrap()
+    }
+
+    fn error(pairs: &[(&str, &str)]) -> ConfigError {
+        Config::from_lookup(|k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap_err()
     }
 
     #[test]
@@ -229,13 +265,33 @@ mod tests {
     }
 
     #[test]
-    fn out_of_range_ttl_falls_back_and_admins_are_case_folded() {
-        let c = with(&[
-            ("ACCESS_TOKEN_TTL_SECONDS", "5"),
-            ("ADMIN_EMAILS", " A@x.io, b@y.io ,"),
-        ]);
-        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+    fn admins_are_case_folded() {
+        let c = with(&[("ADMIN_EMAILS", " A@x.io, b@y.io ,")]);
         assert_eq!(c.admin_emails, vec!["a@x.io", "b@y.io"]);
+    }
+
+    #[test]
+    fn bad_values_fail_loudly_naming_the_variable() {
+        let e = error(&[("STORE", "dynamo")]);
+        assert_eq!(e.variable, "STORE");
+        assert!(e.to_string().contains("\"dynamo\""), "{e}");
+        for (name, value) in [
+            ("ACCESS_TOKEN_TTL_SECONDS", "5"),
+            ("ACCESS_TOKEN_TTL_SECONDS", "ten"),
+            ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "0"),
+            ("POSTS_UPSTREAM_TIMEOUT_MS", "-1"),
+            ("OUTBOX_LEASE_SECONDS", "100000"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "11"),
+        ] {
+            let e = error(&[(name, value)]);
+            assert_eq!(e.variable, name, "{e}");
+            assert!(e.to_string().contains(value), "{e}");
+        }
+        // Blank is unset: the default.
+        assert_eq!(
+            with(&[("ACCESS_TOKEN_TTL_SECONDS", " ")]).access_token_ttl,
+            Duration::from_secs(900)
+        );
     }
 
     #[test]

@@ -23,8 +23,6 @@ use crate::ports::item_store::{
 };
 use crate::ports::{Queue, QueueError};
 
-/// How long a sender owns a record before another may retry it.
-pub const LEASE: Duration = Duration::from_secs(30);
 /// How long sent records are kept (for inspection) before TTL removes them.
 pub const KEEP_SENT: Duration = Duration::from_secs(7 * 86_400);
 const UNSENT: &str = "OUTBOX#UNSENT";
@@ -70,11 +68,18 @@ pub enum Dispatch {
 pub struct Outbox {
     store: Arc<dyn ItemStore>,
     queue: Arc<dyn Queue>,
+    lease: Duration,
 }
 
 impl Outbox {
-    pub fn new(store: Arc<dyn ItemStore>, queue: Arc<dyn Queue>) -> Self {
-        Outbox { store, queue }
+    /// `lease`: how long a sender owns a record before another may send
+    /// it again (`OUTBOX_LEASE_SECONDS`).
+    pub fn new(store: Arc<dyn ItemStore>, queue: Arc<dyn Queue>, lease: Duration) -> Self {
+        Outbox {
+            store,
+            queue,
+            lease,
+        }
     }
 
     /// Sends one record if it is unsent and nobody else is sending it.
@@ -95,7 +100,7 @@ impl Outbox {
         if item.get("sent") == Some(&json!(true)) || lease.as_i64().unwrap_or(0) > now() {
             return Ok(Dispatch::Skipped);
         }
-        let mine = now() + LEASE.as_secs() as i64;
+        let mine = now() + self.lease.as_secs() as i64;
         let claimed = self
             .store
             .update(
@@ -149,15 +154,19 @@ impl Outbox {
             }
             Err(QueueError::Unavailable(m) | QueueError::Internal(m)) => {
                 tracing::warn!(%event_id, error = %m, "queue unavailable; the relay will send the event");
-                // Give the lease back so the relay need not wait for it.
-                let _ = self
+                // Give the lease back so the relay need not wait for it
+                // (if that fails too, the lease lapses by itself).
+                if let Err(e) = self
                     .store
                     .update(
                         key(&event_id),
                         vec![Change::Set("lease".into(), json!(0))],
                         Some(Condition::Equals("lease".into(), json!(mine))),
                     )
-                    .await;
+                    .await
+                {
+                    tracing::warn!(%event_id, error = %e, "could not give the outbox lease back");
+                }
                 Ok(Dispatch::Failed)
             }
         }

@@ -28,7 +28,9 @@ pub fn init_tracing() {
 /// (Lambda reports an init error) rather than serving broken requests.
 pub async fn state_from_env() -> Result<Arc<AppState>, lambda_http::Error> {
     init_tracing();
-    Ok(AppState::build(Config::from_env()).await?)
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start refused"))?;
+    Ok(AppState::build(config).await?)
 }
 
 /// Runs an HTTP function on Lambda.

@@ -157,7 +157,7 @@ impl AppState {
             tasks: TaskRepo::new(store.clone()),
             shop: ShopRepo::new(store.clone()),
             login_limiter: LoginLimiter::new(store.clone(), &config),
-            outbox: Outbox::new(store.clone(), queue.clone()),
+            outbox: Outbox::new(store.clone(), queue.clone(), config.outbox_lease),
             posts: PostsFeed::new(store.clone(), &config),
             store,
             blobs,

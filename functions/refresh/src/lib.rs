@@ -59,18 +59,16 @@ async fn refresh(state: &AppState, req: &Request) -> Result<Response<Body>, ApiE
         return Err(ApiError::Unauthorized(INVALID_REFRESH));
     }
     let client = ClientInfo::from_request(req);
-    match state.sessions.rotate(&token, &client).await? {
-        Rotation::Rotated(issued) => {
-            let user = state.users.get(&issued.session.user_id).await?;
-            let Some(user) = user.filter(|u| u.active) else {
-                state
-                    .sessions
-                    .revoke(&issued.session.user_id, &issued.session.id)
-                    .await?;
-                return Err(ApiError::Unauthorized(INVALID_REFRESH));
-            };
-            login::grant(state, &user, issued)
-        }
+    let rotation = state
+        .sessions
+        .rotate(&token, &client, |user_id| async move {
+            state.users.get(&user_id).await
+        })
+        .await?;
+    match rotation {
+        // Nothing is read or written after the exchange committed: the
+        // answer cannot fail and lose the new refresh token.
+        Rotation::Rotated { issued, user } => login::grant(state, &user, issued),
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
         Rotation::ReuseDetected {
             user_id,

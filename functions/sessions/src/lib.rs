@@ -46,16 +46,23 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             Ok(no_content())
         }
         "POST /auth/logout-all" => {
-            let ended = state.sessions.revoke_all(&caller.user_id, None).await?;
+            // The others first (safe to repeat), then the caller's own in one
+            // transaction with the audit entry: until that commits the
+            // caller's token still works, so a failed request can be retried.
+            let others = state
+                .sessions
+                .revoke_all(&caller.user_id, Some(&caller.session_id))
+                .await?;
+            let audit = AuditRepo::entry(
+                "logout.all",
+                Some(&caller.user_id),
+                None,
+                &client,
+                json!({ "sessions_ended": others + 1 }),
+            )?;
             state
-                .audit
-                .record(
-                    "logout.all",
-                    Some(&caller.user_id),
-                    None,
-                    &client,
-                    json!({ "sessions_ended": ended }),
-                )
+                .sessions
+                .revoke_with(&caller.user_id, &caller.session_id, vec![audit])
                 .await?;
             Ok(no_content())
         }

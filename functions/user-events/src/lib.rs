@@ -198,7 +198,7 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             state
                 .shop
-                .delete_orders(&event.user_id)
+                .erase_orders(&event.user_id)
                 .await
                 .map_err(|e| e.to_string())?;
             state

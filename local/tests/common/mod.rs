@@ -90,8 +90,16 @@ impl TestServer {
     /// A server without background jobs: the test drives the consumer and
     /// the relay itself.
     pub async fn start_quiet(backend: TestBackend) -> TestServer {
+        Self::start_quiet_with(backend, |c| c).await
+    }
+
+    /// [`TestServer::start_quiet`] with an adjusted configuration.
+    pub async fn start_quiet_with(
+        backend: TestBackend,
+        adjust: impl FnOnce(Config) -> Config,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let config = shared::testing::config(backend, dir.path()).await;
+        let config = adjust(shared::testing::config(backend, dir.path()).await);
         Self::serve_with(dir, config, false).await
     }
 
@@ -240,8 +248,9 @@ pub async fn state(backend: TestBackend) -> (tempfile::TempDir, std::sync::Arc<s
 }
 
 /// Runs each named `async fn case(backend)` on the embedded adapters and on
-/// the AWS adapters (moto). Outside CI without moto the AWS half says so and
-/// passes; under CI, missing moto fails the run.
+/// the AWS adapters (moto). Outside CI without moto the AWS half prints a
+/// `SKIPPED` line to the terminal (not captured) and does nothing; under
+/// CI, missing moto fails the run.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => { $(
@@ -255,7 +264,15 @@ macro_rules! on_both_backends {
                 if super::common::aws_required() {
                     super::$case(super::common::TestBackend::Aws).await
                 } else {
-                    eprintln!("MOTO_ENDPOINT is unset: the AWS half is skipped (tests/run-all.sh runs it)");
+                    // Straight to the process's stderr, past the harness's
+                    // capture: a skipped half must not pass silently.
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "SKIPPED {}::{}::aws: MOTO_ENDPOINT is unset (tests/run-all.sh starts moto)",
+                        module_path!().split("::").next().unwrap_or_default(),
+                        stringify!($case)
+                    );
                 }
             }
         }

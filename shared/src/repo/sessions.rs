@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::domain::User;
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::ports::item_store::{
@@ -57,14 +58,12 @@ pub struct Issued {
 }
 
 pub enum Rotation {
-    Rotated(Issued),
+    /// The new pair's session, and the user as stored now.
+    Rotated { issued: Issued, user: Box<User> },
     /// Unknown, expired, revoked, or lost a race within the grace window.
     Invalid,
     /// A used token came back after the grace window; the session is revoked.
-    ReuseDetected {
-        user_id: String,
-        session_id: String,
-    },
+    ReuseDetected { user_id: String, session_id: String },
 }
 
 #[derive(Clone)]
@@ -174,7 +173,19 @@ impl SessionRepo {
     }
 
     /// Exchanges a refresh token for a new one (see the module docs).
-    pub async fn rotate(&self, token: &str, client: &ClientInfo) -> Result<Rotation, ApiError> {
+    /// `current_user` reads the token's user: a missing or inactive user
+    /// ends the session instead. It is read before the exchange commits, so
+    /// nothing the store does after the commit can lose the new token.
+    pub async fn rotate<F, Fut>(
+        &self,
+        token: &str,
+        client: &ClientInfo,
+        current_user: F,
+    ) -> Result<Rotation, ApiError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<User>, ApiError>>,
+    {
         let old_hash = token_hash(token);
         let Some(record) = self.store.get(&refresh_key(&old_hash)).await? else {
             return Ok(Rotation::Invalid);
@@ -213,6 +224,10 @@ impl SessionRepo {
                 session_id,
             });
         }
+        let Some(user) = current_user(user_id.clone()).await?.filter(|u| u.active) else {
+            self.revoke(&user_id, &session_id).await?;
+            return Ok(Rotation::Invalid);
+        };
         let refresh_token = new_token();
         let new_hash = token_hash(&refresh_token);
         session.last_used_at = now;
@@ -253,10 +268,13 @@ impl SessionRepo {
             )?,
         ];
         match self.store.transact(writes).await {
-            Ok(()) => Ok(Rotation::Rotated(Issued {
-                session,
-                refresh_token,
-            })),
+            Ok(()) => Ok(Rotation::Rotated {
+                issued: Issued {
+                    session,
+                    refresh_token,
+                },
+                user: Box::new(user),
+            }),
             // Another refresh with the same token won the race just now.
             // (No failed condition means a conflict that outlasted the
             // retries: a 503, not a verdict on the token.)

@@ -4,6 +4,7 @@
 //! |---|---|---|---|---|
 //! | book | `BOOK#{id}` | `BOOK` | `BOOKS` | `{lowercased title}#{id}` |
 //! | order | `ORDERS#{user}` | `ORDER#{id}` | | |
+//! | order of a deleted account | `ORDERS#ERASED` | `ORDER#{id}` | | |
 //!
 //! Stock is only ever changed by adding to it under a condition (`stock ≥ n`
 //! for a sale), inside the transaction that writes the order: two buyers of
@@ -21,6 +22,9 @@ use crate::error::ApiError;
 use crate::ports::item_store::{
     self, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
 };
+
+/// Where the orders of deleted accounts are kept, without their user.
+pub const ERASED: &str = "ORDERS#ERASED";
 
 fn book_key(id: &str) -> Key {
     Key::new(format!("BOOK#{id}"), "BOOK")
@@ -216,11 +220,39 @@ impl ShopRepo {
         )
     }
 
-    /// Deletes the user's orders (account deletion); safe to repeat.
-    pub async fn delete_orders(&self, user: &str) -> Result<(), ApiError> {
-        Ok(self
-            .store
-            .delete_all(Query::new(Index::Primary, format!("ORDERS#{user}")))
-            .await?)
+    /// Erases the user from their orders (account deletion): each order
+    /// moves, in one transaction, to the `ORDERS#ERASED` partition without
+    /// its user id. The sale itself stays on the books (stock plus copies
+    /// sold still adds up to what was stocked); nothing names the person.
+    /// Safe to repeat: a move that already happened is simply overwritten.
+    pub async fn erase_orders(&self, user: &str) -> Result<(), ApiError> {
+        loop {
+            let page = self
+                .store
+                .query(Query::new(Index::Primary, format!("ORDERS#{user}")).limit(50))
+                .await?;
+            if page.items.is_empty() {
+                return Ok(());
+            }
+            for item in page.items {
+                let mut order: Order = from_item(item)?;
+                let from = order_key(&order.user_id, &order.id);
+                order.user_id = String::new();
+                let mut erased = to_item(&order, &Key::new(ERASED, format!("ORDER#{}", order.id)))?;
+                erased.remove("user_id");
+                self.store
+                    .transact(vec![
+                        Write::Put {
+                            item: erased,
+                            condition: None,
+                        },
+                        Write::Delete {
+                            key: from,
+                            condition: None,
+                        },
+                    ])
+                    .await?;
+            }
+        }
     }
 }

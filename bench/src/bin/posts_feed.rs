@@ -8,7 +8,7 @@
 //!    uvicorn with uvloop + httptools and 2 workers), both against the same
 //!    upstream with the same 60 s cache rule.
 //!
-//! `cargo run --release -p bench --bin posts` (needs `oha`, `redis-server`
+//! `cargo run --release -p bench --bin posts-feed` (needs `oha`, `redis-server`
 //! and `.venv` with `bench/requirements.txt`: `bench/run.sh` installs them). `BENCH_SECS` (default 10) and `BENCH_CONCURRENCY` (default 16).
 
 use std::net::SocketAddr;
@@ -265,7 +265,7 @@ async fn main() {
     let load = side_by_side(&upstream.url()).await;
     let section = format!(
         "## Posts feed\n\n\
-         `cargo run --release -p bench --bin posts` — {}.\n\n\
+         `cargo run --release -p bench --bin posts-feed` — {}.\n\n\
          ### In-process (no HTTP)\n\n\
          | store | case | p50 | p99 |\n|---|---|---|---|\n{rows}\n\
          ### Throughput next to the system we replace\n\n{load}",
