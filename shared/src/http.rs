@@ -69,20 +69,86 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_owned() } else { path };
-                ApiError::Validation(vec![FieldError::new(field, data_error_message(&inner))])
+                let (field, message) = data_problem(&path, &inner);
+                ApiError::Validation(vec![FieldError::new(field, message)])
             }
-            _ => ApiError::BadRequest(format!("The body is not valid JSON: {inner}.")),
+            _ => ApiError::BadRequest(format!(
+                "The body is not valid JSON (line {}, column {}).",
+                inner.line(),
+                inner.column()
+            )),
         }
     })
 }
 
-/// serde's data errors describe the expected type ("invalid type: integer
-/// `5`, expected a string at line 1 column 12"); keep the part a client needs.
-fn data_error_message(e: &serde_json::Error) -> String {
+/// A data error in our words, with the JSON path of the field. serde's own
+/// text ("invalid type: integer `5`, expected a string at line 1 column
+/// 12") names Rust types and echoes the input; only the kind of mistake is
+/// read from it.
+fn data_problem(path: &str, e: &serde_json::Error) -> (String, String) {
     let text = e.to_string();
     let text = text.split(" at line ").next().unwrap_or(&text);
-    text.replace("invalid type: ", "has the wrong type: ")
+    let at = |name: &str| match path {
+        "." | "" => name.to_owned(),
+        p => format!("{p}.{name}"),
+    };
+    let here = if path == "." || path.is_empty() {
+        "body".to_owned()
+    } else {
+        path.to_owned()
+    };
+    let quoted = |t: &str| t.split('`').nth(1).unwrap_or_default().to_owned();
+    // A missing field's path is its parent's.
+    if let Some(rest) = text.strip_prefix("missing field ") {
+        return (at(&quoted(rest)), "is required".into());
+    }
+    if text.starts_with("unknown field ") {
+        // The path already ends at the unknown field.
+        return (here, "is not a field of this request".into());
+    }
+    if text.starts_with("unknown variant ") {
+        let allowed: Vec<&str> = text
+            .split_once("expected ")
+            .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        let message = if allowed.is_empty() {
+            "is not one of the allowed values".to_owned()
+        } else {
+            format!("must be one of: {}", allowed.join(", "))
+        };
+        return (here, message);
+    }
+    let expected = text.split_once("expected ").map(|(_, x)| x).unwrap_or("");
+    let message = if text.starts_with("invalid type: ") {
+        let kind = if expected.contains("string") || expected.contains("char") {
+            "must be a string"
+        } else if [
+            "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "integer",
+        ]
+        .iter()
+        .any(|t| expected.contains(t))
+        {
+            "must be a whole number"
+        } else if expected.contains("f32") || expected.contains("f64") {
+            "must be a number"
+        } else if expected.contains("bool") {
+            "must be true or false"
+        } else if expected.contains("sequence") {
+            "must be a list"
+        } else if expected.contains("struct") || expected.contains("map") {
+            "must be an object"
+        } else {
+            "has the wrong type"
+        };
+        kind.to_owned()
+    } else if text.starts_with("invalid value: ") {
+        "is out of range or not allowed".to_owned()
+    } else if text.starts_with("invalid length ") {
+        "has the wrong number of items".to_owned()
+    } else {
+        "is not valid".to_owned()
+    };
+    (here, message)
 }
 
 /// A JSON answer.
@@ -309,5 +375,121 @@ pub fn route_key(req: &Request) -> String {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod json_error_tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        count: u32,
+        items: Option<Vec<Line>>,
+        mode: Option<Mode>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        quantity: i64,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Mode {
+        Fast,
+        Slow,
+    }
+
+    fn problem(body: &str) -> ApiError {
+        parse_json::<Body>(body.as_bytes()).unwrap_err()
+    }
+
+    fn field_error(body: &str) -> (String, String) {
+        match problem(body) {
+            ApiError::Validation(mut v) => {
+                let e = v.remove(0);
+                (e.field, e.message)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn messages_are_ours_with_the_json_path() {
+        let cases = [
+            (r#"{"name": 5, "count": 1}"#, "name", "must be a string"),
+            (
+                r#"{"name": "a", "count": "x"}"#,
+                "count",
+                "must be a whole number",
+            ),
+            (
+                r#"{"name": "a", "count": -1}"#,
+                "count",
+                "is out of range or not allowed",
+            ),
+            (r#"{"name": "a"}"#, "count", "is required"),
+            (
+                r#"{"name": "a", "count": 1, "extra": 1}"#,
+                "extra",
+                "is not a field of this request",
+            ),
+            (
+                r#"{"name": "a", "count": 1, "items": [{"quantity": "2"}]}"#,
+                "items[0].quantity",
+                "must be a whole number",
+            ),
+            (
+                r#"{"name": "a", "count": 1, "items": [{}]}"#,
+                "items[0].quantity",
+                "is required",
+            ),
+            (
+                r#"{"name": "a", "count": 1, "items": 3}"#,
+                "items",
+                "must be a list",
+            ),
+            (
+                r#"{"name": "a", "count": 1, "mode": "warp"}"#,
+                "mode",
+                "must be one of: fast, slow",
+            ),
+        ];
+        for (body, field, message) in cases {
+            assert_eq!(
+                field_error(body),
+                (field.to_owned(), message.to_owned()),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_serde_wording_reaches_the_client() {
+        for body in [
+            r#"{"name": 5, "count": 1}"#,
+            r#"{"name": "a", "count": 1, "mode": "warp"}"#,
+            r#"{"name": "a", "count": 1"#,
+            r#"{"name": "a" "count": 1}"#,
+        ] {
+            let text = format!("{:?}", problem(body));
+            for serde_words in [
+                "invalid type",
+                "expected",
+                "line 1 column",
+                "EOF",
+                "u32",
+                "`",
+            ] {
+                assert!(!text.contains(serde_words), "{body}: {text}");
+            }
+        }
+        assert!(matches!(
+            problem(r#"{"name": "a" "count": 1}"#),
+            ApiError::BadRequest(m) if m == "The body is not valid JSON (line 1, column 14)."
+        ));
     }
 }
