@@ -12,25 +12,74 @@
 
 use serde::Deserialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi as Document, Ref, ResponseBuilder};
+use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::ROUTES;
+
+// The constraints below are the validation's own, so that generated
+// clients (and schemathesis) send what the API accepts. What a schema
+// cannot say (password strength, a birth date in the past) is described.
+
+/// The patterns of request-body properties (utoipa's attribute takes only
+/// literals; [`Constraints`] applies these to the document).
+const PATTERNS: &[(&str, &str, &str)] = &[
+    ("SignupBody", "email", EMAIL),
+    ("SignupBody", "name", LINE),
+    ("SignupBody", "surname", LINE),
+    ("SignupBody", "username", USERNAME),
+    ("RefreshBody", "refresh_token", REFRESH_TOKEN),
+    ("RefreshForm", "refresh_token", REFRESH_TOKEN),
+    ("NewBookBody", "title", LINE),
+    ("NewBookBody", "author", LINE),
+    ("NewBookBody", "isbn", ISBN),
+    ("BookPatchBody", "title", LINE),
+    ("BookPatchBody", "author", LINE),
+    ("BookPatchBody", "isbn", ISBN),
+    ("NewTaskBody", "title", LINE),
+    ("NewTaskBody", "description", TEXT),
+    ("TaskPatchBody", "title", LINE),
+    ("TaskPatchBody", "description", TEXT),
+    ("ProfilePatchBody", "name", LINE),
+    ("ProfilePatchBody", "surname", LINE),
+    ("ProfilePatchBody", "username", USERNAME),
+    ("ProfilePatchBody", "bio", BIO),
+    ("OrderLineBody", "book_id", UUID),
+];
+
+/// A UUID, as ids are.
+const UUID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// One line of text: at least one visible character, no control characters.
+const LINE: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
+/// Free text: no control characters but line feeds and tabs.
+const TEXT: &str = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$";
+/// A bio: no control characters but line feeds.
+const BIO: &str = r"^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$";
+/// An email address as the API parses it (a dot in the domain, no spaces).
+const EMAIL: &str = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$";
+/// A username: 3 to 30 of letters, digits, `_`, `.`, `-`, starting with a letter or digit.
+const USERNAME: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]{2,29}$";
+/// ISBN-10 or ISBN-13 characters (the check digit is verified too).
+const ISBN: &str = "^[0-9Xx -]{10,17}$";
+/// Our refresh tokens: 43 base64url characters.
+const REFRESH_TOKEN: &str = "^[A-Za-z0-9_-]{43}$";
 
 #[derive(ToSchema, Deserialize)]
 #[schema(example = json!({"email": "ada@example.com", "password": "vivid tundra lantern 47", "name": "Ada"}))]
 struct SignupBody {
     #[schema(format = Email, max_length = 254)]
     email: String,
-    /// 8 to 128 characters, not a common or guessable one.
+    /// 8 to 128 characters that zxcvbn rates at least 3 of 4: a few
+    /// unrelated words make one; a common or guessable password is refused.
     #[schema(min_length = 8, max_length = 128)]
     password: String,
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
     surname: Option<String>,
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{2,29}$")]
     username: Option<String>,
+    /// In the past, not before 1900-01-01.
     #[schema(format = Date)]
     date_of_birth: Option<String>,
 }
@@ -38,7 +87,9 @@ struct SignupBody {
 #[derive(ToSchema, Deserialize)]
 #[schema(example = json!({"email": "ada@example.com", "password": "vivid tundra lantern 47"}))]
 struct LoginBody {
+    #[schema(min_length = 1, max_length = 254)]
     email: String,
+    #[schema(min_length = 1, max_length = 1024)]
     password: String,
 }
 
@@ -66,13 +117,16 @@ struct RefreshBody {
 #[derive(ToSchema, Deserialize)]
 struct RefreshForm {
     /// Must be `refresh_token`.
+    #[schema(pattern = "^refresh_token$")]
     grant_type: String,
     refresh_token: String,
 }
 
 #[derive(ToSchema, Deserialize)]
 struct PasswordChangeBody {
+    #[schema(min_length = 1, max_length = 1024)]
     current_password: String,
+    /// As at signup: 8 to 128 characters that zxcvbn rates at least 3 of 4.
     #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
@@ -103,9 +157,11 @@ struct BookPatchBody {
     isbn: Option<String>,
     #[schema(minimum = 0, maximum = 1000000)]
     price_cents: Option<i64>,
-    /// Copies to add (positive) or remove (negative).
+    /// Copies to add (positive) or remove (negative); the stock stays within 0 to 1000000.
+    #[schema(minimum = -1000000, maximum = 1000000)]
     stock_delta: Option<i64>,
     /// The version the edit is based on (a stale one is 409).
+    #[schema(minimum = 1)]
     version: Option<u64>,
 }
 
@@ -118,6 +174,7 @@ struct BookPage {
 
 #[derive(ToSchema, Deserialize)]
 struct OrderLineBody {
+    /// A book's id (a UUID).
     book_id: String,
     #[schema(minimum = 1, maximum = 100)]
     quantity: i64,
@@ -147,7 +204,8 @@ struct NewTaskBody {
     description: Option<String>,
     /// `todo` when left out.
     status: Option<shared::domain::TaskStatus>,
-    #[schema(format = Date)]
+    /// From 2000-01-01 to 2999-12-31.
+    #[schema(format = Date, pattern = "^2[0-9]{3}-")]
     due_date: Option<String>,
 }
 
@@ -159,9 +217,11 @@ struct TaskPatchBody {
     #[schema(max_length = 5000)]
     description: Option<String>,
     status: Option<shared::domain::TaskStatus>,
-    #[schema(format = Date)]
+    /// From 2000-01-01 to 2999-12-31.
+    #[schema(format = Date, pattern = "^2[0-9]{3}-")]
     due_date: Option<String>,
     /// The version the edit is based on (a stale one is 409).
+    #[schema(minimum = 1)]
     version: Option<u64>,
 }
 
@@ -175,21 +235,24 @@ struct TaskPage {
 /// Absent fields are unchanged; `null` clears a field.
 #[derive(ToSchema, Deserialize)]
 struct ProfilePatchBody {
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
     surname: Option<String>,
     username: Option<String>,
-    #[schema(format = Date)]
+    /// In the past, not before 1900-01-01.
+    #[schema(format = Date, pattern = "^(19|20)[0-9]{2}-")]
     date_of_birth: Option<String>,
     #[schema(max_length = 500)]
     bio: Option<String>,
     /// The version the edit is based on (a stale one is 409).
+    #[schema(minimum = 1)]
     version: Option<u64>,
 }
 
 #[derive(ToSchema, Deserialize)]
 struct PasswordBody {
+    #[schema(min_length = 1, max_length = 1024)]
     password: String,
 }
 
@@ -383,7 +446,7 @@ fn password() {}
 fn me_get() {}
 
 #[utoipa::path(patch, path = "/users/me", tag = "profile", security(("bearer" = [])), request_body = ProfilePatchBody,
-    params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on")),
+    params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"`, `W/` or `*` allowed); a stale one is 412", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)),
     responses((status = 200, description = "The updated profile", body = shared::domain::PublicUser),
               (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Stale version, or username taken", body = shared::error::Problem, content_type = PROBLEM),
@@ -462,7 +525,7 @@ fn tasks_create() {}
 fn task_get() {}
 
 #[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path),
-    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on")), request_body = TaskPatchBody,
+    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"`, `W/` or `*` allowed); a stale one is 412", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)), request_body = TaskPatchBody,
     responses((status = 200, description = "The updated task", body = shared::domain::Task),
               (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Stale version or a concurrent change", body = shared::error::Problem, content_type = PROBLEM),
@@ -470,7 +533,7 @@ fn task_get() {}
 fn task_patch() {}
 
 #[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path),
-    ("If-Match" = Option<String>, Header, description = "Delete only this version")),
+    ("If-Match" = Option<String>, Header, description = "Delete only this version (`\"v{version}\"`)", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)),
     responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM),
               (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
@@ -502,7 +565,7 @@ fn book_get() {}
 fn book_create() {}
 
 #[utoipa::path(patch, path = "/books/{id}", tag = "shop", security(("bearer" = [])), params(("id" = String, Path),
-    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on")), request_body = BookPatchBody,
+    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"`, `W/` or `*` allowed); a stale one is 412", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)), request_body = BookPatchBody,
     responses((status = 200, description = "The updated book", body = shared::domain::Book),
               (status = 404, description = "No such book", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Stale version, or fewer copies than stock_delta removes", body = shared::error::Problem, content_type = PROBLEM),
@@ -541,7 +604,7 @@ fn order_get() {}
 fn posts_list() {}
 
 #[utoipa::path(get, path = "/posts/{id}", tag = "posts",
-    params(("id" = String, Path, description = "The post's id (a whole number)"),
+    params(("id" = u64, Path, description = "The post's id (a whole number; anything else is 404)", minimum = 1, maximum = 100000),
            ("If-None-Match" = Option<String>, Header, description = "An ETag of this post: 304 when still current")),
     responses((status = 200, description = "The post", body = shared::posts::Post,
                 headers(("X-Cache" = String, description = "HIT, MISS or STALE"), ("Age" = u64), ("ETag" = String), ("Cache-Control" = String))),
@@ -614,13 +677,31 @@ fn avatar_delete() {}
           task_patch, task_delete, pdf_generate_op, pdf_get_op, books_list, book_get, book_create, book_patch,
           order_place, orders_list, order_get, posts_list, post_get, posts_cache_drop, avatar_put, avatar_upload_url, avatar_get, avatar_delete),
     components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
-    modifiers(&CommonResponses),
+    modifiers(&CommonResponses, &Constraints),
 )]
 struct ApiDoc;
 
 /// Adds what every operation can answer, from the route table: problems
 /// for bad input and failures, and API Gateway's answers on protected routes.
 struct CommonResponses;
+
+/// Applies [`PATTERNS`] to the request-body schemas.
+struct Constraints;
+
+impl Modify for Constraints {
+    fn modify(&self, doc: &mut Document) {
+        let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
+        for (schema, property, pattern) in PATTERNS {
+            let Some(RefOr::T(Schema::Object(object))) = schemas.get_mut(*schema) else {
+                panic!("PATTERNS names {schema}, which is not an object schema");
+            };
+            let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(*property) else {
+                panic!("PATTERNS names {schema}.{property}, which is not a property");
+            };
+            field.pattern = Some((*pattern).to_owned());
+        }
+    }
+}
 
 impl Modify for CommonResponses {
     fn modify(&self, doc: &mut Document) {

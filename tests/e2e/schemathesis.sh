@@ -17,7 +17,21 @@ export ADMIN_EMAILS=st-admin@example.com ST_ADMIN_EMAIL=st-admin@example.com
 # The run guesses passwords on purpose; keep the lock-out out of its way.
 start_local "$OUT/schemathesis-server.log" LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 LOGIN_MAX_FAILURES_PER_IP=1000000
 # One worker: hypothesis's lambda introspection is not thread-safe on CPython 3.11.
-ST_BASE_URL="$URL" SCHEMATHESIS_HOOKS=st_hooks PYTHONPATH=tests/e2e schemathesis run "$URL/openapi.json" \
+STATUS_FILE=$OUT/schemathesis-statuses.json
+rm -f "$STATUS_FILE"
+ST_STATUS_FILE=$STATUS_FILE ST_BASE_URL="$URL" SCHEMATHESIS_HOOKS=st_hooks PYTHONPATH=tests/e2e schemathesis run "$URL/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "${ST_EXAMPLES:-20}" --workers 1 --seed "${ST_SEED:-20261124}" \
   --report junit --report-dir "$OUT/schemathesis"
+
+# How many cases reached a 2xx, per operation (an operation that never
+# succeeds was only ever refused: its success path went unexplored).
+python - "$STATUS_FILE" <<'PY'
+import json, sys
+counts = json.load(open(sys.argv[1]))
+print(f"{'operation':<42} {'cases':>6} {'2xx':>6}  statuses")
+for op, by_status in counts.items():
+    total = sum(by_status.values())
+    ok = sum(n for s, n in by_status.items() if s.startswith("2"))
+    print(f"{op:<42} {total:>6} {ok:>6}  {dict(sorted(by_status.items()))}")
+PY
