@@ -28,6 +28,7 @@ pub fn start(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
                     while crate::consumer::deliver_once(&state, consumer, LOCAL_VISIBILITY).await.received > 0 {}
                 }
                 _ = relay.tick() => {
+                    // It logs its own failure; the next tick retries.
                     let _ = outbox_relay::run(&state).await;
                 }
                 _ = sweep.tick() => {

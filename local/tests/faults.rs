@@ -3,7 +3,8 @@
 //! Each flow first runs with nothing failing, to learn the calls it makes
 //! (item store, blobs, queue, mail, in order); then once per call, on a
 //! fresh fixture, with that one call failing the way the real service fails
-//! (`shared::faults`). After every run:
+//! (`shared::faults`), and once per kind of call with every call of that
+//! kind failing (an outage). After every run:
 //! - each answer is the flow's success (2xx) or a `problem+json` 503 with
 //!   `Retry-After`; for a call the authorizer makes, API Gateway's own 500
 //!   (a failed authorizer invocation, which it does not cache);
@@ -735,10 +736,21 @@ async fn exercise(r: &Rig, flow: &Flow, failures: &mut Vec<String>) -> usize {
     if let Err(e) = invariants(r).await {
         failures.push(format!("{} without a fault: {e}", flow.name));
     }
+    // One call failing at a time, then each operation failing throughout
+    // (an outage of that service call).
+    let mut plans: Vec<Plan> = (0..calls.len()).map(Plan::Nth).collect();
+    let mut ops = calls.clone();
+    ops.sort_unstable();
+    ops.dedup();
+    plans.extend(ops.into_iter().map(Plan::Every));
     let mut points = 0;
-    for n in 0..calls.len() {
+    for plan in plans {
         let fixture = (flow.setup)(r).await;
-        r.faults.arm(Plan::Nth(n), Kind::Natural);
+        let n = match &plan {
+            Plan::Nth(n) => format!("#{n}"),
+            _ => "throughout".to_owned(),
+        };
+        r.faults.arm(plan, Kind::Natural);
         let outcome = (flow.run)(r, &fixture).await;
         let injected = r.faults.injected();
         r.faults.disarm();
@@ -746,7 +758,7 @@ async fn exercise(r: &Rig, flow: &Flow, failures: &mut Vec<String>) -> usize {
             continue;
         }
         points += 1;
-        let at = format!("{} with {} #{n} failing", flow.name, injected[0].1);
+        let at = format!("{} with {} {n} failing", flow.name, injected[0].1);
         if let Err(e) = acceptable(&outcome, &injected) {
             failures.push(format!("{at}: {e}"));
         }

@@ -259,3 +259,48 @@ async fn the_last_copies_go_to_exactly_as_many_buyers() {
     let orders = s.get("/orders?limit=100", Some(&buyer)).await;
     assert_eq!(orders.body["items"].as_array().unwrap().len(), 5);
 }
+
+/// An order without lines never reaches the repository's per-line indexing;
+/// and a transaction that fails on no line's condition (a conflict that
+/// outlasted the retries) is a 503 to try again, not a 409 naming a book.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_fails_for_its_real_cause() {
+    use shared::domain::Order;
+    use shared::repo::shop::OrderError;
+    let s = server().await;
+    let empty = Order {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: "someone".into(),
+        lines: vec![],
+        total_cents: 0,
+        status: "placed".into(),
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    assert_eq!(
+        s.running.state.shop.place(&empty).await.unwrap(),
+        Err(OrderError::NoLines)
+    );
+
+    let admin = s.user_token(ADMIN).await;
+    let book = add_book(&s, &admin, "Contended", 1000, 5).await;
+    let buyer = s.user_token("buyer-conflict@example.com").await;
+    let faults = shared::faults::Faults::new();
+    let faulty = s.running.state.with_faults(&faults);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = local::serve(faulty, listener, false);
+    faults.arm(
+        shared::faults::Plan::Every("store.transact"),
+        shared::faults::Kind::Conflict,
+    );
+    let a = s
+        .send(
+            s.client
+                .post(format!("{}/orders", server.url()))
+                .bearer_auth(&buyer)
+                .json(&json!({"items": [{"book_id": id(&book), "quantity": 1}]})),
+        )
+        .await;
+    a.problem(503);
+    assert!(a.headers.contains_key("retry-after"));
+    assert!(!a.text.contains("Contended"), "{}", a.text);
+}

@@ -36,7 +36,7 @@ pub async fn delete_account(
     let audit = AuditRepo::deletion_entry(action, Some(actor_id), &user.id, client)?;
     if !state
         .users
-        .delete(user, vec![outbox::record(&event), audit])
+        .delete(user, vec![outbox::record(&event)?, audit])
         .await?
     {
         return Err(ApiError::Conflict(

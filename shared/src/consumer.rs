@@ -5,11 +5,11 @@
 //! The same [`process_batch`] runs on Lambda and under the local server's
 //! poller, which builds the identical `SqsEvent` from the queue port.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use serde_json::json;
 
 use crate::ports::Received;
 use crate::state::AppState;
@@ -39,29 +39,37 @@ fn failure(id: String) -> BatchItemFailure {
     f
 }
 
-/// The event Lambda's SQS poller sends for received messages.
+/// The event Lambda's SQS poller sends for received messages, built from
+/// `aws_lambda_events`' own types (nothing can be lost in a JSON round trip).
 pub fn sqs_event(messages: &[Received], queue_arn: &str) -> SqsEvent {
     let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();
-    let records: Vec<_> = messages
+    let records = messages
         .iter()
         .map(|m| {
-            json!({
-                "messageId": m.message_id,
-                "receiptHandle": m.receipt,
-                "body": m.body,
-                "attributes": {
-                    "ApproximateReceiveCount": m.receive_count.to_string(),
-                    "SentTimestamp": now_ms,
-                    "ApproximateFirstReceiveTimestamp": now_ms,
-                },
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            })
+            let mut r = SqsMessage::default();
+            r.message_id = Some(m.message_id.clone());
+            r.receipt_handle = Some(m.receipt.clone());
+            r.body = Some(m.body.clone());
+            r.attributes = HashMap::from([
+                (
+                    "ApproximateReceiveCount".to_owned(),
+                    m.receive_count.to_string(),
+                ),
+                ("SentTimestamp".to_owned(), now_ms.clone()),
+                (
+                    "ApproximateFirstReceiveTimestamp".to_owned(),
+                    now_ms.clone(),
+                ),
+            ]);
+            r.event_source = Some("aws:sqs".into());
+            r.event_source_arn = Some(queue_arn.into());
+            r.aws_region = Some("us-east-1".into());
+            r
         })
         .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap_or_default()
+    let mut event = SqsEvent::default();
+    event.records = records;
+    event
 }
 
 /// Runs an SQS consumer function on Lambda.
@@ -83,6 +91,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[tokio::test]
     async fn only_failed_messages_are_reported() {

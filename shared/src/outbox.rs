@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::error::ApiError;
 use crate::events::UserEvent;
 use crate::ports::item_store::{
     Attrs, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
@@ -35,8 +36,9 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The outbox write to add to a state change's transaction.
-pub fn record(event: &UserEvent) -> Write {
+/// The outbox write to add to a state change's transaction. An event that
+/// cannot be serialised fails the change (never an empty event).
+pub fn record(event: &UserEvent) -> Result<Write, ApiError> {
     let k = key(&event.event_id);
     let order = format!(
         "{:020}#{}",
@@ -45,13 +47,16 @@ pub fn record(event: &UserEvent) -> Write {
     );
     let item = json!({
         "pk": k.pk, "sk": k.sk, "event_id": event.event_id, "type": event.kind,
-        "event": serde_json::to_string(event).unwrap_or_default(),
+        "event": serde_json::to_string(event).map_err(ApiError::internal)?,
         "lease": 0, "sent": false, "gsi1pk": UNSENT, "gsi1sk": order,
     });
-    Write::Put {
-        item: item.as_object().cloned().unwrap_or_default(),
+    let Value::Object(item) = item else {
+        unreachable!("json! of an object literal is an object")
+    };
+    Ok(Write::Put {
+        item,
         condition: Some(Condition::NotExists),
-    }
+    })
 }
 
 /// What happened to one record.
@@ -117,10 +122,12 @@ impl Outbox {
             Err(StoreError::ConditionFailed) => return Ok(Dispatch::Skipped),
             Err(e) => return Err(e),
         }
-        let body = item
-            .get("event")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let Some(body) = item.get("event").and_then(Value::as_str) else {
+            // Corrupt: nothing to send. Left unsent (and visible in
+            // `pending`) for a human, without blocking the records after it.
+            tracing::error!(%event_id, "outbox record without its event; not sent");
+            return Ok(Dispatch::Skipped);
+        };
         match self.queue.send(body).await {
             Ok(_) => {
                 self.store

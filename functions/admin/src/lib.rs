@@ -147,7 +147,7 @@ async fn save(state: &AppState, user: &User, kind: &str, audit: Write) -> Result
     let event = UserEvent::with_user(kind, &announced);
     let saved = state
         .users
-        .save_with(user, vec![outbox::record(&event), audit])
+        .save_with(user, vec![outbox::record(&event)?, audit])
         .await?
         .ok_or_else(|| ApiError::Conflict("The user changed meanwhile; try again.".into()))?;
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;

@@ -208,7 +208,7 @@ async fn change_password(
     )?;
     state
         .users
-        .save_with(&updated, vec![outbox::record(&event), audit])
+        .save_with(&updated, vec![outbox::record(&event)?, audit])
         .await?
         .ok_or_else(|| ApiError::Conflict("The account changed meanwhile; try again.".into()))?;
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;

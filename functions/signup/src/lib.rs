@@ -53,7 +53,7 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     let audit = AuditRepo::entry("user.signed_up", Some(&user.id), None, &client, json!({}))?;
     match state
         .users
-        .create(&user, vec![outbox::record(&event), audit])
+        .create(&user, vec![outbox::record(&event)?, audit])
         .await?
     {
         Ok(()) => {}

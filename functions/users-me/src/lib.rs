@@ -102,7 +102,7 @@ async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<
     )?;
     let saved = match state
         .users
-        .update(user, &next, vec![outbox::record(&event), audit])
+        .update(user, &next, vec![outbox::record(&event)?, audit])
         .await?
     {
         Ok(saved) => saved,

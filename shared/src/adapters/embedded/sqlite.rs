@@ -16,6 +16,7 @@ impl Db {
     /// Opens the database and applies `schema` (idempotent DDL).
     pub(crate) fn open(path: &Path, schema: &str) -> rusqlite::Result<Self> {
         if let Some(dir) = path.parent() {
+            // A failure here surfaces as the open error just below.
             let _ = std::fs::create_dir_all(dir);
         }
         let conn = Connection::open(path)?;
