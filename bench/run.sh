@@ -27,6 +27,7 @@ command -v oha >/dev/null || cargo install oha --locked
 
 cargo build --release --workspace --bins
 ./target/release/login-timing
+./target/release/reset-timing
 ./target/release/warm
 ./target/release/avatar
 ./target/release/scale

@@ -162,9 +162,20 @@ pub async fn start(
 /// [`start`], choosing whether the background jobs (consumer, relay, TTL
 /// sweep) run; tests that drive them by hand turn them off.
 pub async fn start_with(
+    config: Config,
+    addr: SocketAddr,
+    background: bool,
+) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
+    start_wrapped(config, addr, background, |s| s).await
+}
+
+/// [`start_with`], serving the state `wrap` makes of the built one (tests
+/// wrap a port, e.g. to read the mails the mailer sends).
+pub async fn start_wrapped(
     mut config: Config,
     addr: SocketAddr,
     background: bool,
+    wrap: impl FnOnce(Arc<AppState>) -> Arc<AppState>,
 ) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -180,7 +191,7 @@ pub async fn start_with(
     if !config.public_base_url_set {
         config = config.with_public_base_url(&format!("http://{addr}"));
     }
-    let state = AppState::build(config).await?;
+    let state = wrap(AppState::build(config).await?);
     let mut running = serve(state, listener, background);
     running.sample_posts = sample_posts;
     Ok(running)

@@ -45,6 +45,10 @@ const PATTERNS: &[(&str, &str, &str)] = &[
     ("ProfilePatchBody", "username", USERNAME),
     ("ProfilePatchBody", "bio", BIO),
     ("OrderLineBody", "book_id", UUID),
+    ("TokenBody", "token", REFRESH_TOKEN),
+    ("ResetConfirmBody", "token", REFRESH_TOKEN),
+    ("ResetRequestBody", "email", EMAIL),
+    ("EmailChangeBody", "new_email", EMAIL),
 ];
 
 /// A UUID, as ids are.
@@ -62,7 +66,7 @@ const EMAIL: &str = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9
 const USERNAME: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]{2,29}$";
 /// ISBN-10 or ISBN-13 characters (the check digit is verified too).
 const ISBN: &str = "^[0-9Xx -]{10,17}$";
-/// Our refresh tokens: 43 base64url characters.
+/// Our opaque tokens (refresh and one-time): 43 base64url characters.
 const REFRESH_TOKEN: &str = "^[A-Za-z0-9_-]{43}$";
 
 #[derive(ToSchema, Deserialize)]
@@ -379,6 +383,73 @@ const PROBLEM: &str = "application/problem+json";
               (status = 409, description = "Email or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
 fn signup() {}
 
+/// A one-time token from a mailed link.
+#[derive(ToSchema, Deserialize)]
+struct TokenBody {
+    /// 43 base64url characters.
+    token: String,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct ResetRequestBody {
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct ResetConfirmBody {
+    /// 43 base64url characters.
+    token: String,
+    /// As at signup: 8 to 128 characters that zxcvbn rates at least 3 of 4.
+    #[schema(min_length = 8, max_length = 128)]
+    new_password: String,
+}
+
+#[derive(ToSchema, Deserialize)]
+struct EmailChangeBody {
+    #[schema(format = Email, max_length = 254)]
+    new_email: String,
+    #[schema(min_length = 1, max_length = 1024)]
+    password: String,
+}
+
+/// A 202's body.
+#[derive(ToSchema)]
+struct Accepted {
+    message: String,
+}
+
+#[utoipa::path(post, path = "/auth/verify-email", tag = "auth", request_body = TokenBody,
+    responses((status = 204, description = "The address is verified (an address in ADMIN_EMAILS becomes admin now)"),
+              (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn verify_email_op() {}
+
+#[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", security(("bearer" = [])),
+    responses((status = 202, description = "A new link is mailed; earlier ones stop working", body = Accepted),
+              (status = 409, description = "The address is already verified", body = shared::error::Problem, content_type = PROBLEM)))]
+fn verify_email_resend_op() {}
+
+#[utoipa::path(post, path = "/auth/password-reset", tag = "auth", request_body = ResetRequestBody,
+    responses((status = 202, description = "The same answer whether or not an account has the address", body = Accepted)))]
+fn password_reset_op() {}
+
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmBody,
+    responses((status = 204, description = "The password is changed; every session is over; the login lock is cleared"),
+              (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn password_reset_confirm_op() {}
+
+#[utoipa::path(post, path = "/users/me/email", tag = "users", request_body = EmailChangeBody, security(("bearer" = [])),
+    responses((status = 202, description = "A link to the new address, a notice to the old one; nothing changes yet", body = Accepted)))]
+fn email_change_op() {}
+
+#[utoipa::path(post, path = "/auth/email-change/confirm", tag = "auth", request_body = TokenBody,
+    responses((status = 204, description = "The address is changed (and verified)"),
+              (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Another account took the address meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn email_change_confirm_op() {}
+
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = SignupBody,
     responses((status = 201, description = "The new user (alias of /auth/signup)", body = shared::domain::PublicUser),
               (status = 409, description = "Email or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
@@ -675,7 +746,9 @@ fn avatar_delete() {}
           session_end, password, me_get, me_patch, me_delete, me_export, admin_users, admin_user, admin_patch, admin_delete,
           admin_deactivate, admin_activate, admin_audit, redrive, tasks_list, tasks_create, task_get,
           task_patch, task_delete, pdf_generate_op, pdf_get_op, books_list, book_get, book_create, book_patch,
-          order_place, orders_list, order_get, posts_list, post_get, posts_cache_drop, avatar_put, avatar_upload_url, avatar_get, avatar_delete),
+          order_place, orders_list, order_get, posts_list, post_get, posts_cache_drop, avatar_put, avatar_upload_url, avatar_get, avatar_delete,
+          verify_email_op, verify_email_resend_op, password_reset_op, password_reset_confirm_op, email_change_op,
+          email_change_confirm_op),
     components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
     modifiers(&CommonResponses, &Constraints),
 )]

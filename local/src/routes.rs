@@ -85,6 +85,12 @@ pub const ROUTES: &[Route] = &[
     protected("POST", "/users/me/avatar/upload-url", "media-upload"),
     protected("GET", "/users/me/avatar", "media-upload"),
     protected("DELETE", "/users/me/avatar", "media-upload"),
+    public("POST", "/auth/verify-email", "account-email"),
+    protected("POST", "/auth/verify-email/resend", "account-email"),
+    public("POST", "/auth/password-reset", "account-email"),
+    public("POST", "/auth/password-reset/confirm", "account-email"),
+    protected("POST", "/users/me/email", "account-email"),
+    public("POST", "/auth/email-change/confirm", "account-email"),
 ];
 
 /// The SQS consumer the local server feeds from the embedded queue.
@@ -114,6 +120,7 @@ pub fn handler(function: &str) -> Option<Handler> {
         "orders" => |s, r| Box::pin(orders::handle(s, r)),
         "posts" => |s, r| Box::pin(posts::handle(s, r)),
         "media-upload" => |s, r| Box::pin(media_upload::handle(s, r)),
+        "account-email" => |s, r| Box::pin(account_email::handle(s, r)),
         _ => return None,
     })
 }

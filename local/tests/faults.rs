@@ -93,7 +93,7 @@ impl Rig {
             .await
             .unwrap();
         let faulty = local::serve(state, listener, false);
-        let admin = base.user_token(ADMIN).await;
+        let admin = base.admin_token(ADMIN).await;
         Rig {
             base,
             faulty,
@@ -441,6 +441,53 @@ async fn upload_avatar(r: &Rig, f: &Fixture) -> Outcome {
     }
 }
 
+/// A presigned upload that landed (the object is in the bucket; S3's
+/// notification is the flow).
+async fn landed_upload(r: &Rig) -> Fixture {
+    let mut f = r.account().await;
+    let bytes = png();
+    let a = r
+        .base
+        .call(
+            "POST",
+            "/users/me/avatar/upload-url",
+            s(&f["token"]),
+            Some(json!({"content_type": "image/png", "content_length": bytes.len()})),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let record = shared::avatars::upload_record(r.state(), s(&f["user_id"]))
+        .await
+        .unwrap()
+        .unwrap();
+    r.state()
+        .blobs
+        .put(&record.key, bytes.into(), "image/png")
+        .await
+        .unwrap();
+    f["key"] = json!(record.key);
+    f
+}
+
+/// `media-process` on the landed object, as S3's notification invokes it
+/// (S3 retries a failed asynchronous invocation: the repeat).
+async fn process_upload(r: &Rig, f: &Fixture) -> Outcome {
+    let result = media_process::process_upload(r.faulty_state(), s(&f["key"])).await;
+    let user = r
+        .state()
+        .users
+        .get(s(&f["user_id"]))
+        .await
+        .unwrap()
+        .unwrap();
+    Outcome::Job(match result {
+        Ok(()) if user.avatar.is_some() => Ok(()),
+        Ok(()) => Err("processed, but no avatar installed".into()),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
 /// An event left in the outbox: its signup met a queue outage.
 async fn unsent_event(r: &Rig) -> Fixture {
     r.settle().await;
@@ -513,6 +560,7 @@ fn flows() -> Vec<Flow> {
         flow!("book edit", a_book, edit_book),
         flow!("pdf", account, generate_pdf),
         flow!("avatar", account, upload_avatar),
+        flow!("avatar upload processing", landed_upload, process_upload),
         flow!("outbox relay", unsent_event, relay),
         flow!("consumer", queued_event, consume),
     ]

@@ -235,7 +235,7 @@ async fn lease_lapses() {
 async fn upstream_failures_give_the_documented_answers(backend: TestBackend) {
     let upstream = Upstream::start(sample()).await;
     let s = server(backend, &upstream, Duration::from_secs(1)).await;
-    let admin = s.user_token(ADMIN).await;
+    let admin = s.admin_token(ADMIN).await;
     let drop_cache = || s.call("DELETE", "/admin/posts/cache", &admin, None, &[]);
 
     // Nothing cached: down and slow are 503 with Retry-After, garbage and
@@ -415,7 +415,7 @@ async fn search_paging_and_conditional_requests(backend: TestBackend) {
 async fn admins_drop_the_cache(backend: TestBackend) {
     let upstream = Upstream::start(sample()).await;
     let s = server(backend, &upstream, LONG).await;
-    let admin = s.user_token(ADMIN).await;
+    let admin = s.admin_token(ADMIN).await;
     let user = s.user_token("reader@example.com").await;
     assert_eq!(x_cache(&s.get("/posts", None).await), "MISS");
     s.call("DELETE", "/admin/posts/cache", &user, None, &[])

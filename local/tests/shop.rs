@@ -37,7 +37,7 @@ fn id(v: &Value) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn admins_keep_the_catalog_and_everyone_reads_it() {
     let s = server().await;
-    let admin = s.user_token(ADMIN).await;
+    let admin = s.admin_token(ADMIN).await;
     let user = s.user_token("reader@example.com").await;
     let b = add_book(&s, &admin, "Structure and Interpretation", 4500, 3).await;
     add_book(&s, &admin, "a Discipline of Programming", 3900, 1).await;
@@ -139,7 +139,7 @@ async fn admins_keep_the_catalog_and_everyone_reads_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_takes_its_copies_or_nothing() {
     let s = server().await;
-    let admin = s.user_token(ADMIN).await;
+    let admin = s.admin_token(ADMIN).await;
     let buyer = s.user_token("buyer@example.com").await;
     let other = s.user_token("other@example.com").await;
     let a = add_book(&s, &admin, "Book A", 1000, 3).await;
@@ -224,7 +224,7 @@ async fn an_order_takes_its_copies_or_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_last_copies_go_to_exactly_as_many_buyers() {
     let s = server().await;
-    let admin = s.user_token(ADMIN).await;
+    let admin = s.admin_token(ADMIN).await;
     let book = add_book(&s, &admin, "Scarce", 999, 5).await;
     let buyer = s.user_token("rush@example.com").await;
     let attempts = (0..12).map(|_| {
@@ -281,7 +281,7 @@ async fn an_order_fails_for_its_real_cause() {
         Err(OrderError::NoLines)
     );
 
-    let admin = s.user_token(ADMIN).await;
+    let admin = s.admin_token(ADMIN).await;
     let book = add_book(&s, &admin, "Contended", 1000, 5).await;
     let buyer = s.user_token("buyer-conflict@example.com").await;
     let faults = shared::faults::Faults::new();

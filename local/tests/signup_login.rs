@@ -344,7 +344,7 @@ async fn wrong_password_unknown_email_and_deactivated_look_the_same() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn admin_bootstrap_comes_from_configuration_not_from_being_first() {
+async fn admin_bootstrap_needs_a_verified_listed_address() {
     let s = TestServer::start_with(|mut c| {
         c.admin_emails = vec!["boss@example.com".into()];
         c
@@ -352,8 +352,33 @@ async fn admin_bootstrap_comes_from_configuration_not_from_being_first() {
     .await;
     let first = s.signup("first@example.com").await;
     assert_eq!(first["role"], "user");
+    // Listed, but not yet proven: a user like any other.
     let boss = s.signup("Boss@example.com").await;
-    assert_eq!(boss["role"], "admin");
+    assert_eq!(boss["role"], "user");
+    let token = s.user_token_of("boss@example.com").await;
+    let me = s.get("/users/me", Some(&token)).await;
+    assert_eq!(
+        (
+            me.body["role"].as_str(),
+            me.body["email_verified"].as_bool()
+        ),
+        (Some("user"), Some(false))
+    );
+    assert_eq!(s.get("/admin/users", Some(&token)).await.status, 403);
+    s.verify("boss@example.com").await;
+    let token = s.user_token_of("boss@example.com").await;
+    let me = s.get("/users/me", Some(&token)).await;
+    assert_eq!(
+        (
+            me.body["role"].as_str(),
+            me.body["email_verified"].as_bool()
+        ),
+        (Some("admin"), Some(true))
+    );
+    assert_eq!(s.get("/admin/users", Some(&token)).await.status, 200);
+    // A listed address that is not verified grants nothing, however it came.
+    let first_token = s.user_token_of("first@example.com").await;
+    assert_eq!(s.get("/admin/users", Some(&first_token)).await.status, 403);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -359,7 +359,7 @@ async fn a_poison_message_fails_alone_and_is_dead_lettered(b: TestBackend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let admin = s.user_token(admin_email).await;
+    let admin = s.admin_token(admin_email).await;
     let r = s
         .client
         .post(s.url("/admin/events/redrive"))

@@ -18,8 +18,9 @@ pub struct Authenticated {
 }
 
 /// Verifies a bearer token's signature and claims, then that its session is
-/// still live and its user still exists and is active: logout, logout-all,
-/// password change, deactivation and deletion take effect at once. The role
+/// still live (not revoked, not before the user's session cut-off) and its
+/// user still exists and is active: logout, logout-all, password change or
+/// reset, deactivation and deletion take effect at once. The role
 /// is the user's current one, so a demotion does too. Fails closed.
 pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Authenticated, ApiError> {
     let claims = state.tokens.verify(token).map_err(|e| {
@@ -33,7 +34,10 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Authen
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     match (user?, session?) {
         (Some(user), Some(session))
-            if user.active && !session.revoked && now < session.absolute_expires_at =>
+            if user.active
+                && !session.revoked
+                && now < session.absolute_expires_at
+                && user.allows_session(&session.id, session.created_at) =>
         {
             Ok(Authenticated { claims, user })
         }

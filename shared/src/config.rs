@@ -51,10 +51,25 @@ pub struct Config {
     /// refused without revoking the session (two tabs refreshing at once);
     /// after it, reuse revokes the session (the token was stolen).
     pub refresh_reuse_grace: Duration,
-    /// Failed logins allowed per account, and per client address, per window.
+    /// Login attempts allowed per window: per (account, client address) —
+    /// only a client's own failures block it —, per account from clients
+    /// that never logged into it, and per client address.
+    pub login_max_failures_per_client: u32,
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_failure_window: Duration,
+    /// Per hour: sign-ups per client address, password-reset requests per
+    /// address asked for and per client address, mails a user may ask for
+    /// (verification resends, email changes).
+    pub signups_per_ip_per_hour: u32,
+    pub resets_per_email_per_hour: u32,
+    pub resets_per_ip_per_hour: u32,
+    pub verification_mails_per_hour: u32,
+    /// `APP_BASE_URL`: the front end that mailed links point at (never a
+    /// URL built from a request's `Host`).
+    pub app_base_url: String,
+    /// `MAX_SESSIONS_PER_USER`: past it, a login ends the oldest session.
+    pub max_sessions_per_user: u32,
     /// `OUTBOX_LEASE_SECONDS`: how long a sender owns an outbox record
     /// before another may send it again (after a sender died half-way).
     pub outbox_lease: Duration,
@@ -156,10 +171,20 @@ impl Config {
                 60..=365 * 86_400,
             )?,
             refresh_reuse_grace: secs("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=10)?,
+            login_max_failures_per_client: count("LOGIN_MAX_FAILURES_PER_CLIENT", 5)?,
             login_max_failures_per_account: count("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)?,
             login_max_failures_per_ip: count("LOGIN_MAX_FAILURES_PER_IP", 50)?,
             login_failure_window: secs("LOGIN_FAILURE_WINDOW_SECONDS", 900, 10..=86_400)?,
             outbox_lease: secs("OUTBOX_LEASE_SECONDS", 30, 1..=900)?,
+            signups_per_ip_per_hour: count("SIGNUPS_PER_IP_PER_HOUR", 20)?,
+            resets_per_email_per_hour: count("RESETS_PER_EMAIL_PER_HOUR", 3)?,
+            resets_per_ip_per_hour: count("RESETS_PER_IP_PER_HOUR", 10)?,
+            verification_mails_per_hour: count("VERIFICATION_MAILS_PER_HOUR", 5)?,
+            app_base_url: get("APP_BASE_URL")
+                .unwrap_or_else(|| public_base_url.clone())
+                .trim_end_matches('/')
+                .to_owned(),
+            max_sessions_per_user: count("MAX_SESSIONS_PER_USER", 50)?,
             backend,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| ".data".to_owned())),
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| public_base_url.clone()),
@@ -208,6 +233,9 @@ impl Config {
         let url = url.trim_end_matches('/').to_owned();
         if self.jwt_issuer == self.public_base_url {
             self.jwt_issuer = url.clone();
+        }
+        if self.app_base_url == self.public_base_url {
+            self.app_base_url = url.clone();
         }
         self.public_base_url = url;
         self

@@ -33,6 +33,15 @@ pub const USER_DEACTIVATED: &str = "user.deactivated";
 pub const USER_ACTIVATED: &str = "user.activated";
 pub const USER_DELETED: &str = "user.deleted";
 pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
+/// The user asked for a new verification link.
+pub const USER_VERIFICATION_REQUESTED: &str = "user.verification_requested";
+pub const USER_EMAIL_VERIFIED: &str = "user.email_verified";
+/// Someone asked to reset the password of an address (`user_id` is empty:
+/// the request does not know, and must not look up, whether it exists).
+pub const PASSWORD_RESET_REQUESTED: &str = "password.reset_requested";
+/// `data.new_email`: the address to confirm.
+pub const USER_EMAIL_CHANGE_REQUESTED: &str = "user.email_change_requested";
+pub const USER_EMAIL_CHANGED: &str = "user.email_changed";
 
 impl UserEvent {
     pub fn new(kind: &str, user_id: &str, data: Value) -> Self {

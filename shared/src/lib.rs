@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod faults;
 pub mod http;
+pub mod one_time;
 pub mod outbox;
 pub mod password;
 pub mod ports;

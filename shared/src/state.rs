@@ -10,7 +10,7 @@ use crate::faults::{Faults, FaultyBlobs, FaultyMailer, FaultyQueue, FaultyStore}
 use crate::outbox::Outbox;
 use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
 use crate::posts::PostsFeed;
-use crate::rate_limit::LoginLimiter;
+use crate::rate_limit::{AbuseLimits, LoginLimiter};
 use crate::repo::{AuditRepo, SessionRepo, ShopRepo, TaskRepo, UserRepo};
 use crate::tokens::TokenKeys;
 
@@ -31,6 +31,7 @@ pub struct AppState {
     pub tasks: TaskRepo,
     pub shop: ShopRepo,
     pub login_limiter: LoginLimiter,
+    pub abuse: AbuseLimits,
     pub outbox: Outbox,
     /// The cached posts feed (this process's copy lives here).
     pub posts: PostsFeed,
@@ -157,6 +158,7 @@ impl AppState {
             tasks: TaskRepo::new(store.clone()),
             shop: ShopRepo::new(store.clone()),
             login_limiter: LoginLimiter::new(store.clone(), &config),
+            abuse: AbuseLimits::new(store.clone(), &config),
             outbox: Outbox::new(store.clone(), queue.clone(), config.outbox_lease),
             posts: PostsFeed::new(store.clone(), &config),
             store,
@@ -167,6 +169,21 @@ impl AppState {
             embedded,
             config,
         })
+    }
+
+    /// The same state sending mail through `mailer` (tests record mails).
+    pub fn with_mailer(&self, mailer: Arc<dyn Mailer>) -> Arc<AppState> {
+        Self::assemble(
+            self.config.clone(),
+            self.tokens.clone(),
+            Ports {
+                store: self.store.clone(),
+                blobs: self.blobs.clone(),
+                queue: self.queue.clone(),
+                mailer,
+            },
+            self.embedded.clone(),
+        )
     }
 
     /// The same state with every port wrapped to fail where `faults` says

@@ -53,6 +53,11 @@ pub fn aws_required() -> bool {
 /// freshly provisioned resources.
 pub async fn config(backend: TestBackend, dir: &Path) -> Config {
     let mut config = Config::embedded(dir);
+    // Every test client is 127.0.0.1: suites sign up far more accounts and
+    // ask for more resets than one address may in an hour. The suites that
+    // test these limits set their own.
+    config.signups_per_ip_per_hour = 1_000_000;
+    config.resets_per_ip_per_hour = 1_000_000;
     if backend == TestBackend::Embedded {
         return config;
     }
@@ -78,4 +83,53 @@ pub async fn config(backend: TestBackend, dir: &Path) -> Config {
     config.queue_url = Some(provisioned.queue_url);
     config.dead_letter_queue_url = Some(provisioned.dead_letter_url);
     config
+}
+
+/// A mailer that keeps a copy of every mail it sends (through the wrapped
+/// mailer), so tests read the links that were mailed on either backend.
+pub struct RecordingMailer {
+    inner: std::sync::Arc<dyn crate::ports::Mailer>,
+    pub sent: std::sync::Mutex<Vec<crate::ports::Mail>>,
+}
+
+impl RecordingMailer {
+    pub fn new(inner: std::sync::Arc<dyn crate::ports::Mailer>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(RecordingMailer {
+            inner,
+            sent: std::sync::Mutex::default(),
+        })
+    }
+
+    /// The mails sent to `to` so far, oldest first.
+    pub fn to(&self, to: &str) -> Vec<crate::ports::Mail> {
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|m| m.to == to)
+            .cloned()
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::Mailer for RecordingMailer {
+    async fn send(&self, mail: &crate::ports::Mail) -> Result<String, crate::ports::MailError> {
+        let id = self.inner.send(mail).await?;
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(mail.clone());
+        Ok(id)
+    }
+}
+
+/// The one-time token in a mailed link (`…?token=…`).
+pub fn token_in(text: &str) -> Option<String> {
+    let start = text.find("token=")? + "token=".len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    (token.len() == 43).then_some(token)
 }

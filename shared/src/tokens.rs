@@ -37,6 +37,9 @@ pub struct AccessClaims {
     pub iat: u64,
     pub jti: String,
     pub email: String,
+    /// OpenID Connect's standard claim: the owner confirmed the address.
+    #[serde(default)]
+    pub email_verified: bool,
     pub role: String,
     /// The session this token belongs to; revoking it revokes the token.
     pub sid: String,
@@ -208,22 +211,21 @@ impl TokenKeys {
     /// Signs an access token for a user; returns it with its claims.
     pub fn issue(
         &self,
-        user_id: &str,
-        email: &str,
-        role: &str,
+        user: &crate::domain::User,
         session_id: &str,
     ) -> Result<(String, AccessClaims), jsonwebtoken::errors::Error> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: user_id.into(),
+            sub: user.id.clone(),
             exp: now + self.ttl.as_secs(),
             nbf: now,
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
-            email: email.into(),
-            role: role.into(),
+            email: user.email.as_str().to_owned(),
+            email_verified: user.email_verified,
+            role: user.role.as_str().to_owned(),
             sid: session_id.into(),
         };
         let mut header = Header::new(Algorithm::EdDSA);

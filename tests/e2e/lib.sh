@@ -8,6 +8,7 @@ start_local() {
   data=$(mktemp -d)
   env -u MOTO_ENDPOINT -u AWS_ENDPOINT_URL -u TABLE_NAME "$@" ./target/debug/local --port 0 --data-dir "$data" > "$log" 2>&1 &
   SERVER=$!
+  DATA=$data
   trap 'kill $SERVER 2>/dev/null || true; rm -rf "'"$data"'"' EXIT
   URL=""
   for _ in $(seq 1 200); do

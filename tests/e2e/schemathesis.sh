@@ -15,11 +15,13 @@ mkdir -p "$OUT"
 . tests/e2e/lib.sh
 export ADMIN_EMAILS=st-admin@example.com ST_ADMIN_EMAIL=st-admin@example.com
 # The run guesses passwords on purpose; keep the lock-out out of its way.
-start_local "$OUT/schemathesis-server.log" LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 LOGIN_MAX_FAILURES_PER_IP=1000000
+start_local "$OUT/schemathesis-server.log" LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 LOGIN_MAX_FAILURES_PER_IP=1000000 \
+  LOGIN_MAX_FAILURES_PER_CLIENT=1000000 SIGNUPS_PER_IP_PER_HOUR=1000000 RESETS_PER_EMAIL_PER_HOUR=1000000 \
+  RESETS_PER_IP_PER_HOUR=1000000 VERIFICATION_MAILS_PER_HOUR=1000000
 # One worker: hypothesis's lambda introspection is not thread-safe on CPython 3.11.
 STATUS_FILE=$OUT/schemathesis-statuses.json
 rm -f "$STATUS_FILE"
-ST_STATUS_FILE=$STATUS_FILE ST_BASE_URL="$URL" SCHEMATHESIS_HOOKS=st_hooks PYTHONPATH=tests/e2e schemathesis run "$URL/openapi.json" \
+ST_MAIL_DIR="$DATA/mail" ST_STATUS_FILE=$STATUS_FILE ST_BASE_URL="$URL" SCHEMATHESIS_HOOKS=st_hooks PYTHONPATH=tests/e2e schemathesis run "$URL/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "${ST_EXAMPLES:-20}" --workers 1 --seed "${ST_SEED:-20261124}" \
   --report junit --report-dir "$OUT/schemathesis"

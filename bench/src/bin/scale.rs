@@ -137,6 +137,8 @@ async fn main() {
             avatar: None,
             role: shared::domain::Role::User,
             active: true,
+            email_verified: false,
+            sessions_cutoff: None,
             password_hash: hash.clone(),
             created_at: now,
             updated_at: now,

@@ -22,7 +22,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shared::domain::{PublicUser, Role, User};
+use shared::domain::{PublicUser, Role, SessionCutoff, User};
 use shared::events::{USER_ACTIVATED, USER_DEACTIVATED, USER_UPDATED, UserEvent};
 use shared::http::{
     Caller, ClientInfo, json, json_body, no_content, paging, path_param, query_param, respond,
@@ -75,6 +75,10 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 ));
             }
             user.active = active;
+            if !active {
+                // Every session ends with the deactivation, in the same write.
+                user.sessions_cutoff = Some(SessionCutoff::now(None));
+            }
             let (kind, action) = if active {
                 (USER_ACTIVATED, "admin.user.activated")
             } else {
@@ -88,11 +92,6 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 json!({}),
             )?;
             let saved = save(state, &user, kind, audit).await?;
-            // An inactive user's tokens already fail the authorizer; ending
-            // the sessions stops refreshes too, and is safe to repeat.
-            if !active {
-                state.sessions.revoke_all(&user.id, None).await?;
-            }
             json(StatusCode::OK, &PublicUser::from(&saved))
         }
         "PATCH /admin/users/{id}" => {

@@ -88,9 +88,11 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     let (email, password) = credentials(req)?;
     let client = ClientInfo::from_request(req);
     let account = email.trim().to_lowercase();
+    // The attempt is counted before the password is verified: parallel
+    // guesses cannot get more verifications than the limits allow.
     state
         .login_limiter
-        .check(&account, client.ip.as_deref())
+        .attempt(&account, client.ip.as_deref())
         .await?;
     // A malformed email cannot belong to an account: treat it as unknown.
     let user = match Email::parse(&email) {
@@ -110,10 +112,6 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
             user
         }
         (_, user) => {
-            state
-                .login_limiter
-                .record_failure(&account, client.ip.as_deref())
-                .await?;
             let user_id = user.as_ref().map(|u| u.id.as_str());
             state
                 .audit
@@ -132,6 +130,24 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
         .sessions
         .start(&user.id, &client, "login.succeeded")
         .await?;
+    // Past the cap, the oldest sessions end. (After the new one is stored:
+    // a failure here leaves one session too many until the next login.)
+    if let Err(e) = state
+        .sessions
+        .enforce_cap(&user, state.config.max_sessions_per_user as usize)
+        .await
+    {
+        tracing::warn!(error = %e, "could not enforce the session cap");
+    }
+    // The client's own failures are forgiven, and it is known from now on.
+    // (After the session is stored: a failure here only keeps a counter.)
+    if let Err(e) = state
+        .login_limiter
+        .succeeded(&account, client.ip.as_deref())
+        .await
+    {
+        tracing::warn!(error = %e, "could not clear the client's login counter");
+    }
     grant(state, &user, issued)
 }
 
@@ -145,12 +161,7 @@ pub fn grant(
 ) -> Result<Response<Body>, ApiError> {
     let (token, _) = state
         .tokens
-        .issue(
-            &user.id,
-            user.email.as_str(),
-            user.role.as_str(),
-            &issued.session.id,
-        )
+        .issue(user, &issued.session.id)
         .map_err(ApiError::internal)?;
     tokens_response(state, token, issued)
 }

@@ -212,6 +212,8 @@ mod tests {
             avatar: None,
             role: Role::User,
             active: true,
+            email_verified: false,
+            sessions_cutoff: None,
             password_hash: "never printed".into(),
             created_at: time::macros::datetime!(2026-01-02 03:04:05 UTC),
             updated_at: time::macros::datetime!(2026-01-02 03:04:05 UTC),

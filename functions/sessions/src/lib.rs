@@ -12,7 +12,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shared::domain::NewPassword;
+use shared::domain::{NewPassword, SessionCutoff};
 use shared::error::FieldError;
 use shared::events::{USER_PASSWORD_CHANGED, UserEvent};
 use shared::http::{
@@ -46,24 +46,23 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             Ok(no_content())
         }
         "POST /auth/logout-all" => {
-            // The others first (safe to repeat), then the caller's own in one
-            // transaction with the audit entry: until that commits the
-            // caller's token still works, so a failed request can be retried.
-            let others = state
-                .sessions
-                .revoke_all(&caller.user_id, Some(&caller.session_id))
-                .await?;
+            // One write, however many sessions: every session started until
+            // now is over (the authorizer, validate-token and refresh check
+            // the cut-off), recorded in the same transaction.
             let audit = AuditRepo::entry(
                 "logout.all",
                 Some(&caller.user_id),
                 None,
                 &client,
-                json!({ "sessions_ended": others + 1 }),
+                json!({}),
             )?;
-            state
-                .sessions
-                .revoke_with(&caller.user_id, &caller.session_id, vec![audit])
-                .await?;
+            if !state
+                .users
+                .cut_sessions(&caller.user_id, SessionCutoff::now(None), vec![audit])
+                .await?
+            {
+                return Err(ApiError::NotFound);
+            }
             Ok(no_content())
         }
         "GET /auth/sessions" => list(state, &caller).await,
@@ -108,14 +107,16 @@ struct SessionView {
 
 async fn list(state: &AppState, caller: &Caller) -> Result<Response<Body>, ApiError> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let items: Vec<SessionView> = state
-        .sessions
-        .list(&caller.user_id)
-        .await?
+    let (user, sessions) = tokio::join!(
+        state.users.get(&caller.user_id),
+        state.sessions.list(&caller.user_id)
+    );
+    let user = user?.ok_or(ApiError::NotFound)?;
+    let items: Vec<SessionView> = sessions?
         .into_iter()
         .map(|s| SessionView {
             current: s.id == caller.session_id,
-            active: s.is_live(now),
+            active: s.is_live(now) && user.allows_session(&s.id, s.created_at),
             id: s.id,
             created_at: s.created_at,
             last_used_at: s.last_used_at,
@@ -175,36 +176,24 @@ async fn change_password(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    // Guessing the current password with a stolen access token is limited like logins.
-    let account = user.email.as_str().to_owned();
-    state
-        .login_limiter
-        .check(&account, client.ip.as_deref())
-        .await?;
+    // Guessing the current password with a stolen access token is limited,
+    // in the user's own scope (a stranger cannot spend it; it is not the
+    // login's).
+    state.login_limiter.reauth_attempt(&user.id).await?;
     if password::verify(current, Some(user.password_hash.clone())).await? == Verdict::Invalid {
-        state
-            .login_limiter
-            .record_failure(&account, client.ip.as_deref())
-            .await?;
         return Err(ApiError::field("current_password", "is incorrect"));
     }
     let mut updated = user.clone();
     updated.password_hash = password::hash(new_password.into_inner()).await?;
-    // The other sessions end first: revoking is safe to repeat, so a
-    // failure here leaves the password unchanged and the request can simply
-    // be retried; a failure after the password changed could not be (the
-    // retry's current password would be wrong).
-    let ended = state
-        .sessions
-        .revoke_all(&caller.user_id, Some(&caller.session_id))
-        .await?;
+    // Every other session ends with the change, in the same write.
+    updated.sessions_cutoff = Some(SessionCutoff::now(Some(&caller.session_id)));
     let event = UserEvent::new(USER_PASSWORD_CHANGED, &user.id, json!({}));
     let audit = AuditRepo::entry(
         "password.changed",
         Some(&caller.user_id),
         None,
         client,
-        json!({ "other_sessions_ended": ended }),
+        json!({ "other_sessions_ended": true }),
     )?;
     state
         .users

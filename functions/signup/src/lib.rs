@@ -25,13 +25,15 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     allow(req, &[Method::POST])?;
     let new_user = json_body::<SignupRequest>(req)?.parse()?;
+    let client = shared::http::ClientInfo::from_request(req);
+    // Counted before the (deliberately slow) hash: one address cannot
+    // create accounts, or burn CPU, faster than the limit.
+    state.abuse.signup(client.ip.as_deref()).await?;
     let password_hash = password::hash(new_user.password.into_inner()).await?;
     let now = OffsetDateTime::now_utc();
-    let role = if state.config.is_admin_email(new_user.email.as_str()) {
-        Role::Admin
-    } else {
-        Role::User
-    };
+    // Everyone starts as a user: `ADMIN_EMAILS` grants admin only when the
+    // address is verified (see the `account-email` function).
+    let role = Role::User;
     let user = User {
         id: uuid::Uuid::now_v7().to_string(),
         email: new_user.email,
@@ -43,13 +45,14 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         avatar: None,
         role,
         active: true,
+        email_verified: false,
+        sessions_cutoff: None,
         password_hash,
         created_at: now,
         updated_at: now,
         version: 1,
     };
     let event = UserEvent::with_user(USER_CREATED, &user);
-    let client = shared::http::ClientInfo::from_request(req);
     let audit = AuditRepo::entry("user.signed_up", Some(&user.id), None, &client, json!({}))?;
     match state
         .users

@@ -18,8 +18,11 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::events::{EVENT_VERSION, USER_CREATED, USER_DELETED, UserEvent};
-use shared::ports::Mail;
+use shared::events::{
+    EVENT_VERSION, PASSWORD_RESET_REQUESTED, USER_CREATED, USER_DELETED,
+    USER_EMAIL_CHANGE_REQUESTED, USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
+};
+use shared::one_time::Purpose;
 use shared::ports::item_store::{Change, Condition, Key, StoreError};
 
 /// How long a claim protects an event being handled.
@@ -137,15 +140,14 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
     match event.kind.as_str() {
         USER_CREATED => {
             // Deleted before we got here: nothing to set up, nobody to greet.
-            if state
+            let Some(user) = state
                 .users
                 .get(&event.user_id)
                 .await
                 .map_err(|e| e.to_string())?
-                .is_none()
-            {
+            else {
                 return Ok(());
-            }
+            };
             let key = settings_key(&event.user_id);
             let settings = json!({
                 "pk": key.pk, "sk": key.sk, "user_id": event.user_id,
@@ -163,19 +165,98 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 Ok(()) | Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.to_string()),
             }
-            let email = event.data["user"]["email"]
-                .as_str()
-                .ok_or("user.created without an email")?;
-            let name = event.data["user"]["name"].as_str().unwrap_or("there");
-            let mail = Mail {
-                to: email.into(),
-                subject: "Welcome to User Platform".into(),
-                text: format!(
-                    "Hello {name},\n\nyour account is ready. Sign in any time.\n\nUser Platform\n"
-                ),
+            let name = user.name.as_ref().map_or("there", |n| n.as_str());
+            let mut text = format!("Hello {name},\n\nyour account is ready. Sign in any time.\n");
+            if !user.email_verified {
+                let link = mails::verification_link(state, &user).await?;
+                text.push_str(&format!(
+                    "\nPlease confirm this is your address (the link works for 24 hours):\n{link}\n"
+                ));
+            }
+            text.push_str("\nUser Platform\n");
+            mails::send(state, user.email.as_str(), "Welcome to User Platform", text).await
+        }
+        USER_VERIFICATION_REQUESTED => {
+            let Some(user) = mails::user(state, &event.user_id).await? else {
+                return Ok(());
             };
-            state.mailer.send(&mail).await.map_err(|e| e.to_string())?;
-            Ok(())
+            if user.email_verified {
+                return Ok(());
+            }
+            let link = mails::verification_link(state, &user).await?;
+            let text = format!(
+                "Hello,\n\nconfirm this is your address (the link works for 24 hours; earlier links no longer do):\n{link}\n\nUser Platform\n"
+            );
+            mails::send(state, user.email.as_str(), "Confirm your address", text).await
+        }
+        PASSWORD_RESET_REQUESTED => {
+            let Some(email) = event.data["email"].as_str() else {
+                return Err("password.reset_requested without an email".into());
+            };
+            let Ok(email) = shared::domain::Email::parse(email) else {
+                return Err("password.reset_requested with a malformed email".into());
+            };
+            // No account (or an inactive one): nothing is sent, and the
+            // requester was told the same as if there were.
+            let Some(user) = state
+                .users
+                .find_by_email(&email)
+                .await
+                .map_err(|e| e.to_string())?
+                .filter(|u| u.active)
+            else {
+                return Ok(());
+            };
+            let link = mails::link(
+                state,
+                Purpose::ResetPassword,
+                &user,
+                json!({}),
+                "reset-password",
+            )
+            .await?;
+            let text = format!(
+                "Hello,\n\nsomeone (hopefully you) asked to reset the password of this account. The link works for 30 minutes, once:\n{link}\n\nIf it was not you, ignore this mail: nothing changes.\n\nUser Platform\n"
+            );
+            mails::send(state, user.email.as_str(), "Reset your password", text).await
+        }
+        USER_EMAIL_CHANGE_REQUESTED => {
+            let Some(user) = mails::user(state, &event.user_id).await? else {
+                return Ok(());
+            };
+            let (Some(to), Some(from)) = (
+                event.data["new_email"].as_str(),
+                event.data["from"].as_str(),
+            ) else {
+                return Err("email change without its addresses".into());
+            };
+            if from != user.email.as_str() {
+                return Ok(()); // superseded by a later change
+            }
+            let data = json!({ "new_email": to, "from": from });
+            let link =
+                mails::link(state, Purpose::ChangeEmail, &user, data, "confirm-email").await?;
+            let confirm = format!(
+                "Hello,\n\nto make this the address of your User Platform account, follow this link (it works for 24 hours):\n{link}\n\nUser Platform\n"
+            );
+            mails::send(state, to, "Confirm your new address", confirm).await?;
+            let notice = format!(
+                "Hello,\n\nsomeone signed in to your account asked to change its address to {to}. Until the link sent there is used, nothing changes. If it was not you, change your password now.\n\nUser Platform\n"
+            );
+            mails::send(state, from, "A change of address was requested", notice).await
+        }
+        USER_PASSWORD_CHANGED => {
+            let Some(user) = mails::user(state, &event.user_id).await? else {
+                return Ok(());
+            };
+            let text = "Hello,\n\nthe password of your User Platform account was just changed, and every other session was signed out. If it was not you, reset your password now.\n\nUser Platform\n".to_owned();
+            mails::send(
+                state,
+                user.email.as_str(),
+                "Your password was changed",
+                text,
+            )
+            .await
         }
         USER_DELETED => {
             state
@@ -214,15 +295,73 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             if let Some(email) = event.data["email"].as_str() {
                 state
                     .login_limiter
-                    .forget(email)
+                    .forget(email, &event.user_id)
                     .await
                     .map_err(|e| e.to_string())?;
             }
+            shared::one_time::forget_user(state, &event.user_id)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(())
         }
         other => {
             tracing::debug!(kind = other, "no work for this event type");
             Ok(())
         }
+    }
+}
+
+/// Mails with one-time links.
+mod mails {
+    use serde_json::{Value, json};
+    use shared::AppState;
+    use shared::domain::User;
+    use shared::one_time::{self, Purpose};
+    use shared::ports::Mail;
+
+    pub async fn user(state: &AppState, id: &str) -> Result<Option<User>, String> {
+        state.users.get(id).await.map_err(|e| e.to_string())
+    }
+
+    /// Issues a token (replacing the user's earlier ones of that purpose)
+    /// and returns the front end's link carrying it. The token is only
+    /// ever in the mail; the store keeps its hash.
+    pub async fn link(
+        state: &AppState,
+        purpose: Purpose,
+        user: &User,
+        data: Value,
+        page: &str,
+    ) -> Result<String, String> {
+        let (token, writes) = one_time::issue(purpose, &user.id, data);
+        state
+            .store
+            .transact(writes)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{}/{page}?token={token}",
+            state.config.app_base_url
+        ))
+    }
+
+    pub async fn verification_link(state: &AppState, user: &User) -> Result<String, String> {
+        let data = json!({ "email": user.email.as_str() });
+        link(state, Purpose::VerifyEmail, user, data, "verify-email").await
+    }
+
+    pub async fn send(
+        state: &AppState,
+        to: &str,
+        subject: &str,
+        text: String,
+    ) -> Result<(), String> {
+        let mail = Mail {
+            to: to.into(),
+            subject: subject.into(),
+            text,
+        };
+        state.mailer.send(&mail).await.map_err(|e| e.to_string())?;
+        Ok(())
     }
 }

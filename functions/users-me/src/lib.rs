@@ -137,15 +137,8 @@ async fn delete(state: &AppState, req: &Request, user: &User) -> Result<Response
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::field("password", "is required"))?;
     let client = ClientInfo::from_request(req);
-    state
-        .login_limiter
-        .check(user.email.as_str(), client.ip.as_deref())
-        .await?;
+    state.login_limiter.reauth_attempt(&user.id).await?;
     if password::verify(password, Some(user.password_hash.clone())).await? == Verdict::Invalid {
-        state
-            .login_limiter
-            .record_failure(user.email.as_str(), client.ip.as_deref())
-            .await?;
         return Err(ApiError::field("password", "is incorrect"));
     }
     shared::accounts::delete_account(state, user, &user.id, &client).await?;

@@ -8,8 +8,10 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use shared::Config;
+use shared::testing::RecordingMailer;
 #[allow(unused_imports)]
 pub use shared::testing::{TestBackend, aws_required, selected_backend};
+use std::sync::Arc;
 
 /// A password zxcvbn rates strong enough.
 pub const PASSWORD: &str = "vivid tundra lantern 47";
@@ -21,6 +23,8 @@ pub struct TestServer {
     pub config: Config,
     /// Whether the background jobs (consumer, relay) run.
     pub background: bool,
+    /// Every mail the server sent (it still goes to the real mailer too).
+    pub mails: Arc<RecordingMailer>,
 }
 
 pub struct Answer {
@@ -105,16 +109,102 @@ impl TestServer {
 
     async fn serve_with(dir: tempfile::TempDir, config: Config, background: bool) -> TestServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        let running = local::start_with(config.clone(), addr, background)
-            .await
-            .unwrap();
+        let mut mails = None;
+        let running = local::start_wrapped(config.clone(), addr, background, |state| {
+            let recorder = RecordingMailer::new(state.mailer.clone());
+            mails = Some(recorder.clone());
+            state.with_mailer(recorder)
+        })
+        .await
+        .unwrap();
         TestServer {
             running,
             dir,
             client: reqwest::Client::new(),
             config,
             background,
+            mails: mails.expect("the state was built"),
         }
+    }
+
+    /// The token of the newest mail to `to` whose subject contains
+    /// `subject`, waiting for the consumer to send it (driving the queue
+    /// itself when the server's background jobs are off).
+    pub async fn mailed_token(&self, to: &str, subject: &str) -> String {
+        for _ in 0..200 {
+            let found = self
+                .mails
+                .to(to)
+                .into_iter()
+                .rev()
+                .find(|m| m.subject.contains(subject))
+                .and_then(|m| shared::testing::token_in(&m.text));
+            if let Some(token) = found {
+                return token;
+            }
+            if !self.background {
+                let state = &self.running.state;
+                let _ = outbox_relay::run(state).await;
+                local::consumer::deliver_once(
+                    state,
+                    local::routes::user_events_consumer(),
+                    std::time::Duration::ZERO,
+                )
+                .await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no mail to {to} about {subject:?}: {:?}", self.mails.to(to));
+    }
+
+    /// The text of the newest mail to `to` whose subject contains
+    /// `subject`, waiting for it.
+    pub async fn mailed_text(&self, to: &str, subject: &str) -> String {
+        for _ in 0..200 {
+            if let Some(m) = self
+                .mails
+                .to(to)
+                .into_iter()
+                .rev()
+                .find(|m| m.subject.contains(subject))
+            {
+                return m.text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no mail to {to} about {subject:?}: {:?}", self.mails.to(to));
+    }
+
+    /// Verifies `email`'s address through the newest mailed link not used
+    /// yet (an address may come back after its account was deleted).
+    pub async fn verify(&self, email: &str) {
+        let used = self.mails.to(email).len();
+        let mut token = self.mailed_token(email, "").await;
+        for _ in 0..200 {
+            let a = self
+                .post("/auth/verify-email", json!({ "token": token }))
+                .await;
+            if a.status == 204 {
+                return;
+            }
+            // An older account's link: wait for this one's.
+            assert_eq!(a.status, 400, "{}", a.text);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if self.mails.to(email).len() > used {
+                token = self.mailed_token(email, "").await;
+            }
+        }
+        panic!("no usable verification link for {email}");
+    }
+
+    /// Signs up, verifies the address (an address in `ADMIN_EMAILS` becomes
+    /// admin then), logs in; returns the access token.
+    pub async fn admin_token(&self, email: &str) -> String {
+        self.signup(email).await;
+        self.verify(email).await;
+        let a = self.login(email, PASSWORD).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        a.body["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Stops this server and starts another on the same data (same folder,
@@ -219,6 +309,13 @@ impl TestServer {
             json!({ "email": email, "password": password }),
         )
         .await
+    }
+
+    /// Logs an existing account in; returns the access token.
+    pub async fn user_token_of(&self, email: &str) -> String {
+        let a = self.login(email, PASSWORD).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        a.body["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Signs up and logs in; returns the access token.

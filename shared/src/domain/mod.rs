@@ -17,7 +17,7 @@ pub use new_password::NewPassword;
 pub use profile::{Bio, BirthDate, PersonName, Username};
 pub use signup::{NewUser, SignupRequest};
 pub use task::{DueDate, Task, TaskDescription, TaskStatus, TaskTitle};
-pub use user::{PublicUser, Role, User};
+pub use user::{PublicUser, Role, SessionCutoff, User};
 
 /// One line of text, the shape of names and titles: trimmed, 1 to `max`
 /// characters, no control characters. `too_long` names the limit.

@@ -38,6 +38,13 @@ pub struct User {
     pub avatar: Option<Avatar>,
     pub role: Role,
     pub active: bool,
+    /// The owner proved they read mail at `email` (a verification link).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Sessions started before this cut-off are over (logout-all, password
+    /// change or reset, deactivation): one write ends them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_cutoff: Option<SessionCutoff>,
     pub password_hash: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -45,6 +52,40 @@ pub struct User {
     pub updated_at: OffsetDateTime,
     /// Optimistic-concurrency version; every write checks and bumps it.
     pub version: u64,
+}
+
+/// "Sessions started before `at_ms` are over, except `keep`" (the caller's
+/// own, on a password change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCutoff {
+    /// Epoch milliseconds.
+    pub at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<String>,
+}
+
+impl SessionCutoff {
+    /// Every session started until now ends, but `keep`.
+    pub fn now(keep: Option<&str>) -> Self {
+        SessionCutoff {
+            at_ms: (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+            keep: keep.map(str::to_owned),
+        }
+    }
+}
+
+impl User {
+    /// Whether a session of this user started at `started` is still
+    /// allowed by the user's cut-off.
+    pub fn allows_session(&self, session_id: &str, started: OffsetDateTime) -> bool {
+        match &self.sessions_cutoff {
+            None => true,
+            Some(c) => {
+                c.keep.as_deref() == Some(session_id)
+                    || (started.unix_timestamp_nanos() / 1_000_000) as i64 > c.at_ms
+            }
+        }
+    }
 }
 
 /// What clients see of a user.
@@ -64,6 +105,9 @@ pub struct PublicUser {
     pub avatar: Option<AvatarLinks>,
     pub role: Role,
     pub active: bool,
+    /// Whether the owner confirmed the address by a link mailed to it.
+    #[serde(default)]
+    pub email_verified: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -85,6 +129,7 @@ impl From<&User> for PublicUser {
             avatar: None,
             role: u.role,
             active: u.active,
+            email_verified: u.email_verified,
             created_at: u.created_at,
             updated_at: u.updated_at,
             version: u.version,

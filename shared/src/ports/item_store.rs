@@ -53,6 +53,9 @@ pub enum Condition {
     Equals(String, Value),
     /// The numeric attribute exists and is at least this number (e.g. stock).
     AtLeast(String, i64),
+    /// The numeric attribute is below this number; a missing attribute (or
+    /// item) counts as 0 (e.g. "fewer than the limit so far").
+    Below(String, i64),
     /// All of these hold.
     All(Vec<Condition>),
 }
@@ -320,6 +323,13 @@ pub fn condition_holds(condition: &Condition, current: Option<&Attrs>) -> bool {
             .and_then(|i| i.get(attr))
             .and_then(Value::as_f64)
             .is_some_and(|v| v >= *n as f64),
+        Condition::Below(attr, n) => {
+            let value = current.and_then(|i| i.get(attr));
+            match value {
+                None => 0 < *n,
+                Some(v) => v.as_f64().is_some_and(|v| v < *n as f64),
+            }
+        }
         Condition::All(all) => all.iter().all(|c| condition_holds(c, current)),
     }
 }

@@ -224,7 +224,10 @@ impl SessionRepo {
                 session_id,
             });
         }
-        let Some(user) = current_user(user_id.clone()).await?.filter(|u| u.active) else {
+        let Some(user) = current_user(user_id.clone())
+            .await?
+            .filter(|u| u.active && u.allows_session(&session.id, session.created_at))
+        else {
             self.revoke(&user_id, &session_id).await?;
             return Ok(Rotation::Invalid);
         };
@@ -310,6 +313,26 @@ impl SessionRepo {
         }
     }
 
+    /// Ends the oldest live sessions beyond `cap` (called after a login
+    /// started one); returns how many ended.
+    pub async fn enforce_cap(&self, user: &User, cap: usize) -> Result<usize, ApiError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let live: Vec<Session> = self
+            .list(&user.id)
+            .await?
+            .into_iter()
+            .filter(|s| s.is_live(now) && user.allows_session(&s.id, s.created_at))
+            .collect();
+        let mut ended = 0;
+        // Newest first: everything past the first `cap` is the oldest.
+        for s in live.iter().skip(cap) {
+            if self.revoke(&user.id, &s.id).await? {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
     /// Revokes one session; false when it does not exist.
     pub async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, ApiError> {
         self.revoke_with(user_id, session_id, vec![]).await
@@ -345,21 +368,6 @@ impl SessionRepo {
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Revokes every live session of a user but `except`; returns how many.
-    pub async fn revoke_all(&self, user_id: &str, except: Option<&str>) -> Result<usize, ApiError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let mut n = 0;
-        for s in self.list(user_id).await? {
-            if s.is_live(now)
-                && Some(s.id.as_str()) != except
-                && self.revoke(user_id, &s.id).await?
-            {
-                n += 1;
-            }
-        }
-        Ok(n)
     }
 
     /// Deletes every session of a user and every refresh token (used or not).

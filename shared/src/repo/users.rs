@@ -14,10 +14,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::from_item;
-use crate::domain::{Email, User};
+use crate::domain::{Email, SessionCutoff, User};
 use crate::error::ApiError;
 use crate::ports::item_store::{
-    self, Attrs, Condition, Index, ItemStore, Key, Query, SortKey, StoreError, Write,
+    self, Attrs, Change, Condition, Index, ItemStore, Key, Query, SortKey, StoreError, Write,
 };
 
 #[derive(Clone)]
@@ -194,6 +194,34 @@ impl UserRepo {
         }
     }
 
+    /// Sets the user's session cut-off with one update (no read), with
+    /// `extra` writes in the same transaction; false when there is no such
+    /// user.
+    pub async fn cut_sessions(
+        &self,
+        id: &str,
+        cutoff: SessionCutoff,
+        extra: Vec<Write>,
+    ) -> Result<bool, ApiError> {
+        let mut writes = vec![Write::Update {
+            key: user_key(id),
+            changes: vec![
+                Change::Set(
+                    "sessions_cutoff".into(),
+                    serde_json::to_value(&cutoff).map_err(ApiError::internal)?,
+                ),
+                Change::Add("version".into(), 1),
+            ],
+            condition: Some(Condition::Exists),
+        }];
+        writes.extend(extra);
+        match self.store.transact(writes).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Deletes the user and its claims, all or nothing, if unchanged since read.
     pub async fn delete(&self, user: &User, extra: Vec<Write>) -> Result<bool, ApiError> {
         let mut writes = vec![
@@ -270,6 +298,38 @@ impl UserRepo {
             Some(id) => self.get(id).await,
             None => Ok(None),
         }
+    }
+
+    /// The write that saves `user` as its next version if the stored one is
+    /// still `user.version` (first in a transaction the caller builds), and
+    /// the user as it will be stored.
+    pub fn next_version(&self, user: &User) -> Result<(Write, User), ApiError> {
+        let mut next = user.clone();
+        next.version = user.version + 1;
+        next.updated_at = time::OffsetDateTime::now_utc();
+        let write = Write::Put {
+            item: to_item(&next)?,
+            condition: Some(Condition::Equals("version".into(), json!(user.version))),
+        };
+        Ok((write, next))
+    }
+
+    /// The writes that move a user to another address: the user's next
+    /// version, the old claim released (if still theirs) and the new one
+    /// taken (if free), in this order.
+    pub fn move_email(&self, user: &User, to: &Email) -> Result<(Vec<Write>, User), ApiError> {
+        let mut moved = user.clone();
+        moved.email = to.clone();
+        let (save, next) = self.next_version(&moved)?;
+        let writes = vec![
+            save,
+            Write::Delete {
+                key: email_key(&user.email),
+                condition: Some(Condition::Equals("user_id".into(), json!(user.id))),
+            },
+            claim(&email_key(to), &user.id),
+        ];
+        Ok((writes, next))
     }
 
     /// Replaces the user if its stored version is still `user.version`, and

@@ -114,6 +114,18 @@ impl Expr {
                 let v = self.value(AttributeValue::N(n.to_string()));
                 format!("({a} >= {v} AND {})", self.live(now))
             }
+            Condition::Below(attr, n) => {
+                let a = self.name(attr);
+                let v = self.value(AttributeValue::N(n.to_string()));
+                if *n > 0 {
+                    // Missing (or the whole item absent or expired) counts as 0.
+                    let ttl = self.name(EXPIRES_AT);
+                    let now = self.value(AttributeValue::N(now.to_string()));
+                    format!("(attribute_not_exists({a}) OR {a} < {v} OR {ttl} <= {now})")
+                } else {
+                    format!("({a} < {v} AND {})", self.live(now))
+                }
+            }
             Condition::All(all) => {
                 if all.is_empty() {
                     return Err(StoreError::Internal("empty condition list".into()));

@@ -25,14 +25,24 @@ use crate::config::Config;
 /// Loads the shared SDK configuration: credentials and region from the usual
 /// chain, `AWS_ENDPOINT_URL` for emulators, standard retries (3 attempts with
 /// backoff) and timeouts short enough for a Lambda with a 10 s budget.
+///
+/// Against an emulator (`AWS_ENDPOINT_URL`) an attempt may take longer: moto
+/// answers one request at a time and does not honour the idempotency token
+/// the SDK puts on `TransactWriteItems`, so a timed-out attempt that was in
+/// fact applied would be retried and fail its own conditions. DynamoDB
+/// itself returns the first outcome to such a retry.
 pub async fn sdk_config(config: &Config) -> SdkConfig {
+    let (attempt, operation) = match config.aws_endpoint_url {
+        Some(_) => (Duration::from_secs(30), Duration::from_secs(60)),
+        None => (Duration::from_secs(3), Duration::from_secs(8)),
+    };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(8))
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(operation)
                 .build(),
         );
     if let Some(url) = &config.aws_endpoint_url {

@@ -1,0 +1,367 @@
+//! Proving and changing an email address, and getting back into an account
+//! (OWASP's Forgot Password Cheat Sheet):
+//! - `POST /auth/verify-email {token}` → 204: the address is verified; an
+//!   address listed in `ADMIN_EMAILS` becomes admin at this moment (never at
+//!   sign-up);
+//! - `POST /auth/verify-email/resend` (bearer) → 202: a new link (the old
+//!   ones stop working);
+//! - `POST /auth/password-reset {email}` → 202, the same answer and the
+//!   same work whether or not an account has the address: the request only
+//!   queues an event; the `user-events` consumer looks the address up and
+//!   mails the link;
+//! - `POST /auth/password-reset/confirm {token, new_password}` → 204: the new
+//!   password (signup's rules), every session over, the login lock cleared,
+//!   a notice mailed, audited;
+//! - `POST /users/me/email {new_email, password}` (bearer) → 202: a link to
+//!   the new address and a notice to the old one; nothing changes yet;
+//! - `POST /auth/email-change/confirm {token}` → 204: the address moves, with
+//!   its uniqueness claim, in one transaction (409 if it was taken meanwhile).
+//!
+//! Tokens are `shared::one_time`'s: random, stored hashed, single use,
+//! expiring, a newer one replacing older ones. Every token that cannot be
+//! used gets the same 400.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use shared::auth::caller_account;
+use shared::domain::{Email, NewPassword, Role, SessionCutoff, User};
+use shared::error::FieldError;
+use shared::events::{
+    PASSWORD_RESET_REQUESTED, USER_EMAIL_CHANGE_REQUESTED, USER_EMAIL_CHANGED, USER_EMAIL_VERIFIED,
+    USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
+};
+use shared::http::{ClientInfo, json as json_response, json_body, no_content, respond, route_key};
+use shared::one_time::{self, Purpose};
+use shared::password::{self, Verdict};
+use shared::ports::{StoreError, Write};
+use shared::repo::AuditRepo;
+use shared::{ApiError, AppState, outbox};
+
+pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    respond(dispatch(&state, &req).await)
+}
+
+async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    match route_key(req).as_str() {
+        "POST /auth/verify-email" => verify(state, req).await,
+        "POST /auth/verify-email/resend" => resend(state, req).await,
+        "POST /auth/password-reset" => reset_request(state, req).await,
+        "POST /auth/password-reset/confirm" => reset_confirm(state, req).await,
+        "POST /users/me/email" => change_request(state, req).await,
+        "POST /auth/email-change/confirm" => change_confirm(state, req).await,
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn invalid() -> ApiError {
+    ApiError::BadRequest(one_time::INVALID.into())
+}
+
+/// 202 with a message (the work continues in the consumer).
+fn accepted(message: &str) -> Result<Response<Body>, ApiError> {
+    json_response(StatusCode::ACCEPTED, &json!({ "message": message }))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: Option<String>,
+}
+
+fn token_of(body: TokenBody) -> Result<String, ApiError> {
+    body.token
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| ApiError::field("token", "is required"))
+}
+
+/// Runs a token's transaction: `writes[0]` saves the user; the token's
+/// writes come next. A failed save is a concurrent change (409); a failed
+/// token write means it was used meanwhile (the invalid-token 400);
+/// `taken` names the index of a uniqueness claim (409 "taken").
+async fn commit(
+    state: &AppState,
+    writes: Vec<Write>,
+    taken: Option<usize>,
+) -> Result<(), ApiError> {
+    match state.store.transact(writes).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionCanceled { failed }) if !failed.is_empty() => {
+            if taken.is_some_and(|i| failed.contains(&i)) {
+                Err(ApiError::Conflict(
+                    "Another account uses this address now.".into(),
+                ))
+            } else if failed.contains(&0) {
+                Err(ApiError::Conflict(
+                    "The account changed meanwhile; try again.".into(),
+                ))
+            } else {
+                Err(invalid())
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn verify(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let token = token_of(json_body(req)?)?;
+    let Some(valid) = one_time::find(state, Purpose::VerifyEmail, &token).await? else {
+        return Err(invalid());
+    };
+    let Some(user) = state.users.get(&valid.user_id).await? else {
+        return Err(invalid());
+    };
+    // A link for an address the account no longer has proves nothing.
+    if valid.data["email"].as_str() != Some(user.email.as_str()) {
+        return Err(invalid());
+    }
+    let mut verified = user.clone();
+    verified.email_verified = true;
+    let admin = state.config.is_admin_email(user.email.as_str()) && user.role != Role::Admin;
+    if admin {
+        verified.role = Role::Admin;
+    }
+    let client = ClientInfo::from_request(req);
+    let (save, next) = state.users.next_version(&verified)?;
+    let event = UserEvent::with_user(USER_EMAIL_VERIFIED, &next);
+    let mut writes = vec![save];
+    writes.extend(valid.consume());
+    writes.push(outbox::record(&event)?);
+    writes.push(AuditRepo::entry(
+        "email.verified",
+        Some(&user.id),
+        None,
+        &client,
+        json!({ "admin_granted": admin }),
+    )?);
+    commit(state, writes, None).await?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    Ok(no_content())
+}
+
+async fn resend(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let user = caller_account(state, req).await?;
+    if user.email_verified {
+        return Err(ApiError::Conflict(
+            "The address is already verified.".into(),
+        ));
+    }
+    state.abuse.user_mail(&user.id).await?;
+    let event = UserEvent::new(USER_VERIFICATION_REQUESTED, &user.id, json!({}));
+    state.store.write(outbox::record(&event)?).await?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    accepted("A new link is on its way; earlier links no longer work.")
+}
+
+#[derive(Deserialize)]
+struct ResetRequest {
+    email: Option<String>,
+}
+
+/// The one answer to a reset request.
+pub const RESET_ACCEPTED: &str =
+    "If an account uses this address, a link to reset its password is on its way.";
+
+async fn reset_request(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body: ResetRequest = json_body(req)?;
+    let raw = body
+        .email
+        .ok_or_else(|| ApiError::field("email", "is required"))?;
+    let email = Email::parse(&raw).map_err(|m| ApiError::field("email", m))?;
+    let client = ClientInfo::from_request(req);
+    state
+        .abuse
+        .password_reset(email.as_str(), client.ip.as_deref())
+        .await?;
+    // No lookup here: the consumer finds the account (or not). Both cases
+    // do exactly this work, so neither answer nor time tells them apart.
+    let event = UserEvent::new(
+        PASSWORD_RESET_REQUESTED,
+        "",
+        json!({ "email": email.as_str() }),
+    );
+    state.store.write(outbox::record(&event)?).await?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    accepted(RESET_ACCEPTED)
+}
+
+#[derive(Deserialize)]
+struct ResetConfirm {
+    token: Option<String>,
+    new_password: Option<String>,
+}
+
+/// Words a password must not be built from: the account's own.
+fn user_inputs(user: &User) -> Vec<&str> {
+    let mut inputs = vec![user.email.as_str(), user.email.local_part()];
+    inputs.extend(
+        user.name
+            .iter()
+            .chain(user.surname.iter())
+            .map(|n| n.as_str()),
+    );
+    inputs.extend(user.username.iter().map(|u| u.as_str()));
+    inputs
+}
+
+async fn reset_confirm(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body: ResetConfirm = json_body(req)?;
+    let mut errors = Vec::new();
+    if body.token.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        errors.push(FieldError::new("token", "is required"));
+    }
+    if body.new_password.is_none() {
+        errors.push(FieldError::new("new_password", "is required"));
+    }
+    let (Some(token), Some(raw_password)) = (body.token, body.new_password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let Some(valid) = one_time::find(state, Purpose::ResetPassword, &token).await? else {
+        return Err(invalid());
+    };
+    let Some(user) = state.users.get(&valid.user_id).await?.filter(|u| u.active) else {
+        return Err(invalid());
+    };
+    let new_password = NewPassword::parse(&raw_password, &user_inputs(&user))
+        .map_err(|m| ApiError::field("new_password", &m))?;
+    let mut reset = user.clone();
+    reset.password_hash = password::hash(new_password.into_inner()).await?;
+    // Whoever knew the old password is out: every session ends.
+    reset.sessions_cutoff = Some(SessionCutoff::now(None));
+    let client = ClientInfo::from_request(req);
+    let (save, _) = state.users.next_version(&reset)?;
+    let event = UserEvent::new(USER_PASSWORD_CHANGED, &user.id, json!({ "reset": true }));
+    let mut writes = vec![save];
+    writes.extend(valid.consume());
+    writes.push(outbox::record(&event)?);
+    writes.push(AuditRepo::entry(
+        "password.reset",
+        Some(&user.id),
+        None,
+        &client,
+        json!({}),
+    )?);
+    commit(state, writes, None).await?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    // The owner proved control of the address: the login lock goes. (After
+    // the commit; if this fails the lock still lapses with its window.)
+    if let Err(e) = state.login_limiter.clear_account(user.email.as_str()).await {
+        tracing::warn!(error = %e, "could not clear the login counters after a reset");
+    }
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct ChangeRequest {
+    new_email: Option<String>,
+    password: Option<String>,
+}
+
+async fn change_request(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let user = caller_account(state, req).await?;
+    let body: ChangeRequest = json_body(req)?;
+    let mut errors = Vec::new();
+    let new_email = match body.new_email.as_deref().map(Email::parse) {
+        None => {
+            errors.push(FieldError::new("new_email", "is required"));
+            None
+        }
+        Some(Err(m)) => {
+            errors.push(FieldError::new("new_email", m));
+            None
+        }
+        Some(Ok(e)) if e == user.email => {
+            errors.push(FieldError::new("new_email", "is already your address"));
+            None
+        }
+        Some(Ok(e)) => Some(e),
+    };
+    let password = body.password.filter(|p| !p.is_empty());
+    if password.is_none() {
+        errors.push(FieldError::new("password", "is required"));
+    }
+    let (Some(new_email), Some(password)) = (new_email, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    state.login_limiter.reauth_attempt(&user.id).await?;
+    if password::verify(password, Some(user.password_hash.clone())).await? == Verdict::Invalid {
+        return Err(ApiError::field("password", "is incorrect"));
+    }
+    state.abuse.user_mail(&user.id).await?;
+    let client = ClientInfo::from_request(req);
+    // Whether the address is taken is not told here (that would let anyone
+    // signed in probe addresses); the confirmation answers 409 if it is.
+    let event = UserEvent::new(
+        USER_EMAIL_CHANGE_REQUESTED,
+        &user.id,
+        json!({ "new_email": new_email.as_str(), "from": user.email.as_str() }),
+    );
+    let audit = AuditRepo::entry(
+        "email.change_requested",
+        Some(&user.id),
+        None,
+        &client,
+        json!({}),
+    )?;
+    state
+        .store
+        .transact(vec![outbox::record(&event)?, audit])
+        .await?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    accepted(
+        "A confirmation link is on its way to the new address; until it is used, the current address stays.",
+    )
+}
+
+async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let token = token_of(json_body(req)?)?;
+    let Some(valid) = one_time::find(state, Purpose::ChangeEmail, &token).await? else {
+        return Err(invalid());
+    };
+    let Some(user) = state.users.get(&valid.user_id).await? else {
+        return Err(invalid());
+    };
+    let (Some(to), Some(from)) = (
+        valid.data["new_email"].as_str(),
+        valid.data["from"].as_str(),
+    ) else {
+        return Err(invalid());
+    };
+    let Ok(to) = Email::parse(to) else {
+        return Err(invalid());
+    };
+    // The account moved on since the link was sent.
+    if from != user.email.as_str() {
+        return Err(invalid());
+    }
+    let mut moved = user.clone();
+    // Following the link proves the new address.
+    moved.email_verified = true;
+    if state.config.is_admin_email(to.as_str()) {
+        moved.role = Role::Admin;
+    }
+    let (mut writes, next) = state.users.move_email(&moved, &to)?;
+    let taken = writes.len() - 1;
+    writes.extend(valid.consume());
+    let event = UserEvent::new(
+        USER_EMAIL_CHANGED,
+        &user.id,
+        json!({ "email": next.email.as_str(), "previous_email": user.email.as_str() }),
+    );
+    writes.push(outbox::record(&event)?);
+    writes.push(AuditRepo::entry(
+        "email.changed",
+        Some(&user.id),
+        None,
+        &ClientInfo::from_request(req),
+        json!({}),
+    )?);
+    commit(state, writes, Some(taken)).await?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    Ok(no_content())
+}

@@ -1,0 +1,174 @@
+//! One-time tokens: email verification, password reset, email change.
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | token | `OTT#{sha256}` | `OTT` | `purpose`, `user_id`, `data`; TTL at expiry |
+//! | current token | `USER#{id}` | `OTT#{purpose}` | `hash` of the newest token of that purpose; TTL at expiry |
+//!
+//! A token is 32 random bytes (base64url) shown once, in a mail; only its
+//! SHA-256 is stored. Issuing one for a purpose points the user's "current"
+//! item at it, so a newer token replaces older ones. Consuming one is a
+//! transaction that deletes the token and its "current" pointer on the
+//! condition that the pointer still names it, together with the change the
+//! token authorises: single use under concurrency, never read-then-write.
+//! Unknown, used, superseded, expired and wrong-purpose tokens all get the
+//! same answer.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::ports::item_store::{Condition, Key, Write};
+use crate::secrets::{new_token, token_hash};
+use crate::state::AppState;
+
+/// What a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    VerifyEmail,
+    ResetPassword,
+    ChangeEmail,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::VerifyEmail => "verify_email",
+            Purpose::ResetPassword => "reset_password",
+            Purpose::ChangeEmail => "change_email",
+        }
+    }
+
+    /// How long a token of this purpose works.
+    pub fn ttl(self) -> Duration {
+        match self {
+            Purpose::VerifyEmail | Purpose::ChangeEmail => Duration::from_secs(24 * 3600),
+            Purpose::ResetPassword => Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// The one answer for every token that cannot be used.
+pub const INVALID: &str = "The link is invalid, expired or already used; ask for a new one.";
+
+fn token_key(hash: &str) -> Key {
+    Key::new(format!("OTT#{hash}"), "OTT")
+}
+
+fn current_key(user_id: &str, purpose: Purpose) -> Key {
+    Key::new(
+        format!("USER#{user_id}"),
+        format!("OTT#{}", purpose.as_str()),
+    )
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A new token: the secret to mail, and the writes that store its hash.
+pub fn issue(purpose: Purpose, user_id: &str, data: Value) -> (String, Vec<Write>) {
+    let token = new_token();
+    let hash = token_hash(&token);
+    let expires = now() + purpose.ttl().as_secs() as i64;
+    let token_item = json!({
+        "pk": token_key(&hash).pk, "sk": "OTT", "purpose": purpose.as_str(),
+        "user_id": user_id, "data": data, "expires_at": expires,
+    });
+    let current = current_key(user_id, purpose);
+    let current_item = json!({
+        "pk": current.pk, "sk": current.sk, "hash": hash, "expires_at": expires,
+    });
+    let put = |v: Value| Write::Put {
+        item: v.as_object().cloned().unwrap_or_default(),
+        condition: None,
+    };
+    (token, vec![put(token_item), put(current_item)])
+}
+
+/// A token that may be used: whose it is and what it carries.
+#[derive(Debug, Clone)]
+pub struct Valid {
+    pub user_id: String,
+    pub data: Value,
+    hash: String,
+    purpose: Purpose,
+}
+
+impl Valid {
+    /// The writes that use the token up; put them in the transaction of the
+    /// change it authorises (they fail it if the token was used meanwhile).
+    pub fn consume(&self) -> Vec<Write> {
+        vec![
+            Write::Delete {
+                key: token_key(&self.hash),
+                condition: Some(Condition::Exists),
+            },
+            Write::Delete {
+                key: current_key(&self.user_id, self.purpose),
+                condition: Some(Condition::Equals("hash".into(), json!(self.hash))),
+            },
+        ]
+    }
+}
+
+/// Looks a presented token up: `Ok(None)` for every token that cannot be
+/// used (unknown, used, superseded, expired, another purpose, malformed).
+pub async fn find(
+    state: &AppState,
+    purpose: Purpose,
+    token: &str,
+) -> Result<Option<Valid>, ApiError> {
+    let token = token.trim();
+    if token.len() != 43
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Ok(None);
+    }
+    let hash = token_hash(token);
+    let Some(item) = state.store.get(&token_key(&hash)).await? else {
+        return Ok(None);
+    };
+    if item.get("purpose").and_then(Value::as_str) != Some(purpose.as_str()) {
+        return Ok(None);
+    }
+    let Some(user_id) = item.get("user_id").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let current = state.store.get(&current_key(user_id, purpose)).await?;
+    if current
+        .as_ref()
+        .and_then(|c| c.get("hash"))
+        .and_then(Value::as_str)
+        != Some(hash.as_str())
+    {
+        return Ok(None);
+    }
+    Ok(Some(Valid {
+        user_id: user_id.to_owned(),
+        data: item.get("data").cloned().unwrap_or(Value::Null),
+        hash,
+        purpose,
+    }))
+}
+
+/// Forgets every token of a user (account deletion); safe to repeat.
+pub async fn forget_user(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    for purpose in [
+        Purpose::VerifyEmail,
+        Purpose::ResetPassword,
+        Purpose::ChangeEmail,
+    ] {
+        let key = current_key(user_id, purpose);
+        if let Some(current) = state.store.get(&key).await? {
+            if let Some(hash) = current.get("hash").and_then(Value::as_str) {
+                state.store.delete(token_key(hash), None).await?;
+            }
+            state.store.delete(key, None).await?;
+        }
+    }
+    Ok(())
+}
