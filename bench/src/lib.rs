@@ -77,8 +77,13 @@ pub async fn embedded_state(
 ) -> (tempfile::TempDir, std::sync::Arc<shared::AppState>) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut config = shared::Config::embedded(dir.path());
+    // Benchmarks measure the work, not the refusals: no limit bites.
     config.login_max_failures_per_account = u32::MAX;
     config.login_max_failures_per_ip = u32::MAX;
+    config.login_max_failures_per_client = u32::MAX;
+    config.signups_per_ip_per_hour = u32::MAX;
+    config.resets_per_email_per_hour = u32::MAX;
+    config.resets_per_ip_per_hour = u32::MAX;
     let state = shared::AppState::build(config)
         .await
         .expect("the embedded state");

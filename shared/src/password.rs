@@ -52,6 +52,7 @@ fn hash_blocking(password: &str) -> Result<String, ApiError> {
 /// Verifies `password` against `stored`, or against the dummy hash when there
 /// is no stored hash (unknown account), which always answers `Invalid`.
 pub async fn verify(password: String, stored: Option<String>) -> Result<Verdict, ApiError> {
+    VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
@@ -69,6 +70,15 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<Verdict,
     })
     .await
     .map_err(ApiError::internal)?
+}
+
+/// How many argon2 verifications this process has started: a metric, and
+/// how the login-limit test counts what parallel guesses cost.
+static VERIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// See [`VERIFICATIONS`].
+pub fn verifications() -> u64 {
+    VERIFICATIONS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// True when the hash was made with another algorithm or weaker parameters.
