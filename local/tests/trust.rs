@@ -215,7 +215,7 @@ async fn password_reset_ends_every_session(b: TestBackend) {
         .await;
     reused.problem(400);
     assert!(s.mails.to("nobody@example.com").is_empty());
-    let t = s.user_token_of("rita@example.com").await;
+    let t = access(&s.login("rita@example.com", NEW_PASSWORD).await);
     let export = s.get("/users/me/export", Some(&t)).await;
     assert!(
         export.body["audit"]

@@ -48,9 +48,10 @@ def _login():
     return body
 
 
-def _mailed_token(to):
-    """The token of the newest mail to `to` in the server's mail folder
-    (ADMIN_EMAILS grants admin only once the address is verified)."""
+def _mailed_token(to, subject=""):
+    """The token of the newest mail to `to` (whose subject contains
+    `subject`) in the server's mail folder: ADMIN_EMAILS grants admin only
+    once the address is verified, and the one-time-token routes need one."""
     import email as mail_parser
     import glob
     import re
@@ -61,7 +62,7 @@ def _mailed_token(to):
         for path in glob.glob(os.path.join(os.environ["ST_MAIL_DIR"], "*.eml")):
             with open(path, "rb") as f:
                 message = mail_parser.message_from_bytes(f.read())
-            if to not in (message.get("To") or ""):
+            if to not in (message.get("To") or "") or subject not in (message.get("Subject") or ""):
                 continue
             text = message.get_payload(decode=True).decode()
             match = re.search(r"token=([A-Za-z0-9_-]{43})", text)
@@ -98,12 +99,31 @@ _counter = iter(range(10**9))
 
 def _throwaway():
     """A fresh account: (user id, access token)."""
+    return _throwaway_with_email()[:2]
+
+
+def _throwaway_with_email():
+    """A fresh account: (user id, access token, email)."""
     email = f"st-throwaway-{next(_counter)}@example.com"
     status, user = _call("POST", "/auth/signup", {"email": email, "password": THROWAWAY_PASSWORD})
     assert status == 201, status
     status, tokens = _call("POST", "/auth/login", {"email": email, "password": THROWAWAY_PASSWORD})
     assert status == 200, status
-    return user["id"], tokens["access_token"]
+    return user["id"], tokens["access_token"], email
+
+
+def _reset_token():
+    _, _, email = _throwaway_with_email()
+    _call("POST", "/auth/password-reset", {"email": email})
+    return _mailed_token(email, "Reset")
+
+
+def _email_change_token():
+    _, token, _ = _throwaway_with_email()
+    new = f"st-moved-{next(_counter)}@example.com"
+    status, _ = _call("POST", "/users/me/email", {"new_email": new, "password": THROWAWAY_PASSWORD}, token)
+    assert status == 202, status
+    return _mailed_token(new, "Confirm your new address")
 
 
 @schemathesis.auth(refresh_interval=1)
@@ -144,6 +164,16 @@ def _realistic(case):
         return {"token": _login()["access_token"]}
     if op == "DELETE /users/me":
         return {"password": THROWAWAY_PASSWORD}
+    if op == "POST /auth/verify-email":
+        return {"token": _mailed_token(_throwaway_with_email()[2], "Welcome")}
+    if op == "POST /auth/verify-email/resend":
+        return case.body
+    if op == "POST /auth/password-reset/confirm":
+        return {"token": _reset_token(), "new_password": STRONG}
+    if op == "POST /auth/email-change/confirm":
+        return {"token": _email_change_token()}
+    if op == "POST /users/me/email":
+        return {"new_email": f"st-change-{next(_counter)}@example.com", "password": PASSWORD}
     if op == "POST /auth/refresh" and body is not None:
         return {**body, "refresh_token": _login()["refresh_token"]}
     if op == "POST /orders" and body is not None:
@@ -174,7 +204,7 @@ def flatmap_case(ctx, case):
             case.path_parameters = {**(case.path_parameters or {}), "id": BOOK}
         if _op(case) == "DELETE /admin/users/{id}":
             case.path_parameters = {**(case.path_parameters or {}), "id": _throwaway()[0]}
-        if _op(case) == "DELETE /users/me":
+        if _op(case) in ("DELETE /users/me", "POST /auth/verify-email/resend"):
             case.media_type = "application/json"
             case.headers = case.headers or {}
             case.headers["Authorization"] = f"Bearer {_throwaway()[1]}"

@@ -28,7 +28,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shared::auth::caller_account;
-use shared::domain::{Email, NewPassword, Role, SessionCutoff, User};
+use shared::domain::{Email, NewPassword, Role, SessionCutoff};
 use shared::error::FieldError;
 use shared::events::{
     PASSWORD_RESET_REQUESTED, USER_EMAIL_CHANGE_REQUESTED, USER_EMAIL_CHANGED, USER_EMAIL_VERIFIED,
@@ -193,19 +193,6 @@ struct ResetConfirm {
     new_password: Option<String>,
 }
 
-/// Words a password must not be built from: the account's own.
-fn user_inputs(user: &User) -> Vec<&str> {
-    let mut inputs = vec![user.email.as_str(), user.email.local_part()];
-    inputs.extend(
-        user.name
-            .iter()
-            .chain(user.surname.iter())
-            .map(|n| n.as_str()),
-    );
-    inputs.extend(user.username.iter().map(|u| u.as_str()));
-    inputs
-}
-
 async fn reset_confirm(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let body: ResetConfirm = json_body(req)?;
     let mut errors = Vec::new();
@@ -227,7 +214,7 @@ async fn reset_confirm(state: &AppState, req: &Request) -> Result<Response<Body>
     let Some(user) = state.users.get(&valid.user_id).await?.filter(|u| u.active) else {
         return Err(invalid());
     };
-    let new_password = NewPassword::parse(&raw_password, &user_inputs(&user))
+    let new_password = NewPassword::parse(&raw_password, &user.guessable_words())
         .map_err(|m| ApiError::field("new_password", &m))?;
     let mut reset = user.clone();
     reset.password_hash = password::hash(new_password.into_inner()).await?;

@@ -149,14 +149,7 @@ async fn change_password(
         .get(&caller.user_id)
         .await?
         .ok_or(ApiError::Unauthorized("Authentication is required."))?;
-    let mut inputs = vec![user.email.as_str(), user.email.local_part()];
-    inputs.extend(
-        user.name
-            .iter()
-            .chain(user.surname.iter())
-            .map(|n| n.as_str()),
-    );
-    inputs.extend(user.username.iter().map(|u| u.as_str()));
+    let inputs = user.guessable_words();
     let new_password = match body.new_password.as_deref() {
         None => {
             errors.push(FieldError::new("new_password", "is required"));

@@ -75,6 +75,20 @@ impl SessionCutoff {
 }
 
 impl User {
+    /// Words a new password must not be built from: the account's own
+    /// (zxcvbn's user inputs).
+    pub fn guessable_words(&self) -> Vec<&str> {
+        let mut words = vec![self.email.as_str(), self.email.local_part()];
+        words.extend(
+            self.name
+                .iter()
+                .chain(self.surname.iter())
+                .map(|n| n.as_str()),
+        );
+        words.extend(self.username.iter().map(|u| u.as_str()));
+        words
+    }
+
     /// Whether a session of this user started at `started` is still
     /// allowed by the user's cut-off.
     pub fn allows_session(&self, session_id: &str, started: OffsetDateTime) -> bool {
