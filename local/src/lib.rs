@@ -70,6 +70,9 @@ pub fn router(state: Arc<AppState>) -> Router {
                 },
             );
         }
+        // API Gateway's HTTP APIs route `/books/` to the `/books` route
+        // (the event keeps the raw path; the route key is the route's).
+        app = app.route(&format!("{path}/"), methods.clone());
         app = app.route(path, methods);
     }
     let spec = openapi::json();
