@@ -286,3 +286,25 @@ pub async fn oha(url: &str, secs: u64, concurrency: u64, extra: &[String]) -> Oh
         errors,
     }
 }
+
+/// The table rows (`| name | median | p90 |`) of interleaved timings and
+/// the medians, for the "same time either way" comparisons.
+pub fn timing_rows(names: &[&str], samples: &mut [Vec<Duration>]) -> (String, Vec<Duration>) {
+    let mut rows = String::new();
+    let mut medians = Vec::new();
+    for (name, s) in names.iter().zip(samples.iter_mut()) {
+        let (p50, p90) = stats(s);
+        medians.push(p50);
+        rows.push_str(&format!("| {name} | {} | {} |\n", ms(p50), ms(p90)));
+    }
+    (rows, medians)
+}
+
+/// The verdict on a ratio of medians that should be 1 within 10%.
+pub fn within_ten_percent(ratio: f64) -> &'static str {
+    if (0.9..=1.1).contains(&ratio) {
+        "within the 10% target"
+    } else {
+        "OUTSIDE the 10% target"
+    }
+}

@@ -50,23 +50,10 @@ async fn main() {
         }
     }
     assert_eq!(bodies[0], bodies[1], "same body for both failures");
-    let mut rows = String::new();
-    let mut medians = Vec::new();
-    for (i, (name, _)) in cases.iter().enumerate() {
-        let (p50, p90) = bench::stats(&mut samples[i]);
-        medians.push(p50);
-        rows.push_str(&format!(
-            "| {name} | {} | {} |\n",
-            bench::ms(p50),
-            bench::ms(p90)
-        ));
-    }
+    let names: Vec<&str> = cases.iter().map(|(name, _)| *name).collect();
+    let (rows, medians) = bench::timing_rows(&names, &mut samples);
     let ratio = medians[1].as_secs_f64() / medians[0].as_secs_f64();
-    let verdict = if (0.9..=1.1).contains(&ratio) {
-        "within the 10% target"
-    } else {
-        "OUTSIDE the 10% target"
-    };
+    let verdict = bench::within_ten_percent(ratio);
     let section = format!(
         "## Login: wrong password vs. unknown email\n\n\
          `cargo run --release -p bench --bin login-timing` — {}; {ROUNDS} interleaved rounds, in-process through the login handler on the embedded store.\n\n\

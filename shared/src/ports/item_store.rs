@@ -281,6 +281,24 @@ impl dyn ItemStore + '_ {
         }
     }
 
+    /// One conditional write, with `extra` writes in the same transaction
+    /// when there are any (an outbox record, an audit entry). Either way a
+    /// failed condition of `first` is `ConditionFailed`; an `extra` write's
+    /// is `TransactionCanceled`.
+    pub async fn write_with(&self, first: Write, extra: Vec<Write>) -> Result<(), StoreError> {
+        if extra.is_empty() {
+            return self.write(first).await.map(|_| ());
+        }
+        let mut writes = vec![first];
+        writes.extend(extra);
+        match self.transact(writes).await {
+            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+                Err(StoreError::ConditionFailed)
+            }
+            other => other,
+        }
+    }
+
     /// Every live item of the table, page after page (see [`ItemStore::scan`]).
     pub async fn scan_all(&self) -> Result<Vec<Attrs>, StoreError> {
         let mut all = Vec::new();

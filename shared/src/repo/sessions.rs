@@ -351,19 +351,7 @@ impl SessionRepo {
             changes: vec![Change::Set("revoked".into(), json!(true))],
             condition: Some(Condition::Exists),
         };
-        let result = if extra.is_empty() {
-            self.store.write(revoke).await.map(|_| ())
-        } else {
-            let mut writes = vec![revoke];
-            writes.extend(extra);
-            match self.store.transact(writes).await {
-                Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
-                    Err(StoreError::ConditionFailed)
-                }
-                other => other,
-            }
-        };
-        match result {
+        match self.store.write_with(revoke, extra).await {
             Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e.into()),

@@ -345,26 +345,8 @@ impl UserRepo {
         user: &User,
         extra: Vec<Write>,
     ) -> Result<Option<User>, ApiError> {
-        let mut next = user.clone();
-        next.version = user.version + 1;
-        next.updated_at = time::OffsetDateTime::now_utc();
-        let condition = Condition::Equals("version".into(), json!(user.version));
-        let result = if extra.is_empty() {
-            self.store.put(to_item(&next)?, Some(condition)).await
-        } else {
-            let mut writes = vec![Write::Put {
-                item: to_item(&next)?,
-                condition: Some(condition),
-            }];
-            writes.extend(extra);
-            match self.store.transact(writes).await {
-                Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
-                    Err(StoreError::ConditionFailed)
-                }
-                other => other,
-            }
-        };
-        match result {
+        let (save, next) = self.next_version(user)?;
+        match self.store.write_with(save, extra).await {
             Ok(()) => Ok(Some(next)),
             Err(StoreError::ConditionFailed) => Ok(None),
             Err(e) => Err(e.into()),
