@@ -119,10 +119,13 @@ fn limits() -> Limits {
 }
 
 /// Decodes `bytes` upright: sniffed format, bounded size, EXIF orientation
-/// applied. Only the first frame of an animation is read. A JPEG is decoded
-/// at the smallest of 1/8, 1/4, 1/2 or full scale whose short side still
-/// covers `min_side` pixels (the scaled IDCT does it, as libjpeg-turbo's
-/// draft mode does), since nothing larger than the largest rendition is kept.
+/// applied. Only the first frame of an animation is read. A JPEG at least
+/// four times `min_side` on its short side is decoded at 1/4 or 1/8 scale
+/// (the scaled IDCT does it, as libjpeg-turbo's draft mode does), since
+/// nothing larger than the largest rendition is kept; smaller ones go
+/// through `image`'s own decoder (zune-jpeg), whose entropy decoding is
+/// faster than jpeg-decoder's at 1/2 scale (measured: 14.5 vs 16.5 ms on a
+/// 2 MP photo).
 pub fn decode(bytes: &[u8], min_side: u32) -> Result<DynamicImage, ImageRejected> {
     let format = sniff(bytes)?;
     let mut reader = ImageReader::new(Cursor::new(bytes))
@@ -138,7 +141,7 @@ pub fn decode(bytes: &[u8], min_side: u32) -> Result<DynamicImage, ImageRejected
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = if format == "image/jpeg" {
+    let mut image = if format == "image/jpeg" && w.min(h) / 4 >= min_side {
         drop(decoder);
         decode_jpeg_scaled(bytes, (w, h), min_side)?
     } else {
@@ -235,17 +238,25 @@ pub fn process(bytes: &[u8]) -> Result<Processed, ImageRejected> {
         "image/jpeg"
     };
     let mut renditions = Vec::with_capacity(SIZES.len());
+    // The largest rendition comes from the cropped original; each smaller one
+    // from the rendition before it (a square already, and far fewer pixels).
+    let mut previous: Option<fr::images::Image> = None;
+    let whole =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
     for target in SIZES {
         // Exactly `target` pixels a side: smaller originals are scaled up.
         let mut square = fr::images::Image::new(target, target, pixel_type);
-        resizer
-            .resize(&source, &mut square, &options)
-            .map_err(|_| ImageRejected::Corrupt)?;
-        let bytes = encode(square.into_vec(), target, transparent)?;
+        match &previous {
+            None => resizer.resize(&source, &mut square, &options),
+            Some(larger) => resizer.resize(larger, &mut square, &whole),
+        }
+        .map_err(|_| ImageRejected::Corrupt)?;
+        let bytes = encode(square.buffer(), target, transparent)?;
         renditions.push(Rendition {
             side: target,
             bytes,
         });
+        previous = Some(square);
     }
     Ok(Processed {
         content_type,
@@ -263,16 +274,22 @@ fn has_transparency(image: &DynamicImage) -> bool {
 
 /// A fresh encoding: the encoders write pixels only, no metadata (the
 /// JPEG gets a bare JFIF header).
-fn encode(pixels: Vec<u8>, side: u32, transparent: bool) -> Result<Vec<u8>, ImageRejected> {
+fn encode(pixels: &[u8], side: u32, transparent: bool) -> Result<Vec<u8>, ImageRejected> {
     let side16 = u16::try_from(side).map_err(|_| ImageRejected::TooLarge)?;
     let mut out = Vec::new();
     if transparent {
-        let rgba = image::RgbaImage::from_raw(side, side, pixels).ok_or(ImageRejected::Corrupt)?;
-        rgba.write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
-            .map_err(|_| ImageRejected::Corrupt)?;
+        image::write_buffer_with_format(
+            &mut Cursor::new(&mut out),
+            pixels,
+            side,
+            side,
+            image::ExtendedColorType::Rgba8,
+            ImageFormat::Png,
+        )
+        .map_err(|_| ImageRejected::Corrupt)?;
     } else {
         jpeg_encoder::Encoder::new(&mut out, 85)
-            .encode(&pixels, side16, side16, jpeg_encoder::ColorType::Rgb)
+            .encode(pixels, side16, side16, jpeg_encoder::ColorType::Rgb)
             .map_err(|_| ImageRejected::Corrupt)?;
     }
     Ok(out)
@@ -301,8 +318,12 @@ mod tests {
         }));
         let bytes = jpeg(original);
         let decoded = decode(&bytes, 512).unwrap();
-        // 1/4 scale would leave a short side of 450 < 512: 1/2 it is.
-        assert_eq!((decoded.width(), decoded.height()), (1200, 900));
+        // 1/4 scale would leave a short side of 450 < 512: decoded whole.
+        assert_eq!((decoded.width(), decoded.height()), (2400, 1800));
+        let larger = jpeg(DynamicImage::ImageRgb8(RgbImage::new(4400, 2100)));
+        // 1/4 scale keeps a short side of 525 >= 512.
+        let decoded = decode(&larger, 512).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (1100, 525));
         let out = process(&bytes).unwrap();
         assert_eq!(out.content_type, "image/jpeg");
         for (r, side) in out.renditions.iter().zip(SIZES) {
