@@ -85,6 +85,23 @@ fn common_fields(route: &Route, inc: &Incoming, request_id: &str) -> Map<String,
         }
         headers.insert(name.as_str().to_owned(), Value::String(values.join(",")));
     }
+    // API Gateway appends the caller's address to X-Forwarded-For and says
+    // which port and protocol it was reached on.
+    let peer_ip = inc.peer.ip().to_string();
+    let forwarded = match headers.get("x-forwarded-for").and_then(Value::as_str) {
+        Some(earlier) if !earlier.trim().is_empty() => format!("{earlier}, {peer_ip}"),
+        _ => peer_ip,
+    };
+    headers.insert("x-forwarded-for".into(), Value::String(forwarded));
+    let port = inc
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.rsplit_once(':'))
+        .map_or("80", |(_, port)| port)
+        .to_owned();
+    headers.insert("x-forwarded-port".into(), Value::String(port));
+    headers.insert("x-forwarded-proto".into(), Value::String("http".into()));
     let raw_query = inc.uri.query().unwrap_or_default().to_owned();
     let mut query = Map::new();
     for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
@@ -106,16 +123,12 @@ fn common_fields(route: &Route, inc: &Incoming, request_id: &str) -> Map<String,
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
-    let fields = json!({
+    let mut fields = json!({
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": inc.uri.path(),
         "rawQueryString": raw_query,
-        "cookies": cookies,
         "headers": headers,
-        "queryStringParameters": query,
-        "pathParameters": inc.path_params,
-        "stageVariables": {},
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
@@ -137,7 +150,21 @@ fn common_fields(route: &Route, inc: &Incoming, request_id: &str) -> Map<String,
             "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64,
         },
     });
-    fields.as_object().cloned().unwrap_or_default()
+    let mut fields = fields
+        .as_object_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    // API Gateway leaves these out rather than sending them empty.
+    if !cookies.is_empty() {
+        fields.insert("cookies".into(), json!(cookies));
+    }
+    if !query.is_empty() {
+        fields.insert("queryStringParameters".into(), Value::Object(query));
+    }
+    if !inc.path_params.is_empty() {
+        fields.insert("pathParameters".into(), json!(inc.path_params));
+    }
+    fields
 }
 
 /// The integration event (what the function's Lambda receives).
@@ -188,10 +215,128 @@ pub fn authorizer_event(route: &Route, inc: &Incoming, request_id: &str, identit
     Value::Object(event)
 }
 
+/// How the gateway runs the functions.
+#[derive(Clone, Default)]
+pub enum Functions {
+    /// Their handlers, called in this process (the default).
+    #[default]
+    InProcess,
+    /// Their binaries, each in its own process (`--lambda`).
+    Binaries(Arc<crate::lambda::Runner>),
+}
+
+/// API Gateway's answer when the integration or the authorizer fails.
+fn lambda_failed(e: &dyn std::fmt::Display) -> axum::response::Response {
+    tracing::error!(error = %e, "the Lambda invocation failed");
+    gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+/// The authorizer's answer: `Err` is a failed invocation.
+async fn authorize(
+    state: &Arc<AppState>,
+    functions: &Functions,
+    event: Value,
+) -> Result<validate_token::AuthorizerResponse, String> {
+    match functions {
+        Functions::InProcess => {
+            let event: ApiGatewayV2CustomAuthorizerV2Request =
+                serde_json::from_value(event).map_err(|e| e.to_string())?;
+            validate_token::authorize(state, &event)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Functions::Binaries(runner) => {
+            let answer = runner
+                .invoke("authorizer", event.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::from_slice(&answer).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// The function's answer, as the HTTP response API Gateway makes of it.
+async fn integrate(
+    state: Arc<AppState>,
+    functions: &Functions,
+    route: &Route,
+    event: Value,
+) -> Result<axum::response::Response, String> {
+    match functions {
+        Functions::InProcess => {
+            let handle = handler(route.function).ok_or("no such function")?;
+            let request: lambda_http::Request = serde_json::from_value::<LambdaRequest>(event)
+                .map_err(|e| e.to_string())?
+                .into();
+            let response = handle(state, request).await;
+            let (parts, body) = response.into_parts();
+            let bytes: Vec<u8> = match body {
+                lambda_http::Body::Text(s) => s.into_bytes(),
+                lambda_http::Body::Binary(b) => b,
+                _ => Vec::new(),
+            };
+            let mut out = axum::response::Response::new(AxumBody::from(bytes));
+            *out.status_mut() = parts.status;
+            *out.headers_mut() = parts.headers;
+            Ok(out)
+        }
+        Functions::Binaries(runner) => {
+            let answer = runner
+                .invoke(route.function, event.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            from_lambda_response(&answer)
+        }
+    }
+}
+
+/// A payload-2.0 response (`statusCode`, `headers`, `cookies`, `body`,
+/// `isBase64Encoded`) as HTTP, as API Gateway turns it into one.
+pub fn from_lambda_response(answer: &[u8]) -> Result<axum::response::Response, String> {
+    let r: aws_lambda_events::apigw::ApiGatewayV2httpResponse =
+        serde_json::from_slice(answer).map_err(|e| format!("not a payload 2.0 response: {e}"))?;
+    let body = match r.body {
+        Some(aws_lambda_events::encodings::Body::Text(t)) if r.is_base64_encoded => {
+            base64::engine::general_purpose::STANDARD
+                .decode(t.as_bytes())
+                .map_err(|e| e.to_string())?
+        }
+        Some(aws_lambda_events::encodings::Body::Text(t)) => t.into_bytes(),
+        Some(aws_lambda_events::encodings::Body::Binary(b)) => b,
+        _ => Vec::new(),
+    };
+    let mut out = axum::response::Response::new(AxumBody::from(body));
+    *out.status_mut() = StatusCode::from_u16(u16::try_from(r.status_code).unwrap_or(500))
+        .map_err(|e| e.to_string())?;
+    let headers = out.headers_mut();
+    for (name, value) in r.headers.iter() {
+        headers.append(name.clone(), value.clone());
+    }
+    for (name, value) in r.multi_value_headers.iter() {
+        headers.append(name.clone(), value.clone());
+    }
+    for cookie in &r.cookies {
+        if let Ok(v) = http::HeaderValue::from_str(cookie) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(out)
+}
+
 /// Runs one request through the gateway: authorizer (when protected), then
 /// the function's handler.
 pub async fn dispatch(
     state: Arc<AppState>,
+    route: &Route,
+    inc: Incoming,
+) -> axum::response::Response {
+    dispatch_with(state, &Functions::InProcess, route, inc).await
+}
+
+/// [`dispatch`], running the functions as `functions` says.
+pub async fn dispatch_with(
+    state: Arc<AppState>,
+    functions: &Functions,
     route: &Route,
     inc: Incoming,
 ) -> axum::response::Response {
@@ -210,43 +355,21 @@ pub async fn dispatch(
             return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized");
         };
         let event = authorizer_event(route, &inc, &request_id, &identity);
-        let event: ApiGatewayV2CustomAuthorizerV2Request = match serde_json::from_value(event) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, "authorizer event did not deserialize");
-                return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-            }
-        };
         // A failed authorizer invocation is API Gateway's 500, never cached.
-        let Ok(answer) = validate_token::authorize(&state, &event).await else {
-            return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        let answer = match authorize(&state, functions, event).await {
+            Ok(answer) => answer,
+            Err(e) => return lambda_failed(&e),
         };
         if !answer.is_authorized {
             return gateway_message(StatusCode::FORBIDDEN, "Forbidden");
         }
         authorizer_context = answer.context.and_then(|c| serde_json::to_value(c).ok());
     }
-    let Some(handle) = handler(route.function) else {
-        return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-    };
     let event = integration_event(route, &inc, &request_id, authorizer_context.as_ref());
-    let request: lambda_http::Request = match serde_json::from_value::<LambdaRequest>(event) {
-        Ok(r) => r.into(),
-        Err(e) => {
-            tracing::error!(error = %e, "integration event did not deserialize");
-            return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-        }
+    let mut out = match integrate(state, functions, route, event).await {
+        Ok(out) => out,
+        Err(e) => lambda_failed(&e),
     };
-    let response = handle(state, request).await;
-    let (parts, body) = response.into_parts();
-    let bytes: Vec<u8> = match body {
-        lambda_http::Body::Text(s) => s.into_bytes(),
-        lambda_http::Body::Binary(b) => b,
-        _ => Vec::new(),
-    };
-    let mut out = axum::response::Response::new(AxumBody::from(bytes));
-    *out.status_mut() = parts.status;
-    *out.headers_mut() = parts.headers;
     out.headers_mut().insert(
         "apigw-requestid",
         request_id

@@ -4,6 +4,7 @@
 pub mod blobs;
 pub mod consumer;
 pub mod gateway;
+pub mod lambda;
 pub mod openapi;
 pub mod routes;
 pub mod sample_posts;
@@ -15,18 +16,88 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, RawPathParams, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, OriginalUri, RawPathParams, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, get};
 use http::StatusCode;
 use shared::{AppState, Config};
 
-use crate::gateway::{Incoming, MAX_PAYLOAD_BYTES, dispatch, gateway_message};
+use crate::gateway::{Functions, Incoming, MAX_PAYLOAD_BYTES, dispatch_with, gateway_message};
 use crate::routes::{ROUTES, Route};
+
+/// An API mapping's path (`api/v1`): API Gateway serves the whole API under
+/// it as well as at the root when a custom domain maps both. The event keeps
+/// the mapping in `rawPath` and `requestContext.http.path`; the route key is
+/// the route's, so handlers never see a difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasePath(String);
+
+impl BasePath {
+    /// One or more segments of the characters API Gateway allows in a
+    /// mapping key; leading and trailing slashes are dropped.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim().trim_matches('/');
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "$-_.+!*'(),".contains(c);
+        if trimmed.is_empty()
+            || trimmed
+                .split('/')
+                .any(|segment| segment.is_empty() || !segment.chars().all(allowed))
+        {
+            return Err(format!(
+                "{text:?} is not an API mapping path: segments of letters, digits and $-_.+!*'(), separated by /"
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// `/api/v1`.
+    pub fn prefix(&self) -> String {
+        format!("/{}", self.0)
+    }
+}
+
+impl std::str::FromStr for BasePath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
 
 /// The router serving every route of [`ROUTES`] plus the blob URLs.
 pub fn router(state: Arc<AppState>) -> Router {
+    router_at(state, &[])
+}
+
+/// [`router`], serving the API under each of `base_paths` as well (the blob
+/// URLs stay at the root: they stand for S3, not the API).
+pub fn router_at(state: Arc<AppState>, base_paths: &[BasePath]) -> Router {
+    router_with(state, base_paths, &Functions::InProcess)
+}
+
+/// [`router_at`], running the functions as `functions` says (`--lambda`:
+/// their binaries).
+pub fn router_with(state: Arc<AppState>, base_paths: &[BasePath], functions: &Functions) -> Router {
+    let mut app = Router::new().merge(api_routes(functions));
+    for base in base_paths {
+        app = app.nest(&base.prefix(), api_routes(functions));
+    }
+    app.route(
+        "/_blobs/{*key}",
+        get(blobs::get)
+            .put(blobs::put)
+            // Presigned uploads go straight to S3, not through API Gateway:
+            // the largest avatar original, not the gateway's payload limit.
+            .layer(DefaultBodyLimit::max(16 * 1024 * 1024)),
+    )
+    .fallback(|| async { gateway_message(StatusCode::NOT_FOUND, "Not Found") })
+    .layer(DefaultBodyLimit::disable())
+    .layer(middleware::from_fn(log_request))
+    .with_state(state)
+}
+
+/// Every route of [`ROUTES`], as API Gateway matches them.
+fn api_routes(functions: &Functions) -> Router<Arc<AppState>> {
     let mut by_path: BTreeMap<&str, Vec<&'static Route>> = BTreeMap::new();
     for route in ROUTES {
         by_path.entry(route.path).or_default().push(route);
@@ -39,13 +110,19 @@ pub fn router(state: Arc<AppState>) -> Router {
             let filter =
                 MethodFilter::try_from(route.method.parse::<http::Method>().expect("valid method"))
                     .expect("supported method");
+            let functions = functions.clone();
             methods = methods.on(
                 filter,
                 move |State(state): State<Arc<AppState>>,
                       ConnectInfo(peer): ConnectInfo<SocketAddr>,
                       params: RawPathParams,
                       req: Request| async move {
-                    let (parts, body) = req.into_parts();
+                    let (mut parts, body) = req.into_parts();
+                    // Under a base path the event keeps the whole path, as
+                    // API Gateway's does (axum's nest strips it).
+                    if let Some(OriginalUri(original)) = parts.extensions.remove::<OriginalUri>() {
+                        parts.uri = original;
+                    }
                     let body = match axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await {
                         Ok(b) => b,
                         Err(_) => {
@@ -66,7 +143,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                             .collect(),
                         peer,
                     };
-                    dispatch(state, route, incoming).await
+                    dispatch_with(state, &functions, route, incoming).await
                 },
             );
         }
@@ -75,43 +152,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         app = app.route(&format!("{path}/"), methods.clone());
         app = app.route(path, methods);
     }
-    let spec = openapi::json();
-    app = app
-        .route(
-            "/openapi.json",
-            get(move || {
-                let spec = spec.clone();
-                async move { ([(http::header::CONTENT_TYPE, "application/json")], spec) }
-            }),
-        )
-        .route(
-            "/docs",
-            get(|| async { axum::response::Html(openapi::DOCS_HTML) }),
-        )
-        .route(
-            "/docs/redoc.standalone.js",
-            get(|| async {
-                (
-                    [
-                        (http::header::CONTENT_TYPE, "application/javascript"),
-                        (http::header::CACHE_CONTROL, "public, max-age=86400"),
-                    ],
-                    openapi::REDOC_JS,
-                )
-            }),
-        );
-    app.route(
-        "/_blobs/{*key}",
-        get(blobs::get)
-            .put(blobs::put)
-            // Presigned uploads go straight to S3, not through API Gateway:
-            // the largest avatar original, not the gateway's payload limit.
-            .layer(DefaultBodyLimit::max(16 * 1024 * 1024)),
-    )
-    .fallback(|| async { gateway_message(StatusCode::NOT_FOUND, "Not Found") })
-    .layer(DefaultBodyLimit::disable())
-    .layer(middleware::from_fn(log_request))
-    .with_state(state)
+    app
 }
 
 /// One structured log line per request.
@@ -138,6 +179,8 @@ pub struct Running {
     pub schedules: tokio::task::JoinHandle<()>,
     /// The built-in posts upstream, when `POSTS_API_URL` was not set.
     pub sample_posts: Option<sample_posts::SamplePosts>,
+    /// How the functions run (in process, or their binaries).
+    pub functions: Functions,
 }
 
 impl Running {
@@ -175,9 +218,56 @@ pub async fn start_with(
 /// [`start_with`], serving the state `wrap` makes of the built one (tests
 /// wrap a port, e.g. to read the mails the mailer sends).
 pub async fn start_wrapped(
+    config: Config,
+    addr: SocketAddr,
+    background: bool,
+    wrap: impl FnOnce(Arc<AppState>) -> Arc<AppState>,
+) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
+    start_at(config, addr, background, &[], wrap).await
+}
+
+/// [`start_wrapped`], serving the API under `base_paths` as well
+/// (`--base-path`).
+pub async fn start_at(
+    config: Config,
+    addr: SocketAddr,
+    background: bool,
+    base_paths: &[BasePath],
+    wrap: impl FnOnce(Arc<AppState>) -> Arc<AppState>,
+) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
+    start_full(config, addr, background, base_paths, None, wrap).await
+}
+
+/// Where the binary mode finds the function binaries.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// The folder of the binaries (`target/release`, say).
+    pub dir: std::path::PathBuf,
+    /// Whether the processes' own output is dropped (tests) rather than
+    /// shown on this terminal.
+    pub quiet: bool,
+}
+
+/// What the function processes get besides the configuration: the AWS
+/// credentials and region, and the log filter.
+const PASSED_THROUGH: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "RUST_LOG",
+];
+
+/// Everything [`start_at`] does, and with `binaries` the binary mode: each
+/// function runs as its own process (see [`lambda`]); the background jobs
+/// stay in this one.
+pub async fn start_full(
     mut config: Config,
     addr: SocketAddr,
     background: bool,
+    base_paths: &[BasePath],
+    binaries: Option<Binaries>,
     wrap: impl FnOnce(Arc<AppState>) -> Arc<AppState>,
 ) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -194,8 +284,29 @@ pub async fn start_wrapped(
     if !config.public_base_url_set {
         config = config.with_public_base_url(&format!("http://{addr}"));
     }
+    let functions = match binaries {
+        None => Functions::InProcess,
+        Some(b) => {
+            let mut env: Vec<(String, String)> = config
+                .to_env()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            // Where clients reach the API (the embedded store's presigned
+            // links point there), whether configured or learnt on binding.
+            if !config.public_base_url_set {
+                env.push(("PUBLIC_BASE_URL".into(), config.public_base_url.clone()));
+            }
+            for name in PASSED_THROUGH {
+                if let Ok(v) = std::env::var(name) {
+                    env.push(((*name).to_owned(), v));
+                }
+            }
+            Functions::Binaries(Arc::new(lambda::Runner::new(b.dir, env, b.quiet)))
+        }
+    };
     let state = wrap(AppState::build(config).await?);
-    let mut running = serve(state, listener, background);
+    let mut running = serve_with(state, listener, background, base_paths, &functions);
     running.sample_posts = sample_posts;
     Ok(running)
 }
@@ -203,10 +314,36 @@ pub async fn start_wrapped(
 /// Serves an already built state on a bound listener (the fault suite serves
 /// a state whose ports fail on demand this way).
 pub fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener, background: bool) -> Running {
+    serve_at(state, listener, background, &[])
+}
+
+/// [`serve`], with the API under `base_paths` as well.
+pub fn serve_at(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    background: bool,
+    base_paths: &[BasePath],
+) -> Running {
+    serve_with(
+        state,
+        listener,
+        background,
+        base_paths,
+        &Functions::InProcess,
+    )
+}
+
+fn serve_with(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    background: bool,
+    base_paths: &[BasePath],
+    functions: &Functions,
+) -> Running {
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
-    let app = router(state.clone());
+    let app = router_with(state.clone(), base_paths, functions);
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -225,5 +362,6 @@ pub fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener, background
         server,
         schedules,
         sample_posts: None,
+        functions: functions.clone(),
     }
 }

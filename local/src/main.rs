@@ -20,6 +20,22 @@ struct Cli {
     /// Folder for embedded data (overrides DATA_DIR).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Serve the API under this path as well, as a custom domain's API
+    /// mapping does on AWS (e.g. `api/v1`); repeatable.
+    #[arg(long = "base-path", value_name = "PATH", global = true)]
+    base_paths: Vec<local::BasePath>,
+    /// Run each function's binary as its own process under a Lambda Runtime
+    /// API emulator (what `sam local start-api` does, without Docker),
+    /// building them first unless --lambda-dir names them.
+    #[arg(long)]
+    lambda: bool,
+    /// Take the function binaries from this folder (implies --lambda).
+    #[arg(long, value_name = "DIR")]
+    lambda_dir: Option<PathBuf>,
+    /// The cargo profile --lambda builds: `release` (what `sam build`
+    /// deploys) or `dev` (faster to build).
+    #[arg(long, default_value = "release", value_parser = ["release", "dev"])]
+    lambda_profile: String,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -53,9 +69,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Command::MakeAdmin { email } => make_admin(config, &email).await,
         Command::Provision => provision(config).await,
         Command::Serve => {
-            let running = local::start(config, SocketAddr::new(cli.host, cli.port)).await?;
+            let binaries = match (cli.lambda_dir, cli.lambda) {
+                (Some(dir), _) => Some(dir),
+                (None, true) => {
+                    println!("building the function binaries ({})", cli.lambda_profile);
+                    local::lambda::build(&cli.lambda_profile)?;
+                    let folder = if cli.lambda_profile == "dev" {
+                        "debug"
+                    } else {
+                        "release"
+                    };
+                    Some(local::lambda::target_dir(folder))
+                }
+                (None, false) => None,
+            };
+            if let Some(dir) = &binaries {
+                println!(
+                    "functions: their binaries in {}, one process each",
+                    dir.display()
+                );
+            }
+            let running = local::start_full(
+                config,
+                SocketAddr::new(cli.host, cli.port),
+                true,
+                &cli.base_paths,
+                binaries.map(|dir| local::Binaries { dir, quiet: false }),
+                |s| s,
+            )
+            .await?;
             let data = std::fs::canonicalize(&running.state.config.data_dir).unwrap_or_default();
             println!("listening on {}", running.url());
+            for base in &cli.base_paths {
+                println!("also under {}{}", running.url(), base.prefix());
+            }
             println!("data in {}", data.display());
             match &running.sample_posts {
                 Some(sample) => {

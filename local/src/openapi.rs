@@ -738,6 +738,78 @@ fn avatar_get() {}
     responses((status = 204, description = "The avatar is gone, images included (also when there was none)")))]
 fn avatar_delete() {}
 
+// The calls of the systems we replace, kept for their clients (README:
+// "Coming from the old services"). Each is the operation it aliases.
+
+#[utoipa::path(get, path = "/profile/me", tag = "compatibility", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's profile, as `GET /users/me` (the assessment API's call)", body = shared::domain::PublicUser),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+fn profile_me() {}
+
+#[utoipa::path(put, path = "/users/me", tag = "compatibility", security(("bearer" = [])), request_body = ProfilePatchBody,
+    params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on; a stale one is 412", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)),
+    responses((status = 200, description = "The whole editable profile replaced: a field left out is cleared (the users service's call; `PATCH` changes only what is given)", body = shared::domain::PublicUser),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version, or username taken", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+fn me_put() {}
+
+#[utoipa::path(post, path = "/users/createprofile", tag = "compatibility", security(("bearer" = [])), request_body = ProfilePatchBody,
+    responses((status = 200, description = "The profile fields given are set, as `PATCH /users/me` does (the users service's call)", body = shared::domain::PublicUser),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version, or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
+fn create_profile() {}
+
+#[utoipa::path(delete, path = "/users/deleteprofile", tag = "compatibility", security(("bearer" = [])),
+    responses((status = 200, description = "Every editable profile field cleared; the account stays (the users service's call; `DELETE /users/me` deletes the account)", body = shared::domain::PublicUser),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "The profile changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+fn delete_profile() {}
+
+/// A PDF document.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+struct PdfBytes(Vec<u8>);
+
+#[utoipa::path(get, path = "/pdf/generate", tag = "compatibility", security(("bearer" = [])),
+    responses((status = 200, description = "The profile PDF itself (the PDF service's call): drawn when the stored one does not show the current profile", body = PdfBytes, content_type = "application/pdf"),
+              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+fn pdf_download() {}
+
+#[utoipa::path(post, path = "/media/avatar", tag = "compatibility", security(("bearer" = [])),
+    request_body(description = "As `PUT /users/me/avatar` (the media service's call): a form with a `file` part, or the image itself, at most 4 MiB",
+        content((AvatarForm = "multipart/form-data"), (ImageBytes = "image/png"), (ImageBytes = "image/jpeg"), (ImageBytes = "image/webp"), (ImageBytes = "image/gif"))),
+    responses((status = 200, description = "The new avatar's links", body = media_upload::AvatarView),
+              (status = 413, description = "Over 4 MiB", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 415, description = "Not a PNG, JPEG, WebP or GIF image, or not the type declared", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "Truncated or corrupt, or too many pixels", body = shared::error::Problem, content_type = PROBLEM)))]
+fn media_upload_op() {}
+
+#[utoipa::path(get, path = "/media/avatar", tag = "compatibility", security(("bearer" = [])),
+    responses((status = 200, description = "The avatar's links, as `GET /users/me/avatar` (the media service's call)", body = media_upload::AvatarView),
+              (status = 404, description = "No avatar and no upload", body = shared::error::Problem, content_type = PROBLEM)))]
+fn media_get_op() {}
+
+#[utoipa::path(delete, path = "/media/avatar", tag = "compatibility", security(("bearer" = [])),
+    responses((status = 204, description = "The avatar is gone, as `DELETE /users/me/avatar` (the media service's call)")))]
+fn media_delete_op() {}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+fn openapi_op() {}
+
+#[utoipa::path(get, path = "/docs", tag = "ops",
+    responses((status = 200, description = "The reference page (Redoc), served from here", content_type = "text/html")))]
+fn docs_op() {}
+
+#[utoipa::path(get, path = "/redoc", tag = "ops",
+    responses((status = 200, description = "The reference page, where FastAPI serves Redoc", content_type = "text/html")))]
+fn redoc_op() {}
+
+#[utoipa::path(get, path = "/docs/redoc.standalone.js", tag = "ops",
+    responses((status = 200, description = "Redoc itself (MIT), so the page needs no CDN", content_type = "application/javascript")))]
+fn redoc_js_op() {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "User platform", version = "0.1.0",
@@ -748,7 +820,8 @@ fn avatar_delete() {}
           task_patch, task_delete, pdf_generate_op, pdf_get_op, books_list, book_get, book_create, book_patch,
           order_place, orders_list, order_get, posts_list, post_get, posts_cache_drop, avatar_put, avatar_upload_url, avatar_get, avatar_delete,
           verify_email_op, verify_email_resend_op, password_reset_op, password_reset_confirm_op, email_change_op,
-          email_change_confirm_op),
+          email_change_confirm_op, profile_me, me_put, create_profile, delete_profile, pdf_download, media_upload_op,
+          media_get_op, media_delete_op, openapi_op, docs_op, redoc_op, redoc_js_op),
     components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
     modifiers(&CommonResponses, &Constraints),
 )]
@@ -873,14 +946,3 @@ pub fn json() -> String {
     text.push('\n');
     text
 }
-
-/// The documentation page (Redoc, served from this binary: no CDN).
-pub const DOCS_HTML: &str = r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>User platform API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><redoc spec-url="/openapi.json"></redoc><script type="module" src="/docs/redoc.standalone.js"></script></body>
-</html>
-"#;
-
-pub const REDOC_JS: &[u8] = include_bytes!("../assets/redoc.standalone.js");

@@ -105,6 +105,53 @@ async fn every_sample_event_runs_through_its_handler() {
     assert_eq!(call("orders", as_ada("orders.json")).await.status(), 409);
     let pdf = call("pdf-generate", as_ada("pdf-generate.json")).await;
     assert_eq!(pdf.status(), 201);
+    // The old services' calls (README: migration), by their own samples.
+    let download = call("pdf-generate", as_ada("pdf-download.json")).await;
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "application/pdf");
+    assert!(matches!(download.body(), lambda_http::Body::Binary(b) if b.starts_with(b"%PDF-")));
+    let text = |r: &lambda_http::Response<lambda_http::Body>| match r.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str::<Value>(t).unwrap(),
+        _ => Value::Null,
+    };
+    let put = call("users-me", as_ada("users-me-put.json")).await;
+    assert_eq!(
+        (put.status().as_u16(), text(&put)["bio"].clone()),
+        (200, "Analyst of engines.".into())
+    );
+    let created = call("users-me", as_ada("users-createprofile.json")).await;
+    let created = text(&created);
+    assert_eq!(
+        (created["date_of_birth"].as_str(), created["bio"].as_str()),
+        (Some("1990-12-10"), Some("Analyst of engines.")),
+        "set, the rest kept"
+    );
+    let under_base_path = call("users-me", as_ada("profile-me.json")).await;
+    assert_eq!(text(&under_base_path)["date_of_birth"], "1990-12-10");
+    let cleared = call("users-me", as_ada("users-deleteprofile.json")).await;
+    let cleared = text(&cleared);
+    assert_eq!(
+        (
+            cleared["name"].clone(),
+            cleared["bio"].clone(),
+            cleared["email"].as_str()
+        ),
+        (Value::Null, Value::Null, Some("ada@example.com")),
+        "cleared; the account stays"
+    );
+    assert_eq!(
+        call("media-upload", as_ada("media-avatar.json"))
+            .await
+            .status(),
+        404,
+        "no avatar yet"
+    );
+    let docs = call(
+        "api-docs",
+        lambda_http::request::from_str(&event("api-docs.json")).unwrap(),
+    )
+    .await;
+    assert_eq!(docs.status(), 200);
     let task = call("tasks-crud", as_ada("tasks-crud.json")).await;
     assert_eq!(task.status(), 201);
     assert!(

@@ -68,12 +68,14 @@ async fn the_server_serves_the_document_and_its_docs_page() {
     let spec = s.get("/openapi.json", None).await;
     assert_eq!(spec.status, 200);
     assert_eq!(spec.text, local::openapi::json());
-    let docs = s.send(s.client.get(s.url("/docs"))).await;
-    assert_eq!(docs.status, 200);
-    assert!(
-        docs.text.contains("/docs/redoc.standalone.js") && !docs.text.contains("cdn"),
-        "no CDN"
-    );
+    for page in ["/docs", "/redoc"] {
+        let docs = s.send(s.client.get(s.url(page))).await;
+        assert_eq!(docs.status, 200, "{page}");
+        assert!(
+            docs.text.contains(r#"src="docs/redoc.standalone.js""#) && !docs.text.contains("cdn"),
+            "{page}: Redoc from this server, by a relative URL (any base path)"
+        );
+    }
     let js = s
         .client
         .get(s.url("/docs/redoc.standalone.js"))

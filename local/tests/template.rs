@@ -306,3 +306,43 @@ fn avatar_uploads_are_wired_as_on_aws() {
         }
     }
 }
+
+/// The optional custom domain serves the API at its root and under the base
+/// path the local server's `--base-path` emulates (and the test harness
+/// serves), each mapping only when its parameters are given.
+#[test]
+fn the_custom_domain_maps_the_root_and_the_base_path() {
+    let t = template();
+    assert_eq!(t["Parameters"]["ApiDomainName"]["Default"], "");
+    assert_eq!(t["Parameters"]["ApiBasePath"]["Default"], "api/v1");
+    let r = &t["Resources"];
+    assert_eq!(r["ApiDomain"]["Condition"], "HasApiDomain");
+    assert_eq!(r["ApiRootMapping"]["Condition"], "HasApiDomain");
+    assert!(r["ApiRootMapping"]["Properties"]["ApiMappingKey"].is_null());
+    let mapped = &r["ApiBasePathMapping"];
+    assert_eq!(mapped["Condition"], "HasApiBasePath");
+    let Value::Tagged(key) = &mapped["Properties"]["ApiMappingKey"] else {
+        panic!("ApiMappingKey is not !Ref ApiBasePath");
+    };
+    assert_eq!(
+        (key.tag.to_string(), key.value.as_str()),
+        ("!Ref".to_owned(), Some("ApiBasePath"))
+    );
+    // The parameter accepts exactly what the local server's --base-path does.
+    let pattern = t["Parameters"]["ApiBasePath"]["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    let re = regex_lite::Regex::new(pattern).unwrap();
+    for ok in ["api/v1", "v2", "a$b/c(d)"] {
+        assert!(
+            re.is_match(ok) && local::BasePath::parse(ok).is_ok(),
+            "{ok}"
+        );
+    }
+    for bad in ["/api", "api//v1", "api v1", "api/"] {
+        assert!(!re.is_match(bad), "{bad}");
+    }
+    for bad in ["api//v1", "api v1", "", "/"] {
+        assert!(local::BasePath::parse(bad).is_err(), "{bad}");
+    }
+}

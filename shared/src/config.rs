@@ -221,6 +221,104 @@ impl Config {
     }
 
     /// A configuration for tests: embedded, with everything under `data_dir`.
+    /// The environment that reads back as this configuration
+    /// ([`Config::from_lookup`] of it gives the same values): what the local
+    /// server hands the function processes it runs (`--lambda`), and what
+    /// `sam local` gets in its env-vars file, so both run with the settings
+    /// the in-process server uses. Durations go in whole seconds (whole
+    /// milliseconds for the upstream timeout), as the variables take them.
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let secs = |d: Duration| d.as_secs().to_string();
+        let mut env = vec![
+            (
+                "STORE",
+                match self.backend {
+                    Backend::Embedded => "embedded",
+                    Backend::Aws => "aws",
+                }
+                .to_owned(),
+            ),
+            ("DATA_DIR", self.data_dir.display().to_string()),
+            ("JWT_ISSUER", self.jwt_issuer.clone()),
+            ("JWT_AUDIENCE", self.jwt_audience.clone()),
+            ("ACCESS_TOKEN_TTL_SECONDS", secs(self.access_token_ttl)),
+            ("ADMIN_EMAILS", self.admin_emails.join(",")),
+            ("SESSION_IDLE_TTL_SECONDS", secs(self.session_idle_ttl)),
+            (
+                "SESSION_ABSOLUTE_TTL_SECONDS",
+                secs(self.session_absolute_ttl),
+            ),
+            (
+                "REFRESH_REUSE_GRACE_SECONDS",
+                secs(self.refresh_reuse_grace),
+            ),
+            (
+                "LOGIN_MAX_FAILURES_PER_CLIENT",
+                self.login_max_failures_per_client.to_string(),
+            ),
+            (
+                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                self.login_max_failures_per_account.to_string(),
+            ),
+            (
+                "LOGIN_MAX_FAILURES_PER_IP",
+                self.login_max_failures_per_ip.to_string(),
+            ),
+            (
+                "LOGIN_FAILURE_WINDOW_SECONDS",
+                secs(self.login_failure_window),
+            ),
+            ("OUTBOX_LEASE_SECONDS", secs(self.outbox_lease)),
+            (
+                "SIGNUPS_PER_IP_PER_HOUR",
+                self.signups_per_ip_per_hour.to_string(),
+            ),
+            (
+                "RESETS_PER_EMAIL_PER_HOUR",
+                self.resets_per_email_per_hour.to_string(),
+            ),
+            (
+                "RESETS_PER_IP_PER_HOUR",
+                self.resets_per_ip_per_hour.to_string(),
+            ),
+            (
+                "VERIFICATION_MAILS_PER_HOUR",
+                self.verification_mails_per_hour.to_string(),
+            ),
+            ("APP_BASE_URL", self.app_base_url.clone()),
+            (
+                "MAX_SESSIONS_PER_USER",
+                self.max_sessions_per_user.to_string(),
+            ),
+            ("TABLE_NAME", self.table_name.clone()),
+            ("BUCKET_NAME", self.bucket_name.clone()),
+            ("MAIL_FROM", self.mail_from.clone()),
+            ("POSTS_FRESH_SECONDS", secs(self.posts_fresh)),
+            ("POSTS_MAX_STALE_SECONDS", secs(self.posts_max_stale)),
+            (
+                "POSTS_UPSTREAM_TIMEOUT_MS",
+                self.posts_upstream_timeout.as_millis().to_string(),
+            ),
+        ];
+        // Left unset, the functions use the host API Gateway saw.
+        if self.public_base_url_set {
+            env.push(("PUBLIC_BASE_URL", self.public_base_url.clone()));
+        }
+        for (name, value) in [
+            ("JWT_PRIVATE_KEY", &self.jwt_private_key_pem),
+            ("JWT_PREVIOUS_JWKS", &self.jwt_previous_jwks),
+            ("QUEUE_URL", &self.queue_url),
+            ("DEAD_LETTER_QUEUE_URL", &self.dead_letter_queue_url),
+            ("AWS_ENDPOINT_URL", &self.aws_endpoint_url),
+            ("POSTS_API_URL", &self.posts_api_url),
+        ] {
+            if let Some(v) = value {
+                env.push((name, v.clone()));
+            }
+        }
+        env
+    }
+
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
         let mut config = Self::from_lookup(|_| None).expect("the defaults are valid");
         config.data_dir = data_dir.into();
@@ -267,6 +365,55 @@ mod tests {
                 .map(|(_, v)| v.to_string())
         })
         .unwrap_err()
+    }
+
+    /// `to_env` is the inverse of `from_lookup`: every field survives the
+    /// trip (the default configuration, and one with every field changed).
+    #[test]
+    fn the_environment_reads_back_as_the_same_configuration() {
+        let back = |c: &Config| {
+            let env = c.to_env();
+            Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+                .unwrap()
+        };
+        let default = with(&[]);
+        assert_eq!(format!("{:?}", back(&default)), format!("{default:?}"));
+        let mut changed = with(&[("PUBLIC_BASE_URL", "https://api.example.com")]);
+        changed.backend = Backend::Aws;
+        changed.data_dir = "/tmp/elsewhere".into();
+        changed.jwt_issuer = "https://issuer.example.com".into();
+        changed.jwt_audience = "aud".into();
+        changed.access_token_ttl = Duration::from_secs(120);
+        changed.jwt_private_key_pem = Some("pem".into());
+        changed.jwt_previous_jwks = Some("{}".into());
+        changed.admin_emails = vec!["a@example.com".into(), "b@example.com".into()];
+        changed.session_idle_ttl = Duration::from_secs(600);
+        changed.session_absolute_ttl = Duration::from_secs(6000);
+        changed.refresh_reuse_grace = Duration::from_secs(3);
+        changed.login_max_failures_per_client = 7;
+        changed.login_max_failures_per_account = 8;
+        changed.login_max_failures_per_ip = 9;
+        changed.login_failure_window = Duration::from_secs(60);
+        changed.outbox_lease = Duration::from_secs(5);
+        changed.signups_per_ip_per_hour = 1_000_000;
+        changed.resets_per_email_per_hour = 4;
+        changed.resets_per_ip_per_hour = 5;
+        changed.verification_mails_per_hour = 6;
+        changed.app_base_url = "https://app.example.com".into();
+        changed.max_sessions_per_user = 3;
+        changed.table_name = "t".into();
+        changed.bucket_name = "b".into();
+        changed.queue_url = Some("q".into());
+        changed.dead_letter_queue_url = Some("dlq".into());
+        changed.mail_from = "m@example.com".into();
+        changed.aws_endpoint_url = Some("http://127.0.0.1:5000".into());
+        changed.posts_api_url = Some("http://127.0.0.1:9/posts".into());
+        changed.posts_fresh = Duration::from_secs(7);
+        changed.posts_max_stale = Duration::from_secs(700);
+        changed.posts_upstream_timeout = Duration::from_millis(250);
+        let round = back(&changed);
+        assert_eq!(format!("{round:?}"), format!("{changed:?}"));
+        assert_ne!(format!("{round:?}"), format!("{default:?}"));
     }
 
     #[test]

@@ -325,9 +325,31 @@ pub fn with_etag(mut response: Response<Body>, version: u64) -> Result<Response<
     Ok(response)
 }
 
-/// 201 Created: the new resource as JSON, where it lives (`Location`) and,
-/// for a versioned one, its `ETag`.
+/// The API mapping the request came through (`/api/v1` for
+/// `https://api.example.com/api/v1/tasks`), or `""` at the root. API Gateway
+/// keeps the mapping in the raw path but not in the route key, so it is
+/// what the raw path has before the route's own segments.
+pub fn base_path(req: &Request) -> String {
+    let route = route_key(req);
+    let depth = route
+        .split_once(' ')
+        .map(|(_, path)| path.split('/').filter(|s| !s.is_empty()).count())
+        .unwrap_or(0);
+    let segments: Vec<&str> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let keep = segments.len().saturating_sub(depth);
+    segments[..keep].iter().map(|s| format!("/{s}")).collect()
+}
+
+/// 201 Created: the new resource as JSON, where it lives (`Location`, the
+/// API path under the mapping the request came through) and, for a
+/// versioned one, its `ETag`.
 pub fn created<T: Serialize>(
+    req: &Request,
     value: &T,
     location: &str,
     version: Option<u64>,
@@ -336,7 +358,8 @@ pub fn created<T: Serialize>(
     if let Some(v) = version {
         response = with_etag(response, v)?;
     }
-    let location = HeaderValue::from_str(location).map_err(ApiError::internal)?;
+    let location = HeaderValue::from_str(&format!("{}{location}", base_path(req)))
+        .map_err(ApiError::internal)?;
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }

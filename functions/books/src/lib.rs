@@ -108,7 +108,12 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     };
     let book = Book::new(title, author, isbn, price_cents, stock);
     state.shop.create_book(&book).await?;
-    created(&book, &format!("/books/{}", book.id), Some(book.version))
+    created(
+        req,
+        &book,
+        &format!("/books/{}", book.id),
+        Some(book.version),
+    )
 }
 
 #[derive(Deserialize)]

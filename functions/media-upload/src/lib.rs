@@ -11,6 +11,10 @@
 //!   latest presigned upload (`pending`, `rejected` with its reason), or 404;
 //! - `DELETE /users/me/avatar`: 204, and the images are gone.
 //!
+//! The media service we replace uploaded with `POST /media/avatar` (a form
+//! with `file`), read the link with `GET /media/avatar` and deleted with
+//! `DELETE /media/avatar`: the same three, kept for its clients.
+//!
 //! Both upload paths end in [`pipeline::process`] and
 //! [`shared::avatars::install`]: one processing path.
 
@@ -37,10 +41,10 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let user = shared::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
-        "PUT /users/me/avatar" => upload(state, req, &user).await,
+        "PUT /users/me/avatar" | "POST /media/avatar" => upload(state, req, &user).await,
         "POST /users/me/avatar/upload-url" => upload_url(state, req, &user).await,
-        "GET /users/me/avatar" => show(state, &user).await,
-        "DELETE /users/me/avatar" => {
+        "GET /users/me/avatar" | "GET /media/avatar" => show(state, &user).await,
+        "DELETE /users/me/avatar" | "DELETE /media/avatar" => {
             avatars::remove(state, &user.id).await?;
             Ok(no_content())
         }

@@ -115,7 +115,7 @@ async fn place(state: &AppState, req: &Request, user: &str) -> Result<Response<B
         created_at: time::OffsetDateTime::now_utc(),
     };
     match state.shop.place(&order).await? {
-        Ok(()) => created(&order, &format!("/orders/{}", order.id), None),
+        Ok(()) => created(req, &order, &format!("/orders/{}", order.id), None),
         Err(OrderError::NoSuchBook(i)) => Err(ApiError::field(
             &format!("items[{i}].book_id"),
             "no such book",

@@ -6,6 +6,9 @@
 //! - `GET /users/me/pdf`: a fresh link to the stored PDF, with `current`
 //!   telling whether it shows the current profile (404 before the first).
 //!
+//! - `GET /pdf/generate` (the call of the PDF service we replace): the PDF
+//!   itself, `application/pdf`, drawn or reused by the same rule as `POST`.
+//!
 //! Drawing is CPU work, so it runs on the blocking pool.
 
 pub mod render;
@@ -33,7 +36,14 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let user = shared::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
-        "POST /users/me/pdf" => generate(state, &user).await,
+        "POST /users/me/pdf" => {
+            let (record, drawn) = current(state, &user, true).await?;
+            match drawn {
+                Some(_) => link(state, &user, record, true, StatusCode::CREATED).await,
+                None => link(state, &user, record, false, StatusCode::OK).await,
+            }
+        }
+        "GET /pdf/generate" => download(state, &user).await,
         "GET /users/me/pdf" => {
             let record = profile_pdf::record(state, &user.id)
                 .await?
@@ -62,11 +72,18 @@ pub struct PdfLink {
     pub generated_at: OffsetDateTime,
 }
 
-async fn generate(state: &AppState, user: &User) -> Result<Response<Body>, ApiError> {
-    if let Some(record) = profile_pdf::record(state, &user.id).await?
+/// The stored PDF when it shows the current profile version (and `reuse`
+/// allows it); otherwise a new one, drawn and stored (its bytes come back).
+async fn current(
+    state: &AppState,
+    user: &User,
+    reuse: bool,
+) -> Result<(PdfRecord, Option<Bytes>), ApiError> {
+    if reuse
+        && let Some(record) = profile_pdf::record(state, &user.id).await?
         && record.profile_version == user.version
     {
-        return link(state, user, record, false, StatusCode::OK).await;
+        return Ok((record, None));
     }
     let now = OffsetDateTime::now_utc();
     let drawn = user.clone();
@@ -89,16 +106,52 @@ async fn generate(state: &AppState, user: &User) -> Result<Response<Body>, ApiEr
         size_bytes: bytes.len() as u64,
         generated_at: now,
     };
+    let bytes = Bytes::from(bytes);
     state
         .blobs
         .put(
             &profile_pdf::blob_key(&user.id),
-            Bytes::from(bytes),
+            bytes.clone(),
             "application/pdf",
         )
         .await?;
     profile_pdf::save_record(state, &user.id, &record).await?;
-    link(state, user, record, true, StatusCode::CREATED).await
+    Ok((record, Some(bytes)))
+}
+
+/// The PDF itself: what the old service's clients save or show.
+async fn download(state: &AppState, user: &User) -> Result<Response<Body>, ApiError> {
+    let stored = match current(state, user, true).await? {
+        (_, Some(drawn)) => Some(drawn),
+        (_, None) => state
+            .blobs
+            .get(&profile_pdf::blob_key(&user.id))
+            .await?
+            .map(|blob| blob.bytes),
+    };
+    let bytes = match stored {
+        Some(bytes) => bytes,
+        // The record names a PDF the store no longer has: draw it again.
+        None => match current(state, user, false).await? {
+            (_, Some(drawn)) => drawn,
+            (_, None) => return Err(ApiError::internal("a forced drawing returned no PDF")),
+        },
+    };
+    let mut response = Response::new(Body::Binary(bytes.to_vec()));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/pdf"),
+    );
+    headers.insert(
+        http::header::CONTENT_DISPOSITION,
+        http::HeaderValue::from_static(r#"attachment; filename="profile.pdf""#),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 /// The stored thumbnail (our own JPEG or PNG) ready to draw: an RGB JPEG

@@ -94,7 +94,12 @@ async fn create(state: &AppState, req: &Request, owner: &str) -> Result<Response
     };
     let task = Task::new(owner, title, description, status, due_date);
     state.tasks.create(&task).await?;
-    created(&task, &format!("/tasks/{}", task.id), Some(task.version))
+    created(
+        req,
+        &task,
+        &format!("/tasks/{}", task.id),
+        Some(task.version),
+    )
 }
 
 #[derive(Deserialize)]

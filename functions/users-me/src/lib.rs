@@ -7,6 +7,13 @@
 //! - `DELETE /users/me` with `{password}`: removes the account and
 //!   everything kept about it;
 //! - `GET /users/me/export`: all of the caller's data as JSON.
+//!
+//! The calls of the systems we replace, kept so their clients work unchanged:
+//! - `GET /profile/me`: `GET /users/me`;
+//! - `PUT /users/me`: replaces the editable fields (one left out is cleared);
+//! - `POST /users/createprofile`: sets the fields given, as `PATCH` does;
+//! - `DELETE /users/deleteprofile`: clears every editable field (the account
+//!   stays) and answers the profile.
 
 use std::sync::Arc;
 
@@ -33,14 +40,26 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let user = shared::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
-        "GET /users/me" => with_etag(
+        "GET /users/me" | "GET /profile/me" => with_etag(
             json(
                 StatusCode::OK,
                 &shared::avatars::public_user(state, &user).await?,
             )?,
             user.version,
         ),
-        "PATCH /users/me" => patch(state, req, &user).await,
+        "PATCH /users/me" | "POST /users/createprofile" => {
+            edit(state, req, &user, json_body(req)?).await
+        }
+        "PUT /users/me" => {
+            edit(
+                state,
+                req,
+                &user,
+                json_body::<ProfilePatch>(req)?.replacing(),
+            )
+            .await
+        }
+        "DELETE /users/deleteprofile" => edit(state, req, &user, ProfilePatch::clearing()).await,
         "DELETE /users/me" => delete(state, req, &user).await,
         "GET /users/me/export" => export(state, &user).await,
         _ => Err(ApiError::NotFound),
@@ -63,9 +82,40 @@ struct ProfilePatch {
     version: Option<u64>,
 }
 
-async fn patch(state: &AppState, req: &Request, user: &User) -> Result<Response<Body>, ApiError> {
+impl ProfilePatch {
+    /// A whole profile: every field left out becomes `null` (`PUT`).
+    fn replacing(self) -> Self {
+        let whole = |f: Option<Option<String>>| Some(f.flatten());
+        Self {
+            name: whole(self.name),
+            surname: whole(self.surname),
+            username: whole(self.username),
+            date_of_birth: whole(self.date_of_birth),
+            bio: whole(self.bio),
+            version: self.version,
+        }
+    }
+
+    /// Every editable field cleared.
+    fn clearing() -> Self {
+        Self {
+            name: Some(None),
+            surname: Some(None),
+            username: Some(None),
+            date_of_birth: Some(None),
+            bio: Some(None),
+            version: None,
+        }
+    }
+}
+
+async fn edit(
+    state: &AppState,
+    req: &Request,
+    user: &User,
+    body: ProfilePatch,
+) -> Result<Response<Body>, ApiError> {
     check_if_match(req, user.version)?;
-    let body: ProfilePatch = json_body(req)?;
     if body.version.is_some_and(|v| v != user.version) {
         return Err(ApiError::Conflict(
             "The profile changed since you read it; read it again.".into(),

@@ -13,6 +13,23 @@ use shared::testing::RecordingMailer;
 pub use shared::testing::{TestBackend, aws_required, selected_backend};
 use std::sync::Arc;
 
+/// With `TEST_FUNCTIONS=binaries` the test servers run every function's
+/// binary as its own process (`--lambda`), from `TEST_LAMBDA_DIR` or the
+/// debug build (`cargo build --workspace --bins`): the test command runs
+/// the black-box suites over the binaries that way.
+pub fn binaries() -> Option<local::Binaries> {
+    if std::env::var("TEST_FUNCTIONS").as_deref() != Ok("binaries") {
+        return None;
+    }
+    let dir = std::env::var_os("TEST_LAMBDA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| local::lambda::target_dir("debug"));
+    Some(local::Binaries { dir, quiet: true })
+}
+
+/// The API mapping every test server serves the API under as well.
+pub const BASE_PATH: &str = "api/v1";
+
 /// A password zxcvbn rates strong enough.
 pub const PASSWORD: &str = "vivid tundra lantern 47";
 
@@ -110,11 +127,21 @@ impl TestServer {
     async fn serve_with(dir: tempfile::TempDir, config: Config, background: bool) -> TestServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut mails = None;
-        let running = local::start_wrapped(config.clone(), addr, background, |state| {
-            let recorder = RecordingMailer::new(state.mailer.clone());
-            mails = Some(recorder.clone());
-            state.with_mailer(recorder)
-        })
+        // The assessment API's clients call under `/api/v1` (a custom
+        // domain's API mapping on AWS): every test server serves it too.
+        let base_paths = [local::BasePath::parse(BASE_PATH).unwrap()];
+        let running = local::start_full(
+            config.clone(),
+            addr,
+            background,
+            &base_paths,
+            binaries(),
+            |state| {
+                let recorder = RecordingMailer::new(state.mailer.clone());
+                mails = Some(recorder.clone());
+                state.with_mailer(recorder)
+            },
+        )
         .await
         .unwrap();
         TestServer {
@@ -227,6 +254,15 @@ impl TestServer {
         let mut config = config;
         config.jwt_issuer = issuer;
         Self::serve_with(dir, adjust(config), background).await
+    }
+
+    /// How many function processes are warm (0 unless the functions run as
+    /// binaries): proof that a binary-mode run went through them.
+    pub fn warm_processes(&self) -> usize {
+        match &self.running.functions {
+            local::gateway::Functions::Binaries(runner) => runner.warm().values().sum(),
+            local::gateway::Functions::InProcess => 0,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
