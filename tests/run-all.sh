@@ -84,11 +84,14 @@ step "black-box API tests over the function binaries (TEST_FUNCTIONS=binaries), 
 # whose configuration no environment can express (a 2 s failure window; the
 # variable's minimum is 10 s).
 cargo build --workspace --bins --exclude bench --exclude local --locked
-BINARY_PASS="accounts avatars compat consumer gateway pdf posts restart shop signup_login tasks tokens trust user_events"
+BINARY_PASS="accounts avatars binaries compat consumer gateway pdf posts restart shop signup_login tasks tokens trust user_events"
 echo "binary pass: $BINARY_PASS"
 TEST_FUNCTIONS=binaries cargo test -p local --locked $(printf -- '--test %s ' $BINARY_PASS) \
   -- --skip the_failure_window_expires_by_itself 2>&1 | tee "$OUT/cargo-test-binaries.log"
 grep -E '^test result: ' "$OUT/cargo-test-binaries.log" >> "$SUMMARY"
+
+step "cargo-lambda: watch serves the functions, invoke runs every sample in events/"
+OUT=$OUT bash tests/e2e/cargo-lambda.sh | tee -a "$SUMMARY"
 
 step "OpenAPI: the committed document validates"
 openapi-spec-validator openapi.json

@@ -178,12 +178,30 @@ impl Drop for Worker {
     }
 }
 
+/// What a REPORT line says of one invocation.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub function: String,
+    pub request_id: String,
+    pub duration: Duration,
+    /// The process's peak RSS so far.
+    pub max_memory_mb: u64,
+    /// On a process's first invocation only.
+    pub init: Option<Duration>,
+    /// The process that served it.
+    pub pid: Option<u32>,
+}
+
+/// The REPORTs kept for inspection (the newest; all are logged).
+const REPORTS_KEPT: usize = 1000;
+
 /// Where the binaries are and what they run with.
 pub struct Runner {
     dir: PathBuf,
     env: Vec<(String, String)>,
     quiet: bool,
     idle: Mutex<HashMap<String, Vec<Worker>>>,
+    reports: Mutex<std::collections::VecDeque<Report>>,
 }
 
 impl Runner {
@@ -196,6 +214,7 @@ impl Runner {
             env,
             quiet,
             idle: Mutex::new(HashMap::new()),
+            reports: Mutex::default(),
         }
     }
 
@@ -293,12 +312,16 @@ impl Runner {
 
     /// Runs `event` through a process of `function` and returns its answer.
     pub async fn invoke(&self, function: &str, event: String) -> Result<Bytes, InvokeError> {
-        let warm = self
-            .idle
-            .lock()
-            .expect("not poisoned")
-            .get_mut(function)
-            .and_then(Vec::pop);
+        // A process that died while idle is replaced, as Lambda replaces an
+        // environment: the caller only sees a cold start.
+        let warm = {
+            let mut idle = self.idle.lock().expect("not poisoned");
+            let pool = idle.entry(function.to_owned()).or_default();
+            std::iter::from_fn(|| pool.pop()).find_map(|mut w| match w.child.try_wait() {
+                Ok(None) => Some(w),
+                _ => None,
+            })
+        };
         let mut worker = match warm {
             Some(w) => w,
             None => self.spawn(function).await?,
@@ -325,9 +348,23 @@ impl Runner {
             },
             _ = worker.child.wait() => None,
         };
-        let elapsed = start.elapsed();
         let pid = worker.child.id();
-        report(function, &id, elapsed, pid, worker.init.take());
+        let report = Report {
+            function: function.to_owned(),
+            request_id: id,
+            duration: start.elapsed(),
+            max_memory_mb: pid.and_then(peak_rss_mb).unwrap_or(0),
+            init: worker.init.take(),
+            pid,
+        };
+        log_report(&report);
+        {
+            let mut reports = self.reports.lock().expect("not poisoned");
+            if reports.len() == REPORTS_KEPT {
+                reports.pop_front();
+            }
+            reports.push_back(report);
+        }
         match outcome {
             Some(Ok(body)) => {
                 self.idle
@@ -352,6 +389,26 @@ impl Runner {
         }
     }
 
+    /// The newest invocations' REPORTs, oldest first.
+    pub fn reports(&self) -> Vec<Report> {
+        self.reports
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Stops every warm process of `function` (as Lambda recycles
+    /// environments); the next request starts a new one.
+    pub fn recycle(&self, function: &str) -> usize {
+        self.idle
+            .lock()
+            .expect("not poisoned")
+            .remove(function)
+            .map_or(0, |w| w.len())
+    }
+
     /// How many warm processes each function has now.
     pub fn warm(&self) -> HashMap<String, usize> {
         self.idle
@@ -364,16 +421,19 @@ impl Runner {
 }
 
 /// Lambda's REPORT line for one invocation.
-fn report(function: &str, id: &str, took: Duration, pid: Option<u32>, init: Option<Duration>) {
-    let ms = took.as_secs_f64() * 1e3;
-    let max_mb = pid.and_then(peak_rss_mb).unwrap_or(0);
-    let init = init
+fn log_report(r: &Report) {
+    let ms = r.duration.as_secs_f64() * 1e3;
+    let init = r
+        .init
         .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1e3))
         .unwrap_or_default();
     tracing::info!(
         target: "lambda",
-        "REPORT RequestId: {id}\tFunction: {function}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {MEMORY_MB} MB\tMax Memory Used: {max_mb} MB{init}",
-        ms.ceil() as u64
+        "REPORT RequestId: {}\tFunction: {}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {MEMORY_MB} MB\tMax Memory Used: {} MB{init}",
+        r.request_id,
+        r.function,
+        ms.ceil() as u64,
+        r.max_memory_mb,
     );
 }
 

@@ -248,6 +248,43 @@ pub struct Binaries {
     pub quiet: bool,
 }
 
+/// The variables `template.yaml` declares for the functions (Globals and
+/// their own): `sam local` lets an env-vars file set only these (a test
+/// keeps the list equal to the template's).
+pub const TEMPLATE_VARIABLES: &[&str] = &[
+    "STORE",
+    "TABLE_NAME",
+    "BUCKET_NAME",
+    "QUEUE_URL",
+    "DEAD_LETTER_QUEUE_URL",
+    "JWT_AUDIENCE",
+    "JWT_ISSUER",
+    "JWT_PRIVATE_KEY",
+    "ACCESS_TOKEN_TTL_SECONDS",
+    "ADMIN_EMAILS",
+    "MAIL_FROM",
+    "APP_BASE_URL",
+    "RUST_LOG",
+    "AWS_ENDPOINT_URL",
+    "POSTS_API_URL",
+    "POSTS_FRESH_SECONDS",
+];
+
+/// An env-vars file for `sam local invoke|start-api --env-vars`: `config`
+/// (the one `--lambda` hands its processes, from the same
+/// [`Config::to_env`]) for every function, limited to the variables the
+/// template declares.
+pub fn sam_env(config: &Config) -> serde_json::Value {
+    let mut vars = serde_json::Map::new();
+    for (name, value) in config.to_env() {
+        if TEMPLATE_VARIABLES.contains(&name) {
+            vars.insert(name.to_owned(), serde_json::Value::String(value));
+        }
+    }
+    vars.insert("RUST_LOG".into(), "info".into());
+    serde_json::json!({ "Parameters": vars })
+}
+
 /// What the function processes get besides the configuration: the AWS
 /// credentials and region, and the log filter.
 const PASSED_THROUGH: &[&str] = &[

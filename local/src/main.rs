@@ -48,6 +48,10 @@ enum Command {
     MakeAdmin { email: String },
     /// Print a new Ed25519 private key (PEM) for JWT_PRIVATE_KEY.
     GenKey,
+    /// Print an env-vars file for `sam local invoke|start-api --env-vars`:
+    /// this command's configuration (e.g. moto's, after `provision`), with
+    /// a new signing key when JWT_PRIVATE_KEY is not set.
+    SamEnv,
     /// Create the table, bucket, queues and mail identity on AWS_ENDPOINT_URL
     /// (e.g. moto) as template.yaml declares them; prints the queue URLs.
     Provision,
@@ -67,6 +71,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             Ok(())
         }
         Command::MakeAdmin { email } => make_admin(config, &email).await,
+        Command::SamEnv => {
+            if config.jwt_private_key_pem.is_none() {
+                eprintln!("JWT_PRIVATE_KEY is not set: the file carries a new key");
+                config.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&local::sam_env(&config))?
+            );
+            Ok(())
+        }
         Command::Provision => provision(config).await,
         Command::Serve => {
             let binaries = match (cli.lambda_dir, cli.lambda) {

@@ -346,3 +346,63 @@ fn the_custom_domain_maps_the_root_and_the_base_path() {
         assert!(local::BasePath::parse(bad).is_err(), "{bad}");
     }
 }
+
+/// The variables the template declares are the ones `sam local` lets the
+/// env-vars file (`cargo run -p local -- sam-env`) set, and that file reads
+/// back as the configuration it was made from.
+#[test]
+fn the_sam_local_env_file_sets_what_the_template_declares() {
+    let t = template();
+    let mut declared = BTreeSet::new();
+    let mut add = |vars: &Value| {
+        if let Some(map) = vars.as_mapping() {
+            for k in map.keys() {
+                declared.insert(k.as_str().unwrap().to_owned());
+            }
+        }
+    };
+    add(&t["Globals"]["Function"]["Environment"]["Variables"]);
+    for (_, f) in functions(&t) {
+        add(&f["Properties"]["Environment"]["Variables"]);
+    }
+    let listed: BTreeSet<String> = local::TEMPLATE_VARIABLES
+        .iter()
+        .map(|v| (*v).to_owned())
+        .collect();
+    assert_eq!(declared, listed);
+
+    let mut config = shared::Config::embedded("/tmp/unused");
+    config.backend = shared::config::Backend::Aws;
+    config.aws_endpoint_url = Some("http://host.docker.internal:5000".into());
+    config.table_name = "t-1".into();
+    config.bucket_name = "b-1".into();
+    config.queue_url = Some("http://host.docker.internal:5000/123/q".into());
+    config.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
+    config.admin_emails = vec!["boss@example.com".into()];
+    let file = local::sam_env(&config);
+    let vars = file["Parameters"].as_object().unwrap();
+    assert!(vars.keys().all(|k| listed.contains(k)), "{vars:?}");
+    let back =
+        shared::Config::from_lookup(|k| vars.get(k).and_then(|v| v.as_str()).map(str::to_owned))
+            .unwrap();
+    assert_eq!(
+        (
+            back.aws_endpoint_url,
+            back.table_name,
+            back.bucket_name,
+            back.queue_url,
+            back.jwt_private_key_pem,
+            back.admin_emails
+        ),
+        (
+            config.aws_endpoint_url,
+            config.table_name,
+            config.bucket_name,
+            config.queue_url,
+            // Variables are read trimmed: the PEM without its final newline.
+            config.jwt_private_key_pem.map(|p| p.trim().to_owned()),
+            config.admin_emails
+        )
+    );
+    assert!(matches!(back.backend, shared::config::Backend::Aws));
+}

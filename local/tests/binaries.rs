@@ -1,0 +1,106 @@
+//! The binary mode's own behaviour (`--lambda`, or `TEST_FUNCTIONS=binaries`
+//! in the test command): processes start on first use and stay warm, a busy
+//! function scales out, REPORTs say what Lambda's say, and a process that
+//! dies is replaced. Without the binaries these tests say SKIPPED.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{PASSWORD, TestServer};
+use local::gateway::Functions;
+use local::lambda::Runner;
+
+fn runner(s: &TestServer) -> Option<Arc<Runner>> {
+    match &s.running.functions {
+        Functions::Binaries(r) => Some(r.clone()),
+        Functions::InProcess => {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED binaries: set TEST_FUNCTIONS=binaries after `cargo build --workspace --bins`"
+            );
+            None
+        }
+    }
+}
+
+fn reports_of(r: &Runner, function: &str) -> Vec<local::lambda::Report> {
+    r.reports()
+        .into_iter()
+        .filter(|x| x.function == function)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_start_once_stay_warm_and_report() {
+    let s = TestServer::start().await;
+    let Some(r) = runner(&s) else { return };
+    for _ in 0..3 {
+        assert_eq!(s.get("/health", None).await.status, 200);
+    }
+    let reports = reports_of(&r, "health");
+    assert_eq!(reports.len(), 3);
+    assert!(
+        reports[0].init.is_some(),
+        "the first invocation reports its init"
+    );
+    assert!(reports[1..].iter().all(|x| x.init.is_none()), "warm after");
+    assert!(
+        reports.iter().all(|x| x.pid == reports[0].pid),
+        "one process"
+    );
+    assert!(
+        reports
+            .iter()
+            .all(|x| x.max_memory_mb > 0 && !x.duration.is_zero())
+    );
+    assert_eq!(r.warm().get("health"), Some(&1));
+    // Recycled (as Lambda recycles environments): the next one is cold.
+    assert_eq!(r.recycle("health"), 1);
+    assert_eq!(s.get("/health", None).await.status, 200);
+    let last = reports_of(&r, "health").pop().unwrap();
+    assert!(last.init.is_some() && last.pid != reports[0].pid);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_function_scales_out() {
+    // Six logins at once from one client are more than the login limit
+    // lets through; the limit is not what this test is about.
+    let s = TestServer::start_with(|mut c| {
+        c.login_max_failures_per_client = 100;
+        c.login_max_failures_per_ip = 100;
+        c
+    })
+    .await;
+    let Some(r) = runner(&s) else { return };
+    s.signup("busy@example.com").await;
+    let logins = (0..6).map(|_| s.login("busy@example.com", PASSWORD));
+    for a in futures::future::join_all(logins).await {
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    let pids: std::collections::BTreeSet<_> =
+        reports_of(&r, "login").iter().map(|x| x.pid).collect();
+    assert!(
+        pids.len() >= 2,
+        "six at once need more than one process: {pids:?}"
+    );
+    assert!(r.warm()["login"] >= 2, "and they stay warm");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_that_dies_is_replaced() {
+    let s = TestServer::start().await;
+    let Some(r) = runner(&s) else { return };
+    assert_eq!(s.get("/.well-known/jwks.json", None).await.status, 200);
+    let pid = reports_of(&r, "jwks")[0].pid.unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The caller sees a cold start, not an error.
+    assert_eq!(s.get("/.well-known/jwks.json", None).await.status, 200);
+    let last = reports_of(&r, "jwks").pop().unwrap();
+    assert!(last.init.is_some() && last.pid != Some(pid));
+}
