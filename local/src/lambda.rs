@@ -195,6 +195,12 @@ pub struct Report {
 /// The REPORTs kept for inspection (the newest; all are logged).
 const REPORTS_KEPT: usize = 1000;
 
+/// The functions that sign tokens: the only ones given the private key, here
+/// as in `template.yaml` (a test checks they agree). Every other process gets
+/// the public keys alone (`JWT_PUBLIC_JWKS`), so binary mode runs them as
+/// verify-only, as deployed.
+pub const SIGNERS: &[&str] = &["login", "refresh"];
+
 /// Where the binaries are and what they run with.
 pub struct Runner {
     dir: PathBuf,
@@ -206,7 +212,8 @@ pub struct Runner {
 
 impl Runner {
     /// Binaries from `dir` (`target/release`, say), each process given `env`
-    /// (and the Lambda variables). `quiet` sends the processes' own output
+    /// (and the Lambda variables) — without `JWT_PRIVATE_KEY` unless it is
+    /// one of the [`SIGNERS`]. `quiet` sends the processes' own output
     /// nowhere rather than to this terminal; REPORT lines are logged anyway.
     pub fn new(dir: PathBuf, env: Vec<(String, String)>, quiet: bool) -> Self {
         Self {
@@ -269,7 +276,12 @@ impl Runner {
         let child = tokio::process::Command::new(&binary)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                self.env
+                    .iter()
+                    .filter(|(k, _)| k != "JWT_PRIVATE_KEY" || SIGNERS.contains(&function))
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", function)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", MEMORY_MB.to_string())

@@ -252,6 +252,7 @@ pub struct Binaries {
 /// their own): `sam local` lets an env-vars file set only these (a test
 /// keeps the list equal to the template's).
 pub const TEMPLATE_VARIABLES: &[&str] = &[
+    "JWT_PUBLIC_JWKS",
     "STORE",
     "TABLE_NAME",
     "BUCKET_NAME",
@@ -321,14 +322,27 @@ pub async fn start_full(
     if !config.public_base_url_set {
         config = config.with_public_base_url(&format!("http://{addr}"));
     }
+    let state = wrap(AppState::build(config.clone()).await?);
     let functions = match binaries {
         None => Functions::InProcess,
         Some(b) => {
             let mut env: Vec<(String, String)> = config
                 .to_env()
                 .into_iter()
+                .filter(|(k, _)| *k != "JWT_PUBLIC_JWKS")
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect();
+            // The keys that verify, for the processes that do not sign; the
+            // signing key (the data folder's, when none is configured) for
+            // the ones that do — the runner gives it to them alone.
+            env.push((
+                "JWT_PUBLIC_JWKS".into(),
+                serde_json::to_string(state.tokens.jwks())?,
+            ));
+            if config.jwt_private_key_pem.is_none() {
+                let pem = std::fs::read_to_string(shared::tokens::local_key_path(&config))?;
+                env.push(("JWT_PRIVATE_KEY".into(), pem));
+            }
             // Where clients reach the API (the embedded store's presigned
             // links point there), whether configured or learnt on binding.
             if !config.public_base_url_set {
@@ -342,7 +356,6 @@ pub async fn start_full(
             Functions::Binaries(Arc::new(lambda::Runner::new(b.dir, env, b.quiet)))
         }
     };
-    let state = wrap(AppState::build(config).await?);
     let mut running = serve_with(state, listener, background, base_paths, &functions);
     running.sample_posts = sample_posts;
     Ok(running)

@@ -48,6 +48,10 @@ enum Command {
     MakeAdmin { email: String },
     /// Print a new Ed25519 private key (PEM) for JWT_PRIVATE_KEY.
     GenKey,
+    /// Print the public JWKS of the private key (PEM) read from standard
+    /// input: the template's JwtPublicJwks, JWT_PUBLIC_JWKS of the functions
+    /// that only verify.
+    PublicJwks,
     /// Print an env-vars file for `sam local invoke|start-api --env-vars`:
     /// this command's configuration (e.g. moto's, after `provision`), with
     /// a new signing key when JWT_PRIVATE_KEY is not set.
@@ -70,12 +74,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             print!("{}", shared::tokens::generate_private_key_pem());
             Ok(())
         }
+        Command::PublicJwks => {
+            let mut pem = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut pem)?;
+            println!("{}", shared::tokens::TokenKeys::public_jwks_of(&pem)?);
+            Ok(())
+        }
         Command::MakeAdmin { email } => make_admin(config, &email).await,
         Command::SamEnv => {
-            if config.jwt_private_key_pem.is_none() {
-                eprintln!("JWT_PRIVATE_KEY is not set: the file carries a new key");
-                config.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
-            }
+            let pem = match &config.jwt_private_key_pem {
+                Some(pem) => pem.clone(),
+                None => {
+                    eprintln!("JWT_PRIVATE_KEY is not set: the file carries a new key");
+                    shared::tokens::generate_private_key_pem()
+                }
+            };
+            // Login and refresh get the key (the template declares it for
+            // them alone); every function gets the public keys.
+            config.jwt_public_jwks = Some(shared::tokens::TokenKeys::public_jwks_of(&pem)?);
+            config.jwt_private_key_pem = Some(pem);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&local::sam_env(&config))?

@@ -104,3 +104,32 @@ async fn a_process_that_dies_is_replaced() {
     let last = reports_of(&r, "jwks").pop().unwrap();
     assert!(last.init.is_some() && last.pid != Some(pid));
 }
+
+/// As deployed, only login and refresh hold the private key: every other
+/// process gets the public keys alone, and still verifies every token.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_signing_functions_hold_the_private_key() {
+    let s = TestServer::start_with(|mut c| {
+        c.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
+        c
+    })
+    .await;
+    let Some(r) = runner(&s) else { return };
+    let token = s.user_token("keys@example.com").await;
+    // The authorizer and auth-me verify with public keys only.
+    assert_eq!(s.get("/auth/me", Some(&token)).await.status, 200);
+    let environ = |function: &str| {
+        let pid = reports_of(&r, function)[0].pid.unwrap();
+        let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        String::from_utf8_lossy(&raw)
+            .split('\0')
+            .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    assert!(environ("login").contains(&"JWT_PRIVATE_KEY".to_owned()));
+    for function in ["signup", "authorizer", "auth-me"] {
+        let vars = environ(function);
+        assert!(!vars.contains(&"JWT_PRIVATE_KEY".to_owned()), "{function}");
+        assert!(vars.contains(&"JWT_PUBLIC_JWKS".to_owned()), "{function}");
+    }
+}

@@ -185,10 +185,11 @@ fn storage_is_private_and_encrypted() {
         t["Resources"]["EventsQueue"]["Properties"]["SqsManagedSseEnabled"],
         true
     );
-    // The signing key is resolved from Secrets Manager, never given in the template.
+    // The signing key is resolved from Secrets Manager, never given in the
+    // template (and only to the signing functions: the test below).
     let key = format!(
         "{:?}",
-        t["Globals"]["Function"]["Environment"]["Variables"]["JWT_PRIVATE_KEY"]
+        t["Resources"]["LoginFunction"]["Properties"]["Environment"]["Variables"]["JWT_PRIVATE_KEY"]
     );
     assert!(key.contains("resolve:secretsmanager"), "{key}");
     assert!(
@@ -405,4 +406,36 @@ fn the_sam_local_env_file_sets_what_the_template_declares() {
         )
     );
     assert!(matches!(back.backend, shared::config::Backend::Aws));
+}
+
+/// Only the functions that sign tokens get the private key; every function
+/// gets the public keys; and the binary mode gives the key to the same ones.
+#[test]
+fn the_private_key_reaches_only_the_signing_functions() {
+    let t = template();
+    let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(globals["JWT_PRIVATE_KEY"].is_null(), "not in Globals");
+    assert!(!globals["JWT_PUBLIC_JWKS"].is_null(), "public keys for all");
+    let mut holders: Vec<String> = functions(&t)
+        .into_iter()
+        .filter(|(_, f)| !f["Properties"]["Environment"]["Variables"]["JWT_PRIVATE_KEY"].is_null())
+        .map(|(_, f)| {
+            f["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    holders.sort();
+    assert_eq!(holders, ["login", "refresh"]);
+    assert_eq!(local::lambda::SIGNERS, ["login", "refresh"]);
+    // The key is resolved from Secrets Manager at deploy time, never inline.
+    let text = std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    assert_eq!(
+        text.matches("JWT_PRIVATE_KEY: !Sub \"{{resolve:secretsmanager:")
+            .count(),
+        2
+    );
+    assert!(!text.contains("PRIVATE KEY-----"));
 }

@@ -41,6 +41,9 @@ pub struct Config {
     /// Extra public keys (a JWKS JSON document) still accepted after a key
     /// rotation, so tokens signed by the previous key stay valid until expiry.
     pub jwt_previous_jwks: Option<String>,
+    /// The current public key(s) as a JWKS, for the functions that verify
+    /// only (they get no private key); ignored where the private key is set.
+    pub jwt_public_jwks: Option<String>,
     /// Emails that become admins when they sign up (bootstrap, comma separated).
     pub admin_emails: Vec<String>,
     /// Refresh sessions end after this long unused…
@@ -194,6 +197,7 @@ impl Config {
             access_token_ttl: secs("ACCESS_TOKEN_TTL_SECONDS", 900, 30..=86_400)?,
             jwt_private_key_pem: get("JWT_PRIVATE_KEY"),
             jwt_previous_jwks: get("JWT_PREVIOUS_JWKS"),
+            jwt_public_jwks: get("JWT_PUBLIC_JWKS"),
             admin_emails: get("ADMIN_EMAILS")
                 .map(|v| {
                     v.split(',')
@@ -307,6 +311,7 @@ impl Config {
         for (name, value) in [
             ("JWT_PRIVATE_KEY", &self.jwt_private_key_pem),
             ("JWT_PREVIOUS_JWKS", &self.jwt_previous_jwks),
+            ("JWT_PUBLIC_JWKS", &self.jwt_public_jwks),
             ("QUEUE_URL", &self.queue_url),
             ("DEAD_LETTER_QUEUE_URL", &self.dead_letter_queue_url),
             ("AWS_ENDPOINT_URL", &self.aws_endpoint_url),
@@ -386,6 +391,7 @@ mod tests {
         changed.access_token_ttl = Duration::from_secs(120);
         changed.jwt_private_key_pem = Some("pem".into());
         changed.jwt_previous_jwks = Some("{}".into());
+        changed.jwt_public_jwks = Some("{\"keys\":[]}".into());
         changed.admin_emails = vec!["a@example.com".into(), "b@example.com".into()];
         changed.session_idle_ttl = Duration::from_secs(600);
         changed.session_absolute_ttl = Duration::from_secs(6000);
