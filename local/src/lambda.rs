@@ -377,28 +377,18 @@ impl Runner {
             }
             reports.push_back(report);
         }
-        match outcome {
-            Some(Ok(body)) => {
-                self.idle
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(function.to_owned())
-                    .or_default()
-                    .push(worker);
-                Ok(body)
-            }
-            // A reported error leaves the process usable, as on Lambda.
-            Some(Err(e)) => {
-                self.idle
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(function.to_owned())
-                    .or_default()
-                    .push(worker);
-                Err(InvokeError::Function(function.into(), e))
-            }
-            None => Err(InvokeError::Crashed(function.into())),
-        }
+        let Some(answer) = outcome else {
+            return Err(InvokeError::Crashed(function.into()));
+        };
+        // Warm again, after an answer or a reported error alike (an error
+        // leaves the process usable, as on Lambda).
+        self.idle
+            .lock()
+            .expect("not poisoned")
+            .entry(function.to_owned())
+            .or_default()
+            .push(worker);
+        answer.map_err(|e| InvokeError::Function(function.into(), e))
     }
 
     /// The newest invocations' REPORTs, oldest first.
