@@ -324,17 +324,8 @@ pub fn from_lambda_response(answer: &[u8]) -> Result<axum::response::Response, S
 }
 
 /// Runs one request through the gateway: authorizer (when protected), then
-/// the function's handler.
+/// the function, run as `functions` says.
 pub async fn dispatch(
-    state: Arc<AppState>,
-    route: &Route,
-    inc: Incoming,
-) -> axum::response::Response {
-    dispatch_with(state, &Functions::InProcess, route, inc).await
-}
-
-/// [`dispatch`], running the functions as `functions` says.
-pub async fn dispatch_with(
     state: Arc<AppState>,
     functions: &Functions,
     route: &Route,

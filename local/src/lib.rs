@@ -23,7 +23,7 @@ use axum::routing::{MethodFilter, MethodRouter, get};
 use http::StatusCode;
 use shared::{AppState, Config};
 
-use crate::gateway::{Functions, Incoming, MAX_PAYLOAD_BYTES, dispatch_with, gateway_message};
+use crate::gateway::{Functions, Incoming, MAX_PAYLOAD_BYTES, dispatch, gateway_message};
 use crate::routes::{ROUTES, Route};
 
 /// An API mapping's path (`api/v1`): API Gateway serves the whole API under
@@ -64,20 +64,11 @@ impl std::str::FromStr for BasePath {
     }
 }
 
-/// The router serving every route of [`ROUTES`] plus the blob URLs.
-pub fn router(state: Arc<AppState>) -> Router {
-    router_at(state, &[])
-}
-
-/// [`router`], serving the API under each of `base_paths` as well (the blob
-/// URLs stay at the root: they stand for S3, not the API).
-pub fn router_at(state: Arc<AppState>, base_paths: &[BasePath]) -> Router {
-    router_with(state, base_paths, &Functions::InProcess)
-}
-
-/// [`router_at`], running the functions as `functions` says (`--lambda`:
-/// their binaries).
-pub fn router_with(state: Arc<AppState>, base_paths: &[BasePath], functions: &Functions) -> Router {
+/// The router serving every route of [`ROUTES`] plus the blob URLs, with
+/// the API under each of `base_paths` as well (the blob URLs stay at the
+/// root: they stand for S3, not the API), running the functions as
+/// `functions` says (`--lambda`: their binaries).
+pub fn router(state: Arc<AppState>, base_paths: &[BasePath], functions: &Functions) -> Router {
     let mut app = Router::new().merge(api_routes(functions));
     for base in base_paths {
         app = app.nest(&base.prefix(), api_routes(functions));
@@ -143,7 +134,7 @@ fn api_routes(functions: &Functions) -> Router<Arc<AppState>> {
                             .collect(),
                         peer,
                     };
-                    dispatch_with(state, &functions, route, incoming).await
+                    dispatch(state, &functions, route, incoming).await
                 },
             );
         }
@@ -223,19 +214,7 @@ pub async fn start_wrapped(
     background: bool,
     wrap: impl FnOnce(Arc<AppState>) -> Arc<AppState>,
 ) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
-    start_at(config, addr, background, &[], wrap).await
-}
-
-/// [`start_wrapped`], serving the API under `base_paths` as well
-/// (`--base-path`).
-pub async fn start_at(
-    config: Config,
-    addr: SocketAddr,
-    background: bool,
-    base_paths: &[BasePath],
-    wrap: impl FnOnce(Arc<AppState>) -> Arc<AppState>,
-) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
-    start_full(config, addr, background, base_paths, None, wrap).await
+    start_full(config, addr, background, &[], None, wrap).await
 }
 
 /// Where the binary mode finds the function binaries.
@@ -297,7 +276,8 @@ const PASSED_THROUGH: &[&str] = &[
     "RUST_LOG",
 ];
 
-/// Everything [`start_at`] does, and with `binaries` the binary mode: each
+/// Everything [`start_wrapped`] does, with the API under `base_paths` as
+/// well (`--base-path`), and with `binaries` the binary mode: each
 /// function runs as its own process (see [`lambda`]); the background jobs
 /// stay in this one.
 pub async fn start_full(
@@ -364,23 +344,7 @@ pub async fn start_full(
 /// Serves an already built state on a bound listener (the fault suite serves
 /// a state whose ports fail on demand this way).
 pub fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener, background: bool) -> Running {
-    serve_at(state, listener, background, &[])
-}
-
-/// [`serve`], with the API under `base_paths` as well.
-pub fn serve_at(
-    state: Arc<AppState>,
-    listener: tokio::net::TcpListener,
-    background: bool,
-    base_paths: &[BasePath],
-) -> Running {
-    serve_with(
-        state,
-        listener,
-        background,
-        base_paths,
-        &Functions::InProcess,
-    )
+    serve_with(state, listener, background, &[], &Functions::InProcess)
 }
 
 fn serve_with(
@@ -393,7 +357,7 @@ fn serve_with(
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
-    let app = router_with(state.clone(), base_paths, functions);
+    let app = router(state.clone(), base_paths, functions);
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
