@@ -235,7 +235,7 @@ impl Runner {
         if !binary.exists() {
             return Err(InvokeError::Missing {
                 binary,
-                hint: "build the functions first (`cargo build --release --workspace --bins`), or pass --lambda-dir".into(),
+                hint: "build the functions first (`cargo build --release --bins --workspace --exclude bench --exclude local --features shared/embedded`), or pass --lambda-dir".into(),
             });
         }
         let (tx, rx) = mpsc::channel(1);
@@ -473,6 +473,10 @@ pub fn build(profile: &str) -> std::io::Result<()> {
         "bench",
         "--exclude",
         "local",
+        // Lambda builds leave the embedded adapters out; these binaries run
+        // on the local store too.
+        "--features",
+        "shared/embedded",
     ]);
     if profile == "release" {
         cargo.arg("--release");

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{Avatar, AvatarLinks, User};
 use crate::error::ApiError;
+use crate::files::now_secs;
 use crate::ports::item_store::{Attrs, Change, Key};
 use crate::state::AppState;
 
@@ -35,10 +36,6 @@ pub const UPLOAD_URLS_PER_HOUR: i64 = 20;
 
 fn upload_record_key(user_id: &str) -> Key {
     Key::new(format!("USER#{user_id}"), "AVATAR_UPLOAD")
-}
-
-fn now_secs() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// One encoded rendition, ready to store.

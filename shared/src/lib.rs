@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod faults;
+pub mod files;
 pub mod http;
 pub mod one_time;
 pub mod outbox;
@@ -26,6 +27,7 @@ pub mod repo;
 pub mod runtime;
 pub mod secrets;
 pub mod state;
+#[cfg(feature = "dev")]
 pub mod testing;
 pub mod tokens;
 

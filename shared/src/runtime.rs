@@ -30,7 +30,7 @@ pub async fn state_from_env() -> Result<Arc<AppState>, lambda_http::Error> {
     init_tracing();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start refused"))?;
-    Ok(AppState::build(config).await?)
+    Ok(AppState::for_function(config).await?)
 }
 
 /// Runs an HTTP function on Lambda.

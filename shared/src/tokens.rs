@@ -179,7 +179,7 @@ impl TokenKeys {
                     Ok(pem) => pem,
                     Err(_) => {
                         std::fs::create_dir_all(path.parent().unwrap_or(&config.data_dir))?;
-                        crate::adapters::embedded::write_private_file(
+                        crate::files::write_private_file(
                             &path,
                             generate_private_key_pem().as_bytes(),
                         )?;

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
 use serde_json::Value;
 
 use super::classify;
-use crate::adapters::embedded::now_secs;
+use crate::files::now_secs;
 use crate::ports::item_store::{
     self, Attrs, Change, Condition, EXPIRES_AT, Index, ItemStore, Key, Page, Query, SortKey,
     StoreError, Write, is_expired,

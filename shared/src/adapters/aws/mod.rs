@@ -3,6 +3,7 @@
 //! `SdkConfig` and shared by every invocation.
 
 mod dynamo_store;
+#[cfg(feature = "dev")]
 pub mod provision;
 mod s3_blobs;
 mod ses_mailer;
