@@ -32,7 +32,55 @@ on_both_backends!(
     expired_items_are_absent,
     bad_cursors_are_refused,
     scans_page_through_every_live_item,
+    get_many_reads_items_in_the_order_asked,
 );
+
+async fn get_many_reads_items_in_the_order_asked(b: TestBackend) {
+    let (_d, s) = state(b).await;
+    let store = s.store.as_ref();
+    for (sk, expires) in [("A", now() + 3600), ("B", now() + 3600), ("C", now() - 10)] {
+        store
+            .put(
+                item(json!({"pk": "GM#1", "sk": sk, "n": sk, "expires_at": expires})),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let keys = [
+        Key::new("GM#1", "B"),
+        Key::new("GM#1", "missing"),
+        Key::new("GM#1", "A"),
+        Key::new("GM#1", "C"), // expired: absent, as from `get`
+        Key::new("GM#2", "A"),
+        Key::new("GM#1", "A"), // asked twice: answered twice
+    ];
+    let got: Vec<Option<String>> = store
+        .get_many(&keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.map(|i| i["n"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        got,
+        [Some("B"), None, Some("A"), None, None, Some("A")].map(|n| n.map(str::to_owned))
+    );
+    // The whole item, as `get` returns it.
+    assert_eq!(
+        store.get_many(&keys[..1]).await.unwrap()[0],
+        store.get(&keys[0]).await.unwrap()
+    );
+    assert_eq!(
+        store.get_many(&[]).await.unwrap(),
+        Vec::<Option<Attrs>>::new()
+    );
+    let too_many: Vec<Key> = (0..101).map(|i| Key::new("GM#3", format!("{i}"))).collect();
+    assert!(matches!(
+        store.get_many(&too_many).await,
+        Err(StoreError::Internal(_))
+    ));
+}
 
 async fn scans_page_through_every_live_item(b: TestBackend) {
     let (_d, s) = state(b).await;

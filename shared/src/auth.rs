@@ -27,12 +27,12 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Authen
         tracing::info!(reason = %e, "access token rejected");
         ApiError::Unauthorized(INVALID_TOKEN)
     })?;
-    let (user, session) = tokio::join!(
-        state.users.get(&claims.sub),
-        state.sessions.get(&claims.sub, &claims.sid)
-    );
+    let (user, session) = state
+        .sessions
+        .get_with_user(&claims.sub, &claims.sid)
+        .await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    match (user?, session?) {
+    match (user, session) {
         (Some(user), Some(session))
             if user.active
                 && !session.revoked

@@ -160,6 +160,13 @@ impl ItemStore for FaultyStore {
         self.check("store.get")?;
         self.inner.get(key).await
     }
+    async fn get_many(
+        &self,
+        keys: &[crate::ports::item_store::Key],
+    ) -> Result<Vec<Option<crate::ports::Attrs>>, StoreError> {
+        self.check("store.get")?;
+        self.inner.get_many(keys).await
+    }
     async fn write(&self, write: Write) -> Result<Option<crate::ports::Attrs>, StoreError> {
         self.check("store.write")?;
         self.inner.write(write).await

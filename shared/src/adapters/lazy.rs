@@ -56,6 +56,9 @@ impl ItemStore for Lazy<dyn ItemStore> {
     async fn get(&self, key: &Key) -> Result<Option<Attrs>, StoreError> {
         self.port_store().await?.get(key).await
     }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Attrs>>, StoreError> {
+        self.port_store().await?.get_many(keys).await
+    }
     async fn write(&self, write: Write) -> Result<Option<Attrs>, StoreError> {
         self.port_store().await?.write(write).await
     }

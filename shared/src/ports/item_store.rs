@@ -215,6 +215,9 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// The most keys one [`ItemStore::get_many`] takes (DynamoDB's batch limit).
+pub const MAX_GET_MANY: usize = 100;
+
 #[async_trait]
 pub trait ItemStore: Send + Sync {
     /// A strongly consistent read of one live item.
@@ -222,6 +225,11 @@ pub trait ItemStore: Send + Sync {
     /// One conditional write. For `Update` returns the item after the update;
     /// for `Delete` the item before it (if any); for `Put` the item written.
     async fn write(&self, write: Write) -> Result<Option<Attrs>, StoreError>;
+    /// Several items by key in one call (one DynamoDB `BatchGetItem`, one
+    /// SQLite round on the blocking pool), each strongly consistent, in the
+    /// order of `keys`; at most [`MAX_GET_MANY`] keys. The authorizer reads a
+    /// token's user and session this way: one store round per request.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Attrs>>, StoreError>;
     /// All writes or none (at most 100 writes, each on a distinct key).
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
     /// One page of items of a partition, in sort-key order.
@@ -466,6 +474,9 @@ mod tests {
     impl ItemStore for LaggingIndex {
         async fn get(&self, _: &Key) -> Result<Option<Attrs>, StoreError> {
             Ok(None)
+        }
+        async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Attrs>>, StoreError> {
+            Ok(vec![None; keys.len()])
         }
         async fn write(&self, write: Write) -> Result<Option<Attrs>, StoreError> {
             self.deletes.lock().unwrap().push(write.key().unwrap());

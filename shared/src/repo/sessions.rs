@@ -172,6 +172,23 @@ impl SessionRepo {
         }
     }
 
+    /// A session and its user, in one store round (one `BatchGetItem`): the
+    /// authorizer's read on every request.
+    pub async fn get_with_user(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<(Option<User>, Option<Session>), ApiError> {
+        let keys = [
+            super::users::user_key(user_id),
+            session_key(user_id, session_id),
+        ];
+        let mut items = self.store.get_many(&keys).await?.into_iter();
+        let user = items.next().flatten().map(super::from_item).transpose()?;
+        let session = items.next().flatten().map(super::from_item).transpose()?;
+        Ok((user, session))
+    }
+
     /// Exchanges a refresh token for a new one (see the module docs).
     /// `current_user` reads the token's user: a missing or inactive user
     /// ends the session instead. It is read before the exchange commits, so

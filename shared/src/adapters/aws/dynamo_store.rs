@@ -10,15 +10,16 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+    Update,
 };
 use serde_json::Value;
 
 use super::classify;
 use crate::files::now_secs;
 use crate::ports::item_store::{
-    self, Attrs, Change, Condition, EXPIRES_AT, Index, ItemStore, Key, Page, Query, SortKey,
-    StoreError, Write, is_expired,
+    self, Attrs, Change, Condition, EXPIRES_AT, Index, ItemStore, Key, MAX_GET_MANY, Page, Query,
+    SortKey, StoreError, Write, is_expired,
 };
 
 /// The name of the secondary index (as in `template.yaml`).
@@ -290,6 +291,78 @@ impl ItemStore for DynamoStore {
             }
             None => Ok(None),
         }
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Attrs>>, StoreError> {
+        if keys.len() > MAX_GET_MANY {
+            return Err(StoreError::Internal(format!(
+                "get_many takes at most {MAX_GET_MANY} keys"
+            )));
+        }
+        let mut unique: Vec<&Key> = Vec::with_capacity(keys.len());
+        for key in keys {
+            // BatchGetItem refuses a request naming one key twice.
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
+        let mut found: HashMap<Key, Attrs> = HashMap::new();
+        let mut pending: Option<KeysAndAttributes> = if unique.is_empty() {
+            None
+        } else {
+            Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(unique.iter().map(|k| key_item(k)).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?,
+            )
+        };
+        // DynamoDB may leave keys unprocessed (throttling, the 16 MB answer
+        // limit): ask again for those, backing off, a bounded number of times.
+        let mut attempt = 0u32;
+        while let Some(request) = pending.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let attrs = from_item(item)?;
+                if let Some(key) = Key::of(&attrs) {
+                    found.insert(key, attrs);
+                }
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+            if pending.is_some() {
+                attempt += 1;
+                if attempt > 5 {
+                    return Err(StoreError::Unavailable(
+                        "BatchGetItem left keys unprocessed after 5 retries".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+            }
+        }
+        let now = now_secs();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                found
+                    .get(key)
+                    .filter(|attrs| !is_expired(attrs, now))
+                    .cloned()
+            })
+            .collect())
     }
 
     async fn write(&self, write: Write) -> Result<Option<Attrs>, StoreError> {

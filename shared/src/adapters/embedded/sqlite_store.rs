@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::now_secs;
 use super::sqlite::Db;
 use crate::ports::item_store::{
-    self, Attrs, EXPIRES_AT, GSI1PK, GSI1SK, Index, ItemStore, Key, Page, Query, SortKey,
-    StoreError, Write, apply_changes, condition_holds,
+    self, Attrs, EXPIRES_AT, GSI1PK, GSI1SK, Index, ItemStore, Key, MAX_GET_MANY, Page, Query,
+    SortKey, StoreError, Write, apply_changes, condition_holds,
 };
 
 #[derive(Clone)]
@@ -181,6 +181,21 @@ impl ItemStore for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Attrs>, StoreError> {
         let key = key.clone();
         self.db.run(move |conn| load(conn, &key, now_secs())).await
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Attrs>>, StoreError> {
+        if keys.len() > MAX_GET_MANY {
+            return Err(StoreError::Internal(format!(
+                "get_many takes at most {MAX_GET_MANY} keys"
+            )));
+        }
+        let keys = keys.to_vec();
+        self.db
+            .run(move |conn| {
+                let now = now_secs();
+                keys.iter().map(|key| load(conn, key, now)).collect()
+            })
+            .await
     }
 
     async fn write(&self, write: Write) -> Result<Option<Attrs>, StoreError> {
