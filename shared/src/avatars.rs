@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::domain::{Avatar, AvatarLinks, User};
 use crate::error::ApiError;
 use crate::files::now_secs;
-use crate::ports::item_store::{Attrs, Change, Key};
+use crate::ports::item_store::{Attrs, Change};
 use crate::state::AppState;
 
 /// How long avatar links work.
@@ -34,9 +34,7 @@ pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(300);
 /// Upload URLs a user may ask for per hour.
 pub const UPLOAD_URLS_PER_HOUR: i64 = 20;
 
-fn upload_record_key(user_id: &str) -> Key {
-    Key::new(format!("USER#{user_id}"), "AVATAR_UPLOAD")
-}
+use crate::keys::avatar_upload as upload_record_key;
 
 /// One encoded rendition, ready to store.
 pub struct NewRendition {
@@ -279,7 +277,7 @@ pub async fn count_upload_url(
     let item = state
         .store
         .update(
-            Key::new(format!("USER#{user_id}"), format!("AVATAR_URLS#{hour}")),
+            crate::keys::avatar_url_counter(user_id, hour),
             vec![
                 Change::Add("count".into(), 1),
                 Change::Set("expires_at".into(), json!((hour + 2) * 3600)),

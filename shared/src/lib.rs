@@ -16,6 +16,7 @@ pub mod events;
 pub mod faults;
 pub mod files;
 pub mod http;
+pub mod keys;
 pub mod one_time;
 pub mod outbox;
 pub mod password;

@@ -52,15 +52,10 @@ impl Purpose {
 /// The one answer for every token that cannot be used.
 pub const INVALID: &str = "The link is invalid, expired or already used; ask for a new one.";
 
-fn token_key(hash: &str) -> Key {
-    Key::new(format!("OTT#{hash}"), "OTT")
-}
+use crate::keys::one_time_token as token_key;
 
 fn current_key(user_id: &str, purpose: Purpose) -> Key {
-    Key::new(
-        format!("USER#{user_id}"),
-        format!("OTT#{}", purpose.as_str()),
-    )
+    crate::keys::pending_one_time(user_id, purpose.as_str())
 }
 
 fn now() -> i64 {

@@ -20,17 +20,13 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::events::UserEvent;
 use crate::ports::item_store::{
-    Attrs, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
+    Attrs, Change, Condition, Index, ItemStore, Query, StoreError, Write,
 };
 use crate::ports::{Queue, QueueError};
 
 /// How long sent records are kept (for inspection) before TTL removes them.
 pub const KEEP_SENT: Duration = Duration::from_secs(7 * 86_400);
-const UNSENT: &str = "OUTBOX#UNSENT";
-
-fn key(event_id: &str) -> Key {
-    Key::new(format!("OUTBOX#{event_id}"), "OUTBOX")
-}
+use crate::keys::{OUTBOX_UNSENT as UNSENT, outbox_event as key};
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

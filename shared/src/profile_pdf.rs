@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
-use crate::ports::item_store::Key;
 use crate::state::AppState;
 
 /// The blob key of a user's profile PDF.
@@ -20,9 +19,7 @@ pub fn blob_key(user_id: &str) -> String {
     format!("pdfs/{user_id}/profile.pdf")
 }
 
-fn record_key(user_id: &str) -> Key {
-    Key::new(format!("USER#{user_id}"), "PROFILE_PDF")
-}
+use crate::keys::profile_pdf as record_key;
 
 /// What the stored PDF shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ use shared::events::{
     USER_EMAIL_CHANGE_REQUESTED, USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
 };
 use shared::one_time::Purpose;
-use shared::ports::item_store::{Change, Condition, Key, StoreError};
+use shared::ports::item_store::{Change, Condition, StoreError};
 
 /// How long a claim protects an event being handled.
 const CLAIM_SECS: i64 = 60;
@@ -39,13 +39,8 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
     .await
 }
 
-pub fn settings_key(user_id: &str) -> Key {
-    Key::new(format!("USER#{user_id}"), "SETTINGS")
-}
-
-fn processed_key(event_id: &str) -> Key {
-    Key::new(format!("EVENT#{event_id}"), "PROCESSED")
-}
+pub use shared::keys::event_settings as settings_key;
+use shared::keys::processed_event as processed_key;
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

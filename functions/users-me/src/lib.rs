@@ -199,10 +199,7 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
     let sessions = state.sessions.list(&user.id).await?;
     let settings = state
         .store
-        .get(&shared::ports::Key::new(
-            format!("USER#{}", user.id),
-            "SETTINGS",
-        ))
+        .get(&shared::keys::event_settings(&user.id))
         .await?
         .map(|mut s| {
             for k in ["pk", "sk"] {

@@ -42,12 +42,8 @@ pub struct AuditRepo {
     store: Arc<dyn ItemStore>,
 }
 
-/// The partition of entries that must outlive the accounts they mention.
-pub const TRAIL: &str = "AUDIT#TRAIL";
-
-fn partition(user_id: Option<&str>) -> String {
-    format!("AUDIT#{}", user_id.unwrap_or("ANON"))
-}
+pub use crate::keys::AUDIT_TRAIL as TRAIL;
+use crate::keys::audit_partition as partition;
 
 impl AuditRepo {
     pub fn new(store: Arc<dyn ItemStore>) -> Self {

@@ -75,11 +75,11 @@ pub struct SessionRepo {
 }
 
 pub fn session_key(user_id: &str, session_id: &str) -> Key {
-    Key::new(format!("USER#{user_id}"), format!("SESSION#{session_id}"))
+    crate::keys::session(user_id, session_id)
 }
 
 fn refresh_key(hash: &str) -> Key {
-    Key::new(format!("REFRESH#{hash}"), "REFRESH")
+    crate::keys::refresh_token(hash)
 }
 
 fn session_item(s: &Session) -> Result<Attrs, ApiError> {
@@ -98,7 +98,7 @@ fn refresh_item(hash: &str, s: &Session) -> Attrs {
     json!({
         "pk": key.pk, "sk": key.sk, "user_id": s.user_id, "session_id": s.id,
         "status": "active", "expires_at": s.absolute_expires_at,
-        "gsi1pk": format!("REFRESHES#{}", s.user_id), "gsi1sk": hash,
+        "gsi1pk": crate::keys::refresh_tokens_of(&s.user_id), "gsi1sk": hash,
     })
     .as_object()
     .cloned()
@@ -313,11 +313,14 @@ impl SessionRepo {
             let page = self
                 .store
                 .query(
-                    Query::new(item_store::Index::Primary, format!("USER#{user_id}"))
-                        .sk(SortKey::BeginsWith("SESSION#".into()))
-                        .limit(100)
-                        .cursor(cursor)
-                        .descending(),
+                    Query::new(
+                        item_store::Index::Primary,
+                        crate::keys::user_partition(user_id),
+                    )
+                    .sk(SortKey::BeginsWith(crate::keys::SESSION_PREFIX.into()))
+                    .limit(100)
+                    .cursor(cursor)
+                    .descending(),
                 )
                 .await?;
             for attrs in page.items {
@@ -381,7 +384,10 @@ impl SessionRepo {
             self.store.delete(session_key(user_id, &s.id), None).await?;
         }
         // The index is eventually consistent on DynamoDB; deleting by key is not.
-        let refreshes = Query::new(item_store::Index::Gsi1, format!("REFRESHES#{user_id}"));
+        let refreshes = Query::new(
+            item_store::Index::Gsi1,
+            crate::keys::refresh_tokens_of(user_id),
+        );
         self.store.delete_all(refreshes).await?;
         Ok(())
     }

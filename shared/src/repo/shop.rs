@@ -23,16 +23,8 @@ use crate::ports::item_store::{
     self, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
 };
 
-/// Where the orders of deleted accounts are kept, without their user.
-pub const ERASED: &str = "ORDERS#ERASED";
-
-fn book_key(id: &str) -> Key {
-    Key::new(format!("BOOK#{id}"), "BOOK")
-}
-
-fn order_key(user: &str, id: &str) -> Key {
-    Key::new(format!("ORDERS#{user}"), format!("ORDER#{id}"))
-}
+pub use crate::keys::ERASED_ORDERS as ERASED;
+use crate::keys::{book as book_key, order as order_key};
 
 fn title_sort(book: &Book) -> String {
     format!("{}#{}", book.title.as_str().to_lowercase(), book.id)
@@ -211,7 +203,7 @@ impl ShopRepo {
         from_page(
             self.store
                 .query(
-                    Query::new(Index::Primary, format!("ORDERS#{user}"))
+                    Query::new(Index::Primary, crate::keys::orders_partition(user))
                         .limit(limit)
                         .cursor(cursor)
                         .descending(),
@@ -229,7 +221,7 @@ impl ShopRepo {
         loop {
             let page = self
                 .store
-                .query(Query::new(Index::Primary, format!("ORDERS#{user}")).limit(50))
+                .query(Query::new(Index::Primary, crate::keys::orders_partition(user)).limit(50))
                 .await?;
             if page.items.is_empty() {
                 return Ok(());
@@ -238,7 +230,10 @@ impl ShopRepo {
                 let mut order: Order = from_item(item)?;
                 let from = order_key(&order.user_id, &order.id);
                 order.user_id = String::new();
-                let mut erased = to_item(&order, &Key::new(ERASED, format!("ORDER#{}", order.id)))?;
+                let mut erased = to_item(
+                    &order,
+                    &Key::new(ERASED, crate::keys::order_sort(&order.id)),
+                )?;
                 erased.remove("user_id");
                 self.store
                     .transact(vec![

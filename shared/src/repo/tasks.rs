@@ -16,20 +16,14 @@ use serde_json::json;
 
 use crate::domain::{Task, TaskStatus};
 use crate::error::ApiError;
-use crate::ports::item_store::{self, Attrs, Condition, Index, ItemStore, Key, Query, StoreError};
+use crate::ports::item_store::{self, Attrs, Condition, Index, ItemStore, Query, StoreError};
 
 #[derive(Clone)]
 pub struct TaskRepo {
     store: Arc<dyn ItemStore>,
 }
 
-fn partition(owner: &str) -> String {
-    format!("TASKS#{owner}")
-}
-
-fn key(owner: &str, id: &str) -> Key {
-    Key::new(partition(owner), format!("TASK#{id}"))
-}
+use crate::keys::{task as key, tasks_partition as partition};
 
 fn to_item(task: &Task) -> Result<Attrs, ApiError> {
     let key = key(&task.owner_id, &task.id);

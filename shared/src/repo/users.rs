@@ -41,15 +41,15 @@ pub enum CreateError {
 }
 
 pub fn user_key(id: &str) -> Key {
-    Key::new(format!("USER#{id}"), "PROFILE")
+    crate::keys::user(id)
 }
 
 pub fn email_key(email: &Email) -> Key {
-    Key::new(format!("EMAIL#{}", email.as_str()), "EMAIL")
+    crate::keys::email_claim(email.as_str())
 }
 
 pub fn username_key(folded: &str) -> Key {
-    Key::new(format!("USERNAME#{folded}"), "USERNAME")
+    crate::keys::username_claim(folded)
 }
 
 fn with_key(key: &Key, mut attrs: Attrs) -> Attrs {
