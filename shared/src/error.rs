@@ -287,15 +287,51 @@ impl Fields {
     pub fn push(&mut self, field: &str, message: &str) {
         self.0.push(FieldError::new(field, message));
     }
-    /// Ok when nothing was noted; else the 422.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.0))
+    /// The parsed values when nothing was noted, else the 422 naming every
+    /// bad field. `values` are what [`Fields::check`] handed back (a tuple of
+    /// options, or `()`): with nothing noted they are all there, so the
+    /// handler gets plain values and never unwraps.
+    pub fn finish<V: Parsed>(self, values: V) -> Result<V::Values, ApiError> {
+        if !self.0.is_empty() {
+            return Err(ApiError::Validation(self.0));
         }
+        values
+            .all()
+            .ok_or_else(|| ApiError::internal("a field was neither parsed nor reported"))
     }
 }
+
+/// What [`Fields::finish`] hands back: a tuple of `check` results, all of
+/// them present.
+pub trait Parsed {
+    type Values;
+    fn all(self) -> Option<Self::Values>;
+}
+
+impl Parsed for () {
+    type Values = ();
+    fn all(self) -> Option<()> {
+        Some(())
+    }
+}
+
+macro_rules! parsed_tuple {
+    ($($name:ident),+) => {
+        impl<$($name),+> Parsed for ($(Option<$name>,)+) {
+            type Values = ($($name,)+);
+            #[allow(non_snake_case)]
+            fn all(self) -> Option<Self::Values> {
+                let ($($name,)+) = self;
+                Some(($($name?,)+))
+            }
+        }
+    };
+}
+parsed_tuple!(A);
+parsed_tuple!(A, B);
+parsed_tuple!(A, B, C);
+parsed_tuple!(A, B, C, D);
+parsed_tuple!(A, B, C, D, E);
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -329,6 +365,31 @@ impl From<crate::ports::BlobError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_hand_back_the_parsed_values_or_every_error() {
+        let mut f = Fields::default();
+        let a = f.check("a", Ok::<_, &str>(1));
+        let b = f.check("b", Ok::<_, &str>("two"));
+        assert_eq!(f.finish((a, b)).unwrap(), (1, "two"));
+
+        let mut f = Fields::default();
+        let a = f.check("a", Err::<u8, _>("is bad"));
+        let b = f.check("b", Ok::<_, &str>(2));
+        let c = f.check("c", Err::<u8, _>("is worse"));
+        let Err(ApiError::Validation(errors)) = f.finish((a, b, c)) else {
+            panic!("a 422 expected");
+        };
+        let named: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(named, ["a", "c"], "every bad field, in order");
+
+        // A value missing with nothing reported is a bug: a 500, never a panic.
+        assert!(matches!(
+            Fields::default().finish((None::<u8>,)),
+            Err(ApiError::Internal(_))
+        ));
+        assert!(Fields::default().finish(()).is_ok());
+    }
 
     #[test]
     fn internal_text_is_never_sent() {

@@ -248,16 +248,6 @@ pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
     result.unwrap_or_else(ApiError::into_response)
 }
 
-/// For PATCH bodies: tells an absent field (`None`) from an explicit `null`
-/// (`Some(None)`). Use with `#[serde(default, deserialize_with = "...")]`.
-pub fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    serde::Deserialize::deserialize(de).map(Some)
-}
-
 /// Paging parameters from the query string: `limit` (1..=100, default 20)
 /// and an opaque `cursor`.
 pub fn paging(req: &Request) -> Result<(u32, Option<String>), ApiError> {

@@ -17,8 +17,8 @@ use shared::domain::book::{MAX_STOCK, parse_price};
 use shared::domain::{Author, Book, BookTitle, Isbn};
 use shared::error::Fields;
 use shared::http::{
-    Caller, check_if_match, created, double_option, json, json_body, paging, path_id, respond,
-    route_key, with_etag,
+    Caller, check_if_match, created, json, json_body, paging, path_id, respond, route_key,
+    with_etag,
 };
 use shared::repo::shop::ShopError;
 use shared::{ApiError, AppState};
@@ -101,11 +101,7 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         required(body.price_cents).and_then(parse_price),
     );
     let stock = f.check("stock", stock(body.stock.unwrap_or(0)));
-    f.finish()?;
-    let (Some(title), Some(author), Some(price_cents), Some(stock)) = (title, author, price, stock)
-    else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (title, author, price_cents, stock) = f.finish((title, author, price, stock))?;
     let book = Book::new(title, author, isbn, price_cents, stock);
     state.shop.create_book(&book).await?;
     created(
@@ -120,7 +116,7 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
 struct BookPatch {
     title: Option<String>,
     author: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     isbn: Option<Option<String>>,
     price_cents: Option<i64>,
     /// Copies to add (positive) or remove (negative).
@@ -156,7 +152,7 @@ async fn patch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     if !(-MAX_STOCK..=MAX_STOCK).contains(&delta) || current.stock + delta > MAX_STOCK {
         f.push("stock_delta", "must keep the stock between 0 and 1000000");
     }
-    f.finish()?;
+    f.finish(())?;
     if next == current && delta == 0 {
         // Nothing changed: no write, no new version.
         return with_etag(json(StatusCode::OK, &current)?, current.version);

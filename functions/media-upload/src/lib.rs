@@ -253,10 +253,7 @@ async fn upload_url(
         Some(n) if n > MAX_UPLOAD_BYTES => return Err(ApiError::PayloadTooLarge),
         Some(n) => Some(n),
     };
-    fields.finish()?;
-    let (Some(content_type), Some(content_length)) = (content_type, content_length) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (content_type, content_length) = fields.finish((content_type, content_length))?;
     if let Err(retry_after_secs) = avatars::count_upload_url(state, &user.id).await? {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }

@@ -90,7 +90,7 @@ async fn place(state: &AppState, req: &Request, user: &str) -> Result<Response<B
             f.push(&format!("items[{i}].quantity"), "must be from 1 to 100");
         }
     }
-    f.finish()?;
+    f.finish(())?;
     let mut lines = Vec::with_capacity(wanted.len());
     for (i, (id, quantity)) in wanted.into_iter().enumerate() {
         let Some(book) = state.shop.book(&id).await? else {

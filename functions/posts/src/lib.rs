@@ -69,10 +69,7 @@ async fn list(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErro
     if search.is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS) {
         fields.push("search", "must be at most 200 characters");
     }
-    fields.finish()?;
-    let (Some(page), Some(per_page)) = (page, per_page) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (page, per_page) = fields.finish((page, per_page))?;
     let served = current(state).await?;
     let body = serde_json::to_string(&served.snapshot.page(page, per_page, search))
         .map_err(ApiError::internal)?;

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use shared::domain::{DueDate, Task, TaskDescription, TaskStatus, TaskTitle};
 use shared::error::Fields;
 use shared::http::{
-    Caller, check_if_match, created, double_option, json, json_body, no_content, paging, path_id,
-    query_param, respond, route_key, with_etag,
+    Caller, check_if_match, created, json, json_body, no_content, paging, path_id, query_param,
+    respond, route_key, with_etag,
 };
 use shared::repo::tasks::TaskWriteError;
 use shared::{ApiError, AppState};
@@ -88,10 +88,7 @@ async fn create(state: &AppState, req: &Request, owner: &str) -> Result<Response
     let due_date = body
         .due_date
         .and_then(|d| fields.check("due_date", DueDate::parse(&d)));
-    fields.finish()?;
-    let (Some(title), Some(status)) = (title, status) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (title, status) = fields.finish((title, status))?;
     let task = Task::new(owner, title, description, status, due_date);
     state.tasks.create(&task).await?;
     created(
@@ -105,10 +102,10 @@ async fn create(state: &AppState, req: &Request, owner: &str) -> Result<Response
 #[derive(Deserialize)]
 struct TaskPatch {
     title: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     description: Option<Option<String>>,
     status: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     due_date: Option<Option<String>>,
     /// The version the client edited (optional; `If-Match` works too).
     version: Option<u64>,
@@ -143,7 +140,7 @@ async fn patch(state: &AppState, req: &Request, owner: &str) -> Result<Response<
     fields.patch_nullable("due_date", body.due_date, &mut next.due_date, |d| {
         DueDate::parse(&d)
     });
-    fields.finish()?;
+    fields.finish(())?;
     if next == current {
         // Nothing changed: no write, no new version.
         return with_etag(json(StatusCode::OK, &current)?, current.version);

@@ -25,8 +25,7 @@ use shared::domain::{Bio, BirthDate, PersonName, User, Username};
 use shared::error::Fields;
 use shared::events::{USER_UPDATED, UserEvent};
 use shared::http::{
-    ClientInfo, check_if_match, double_option, json, json_body, no_content, respond, route_key,
-    with_etag,
+    ClientInfo, check_if_match, json, json_body, no_content, respond, route_key, with_etag,
 };
 use shared::password::{self, Verdict};
 use shared::repo::users::UpdateError;
@@ -68,15 +67,15 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
 
 #[derive(Deserialize)]
 struct ProfilePatch {
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     surname: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     username: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     date_of_birth: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     bio: Option<Option<String>>,
     /// The version the client edited (optional; `If-Match` works too).
     version: Option<u64>,
@@ -138,7 +137,7 @@ async fn edit(
         |d| BirthDate::parse(&d, today),
     );
     f.patch_nullable("bio", body.bio, &mut next.bio, |b| Bio::parse(&b));
-    f.finish()?;
+    f.finish(())?;
     let mut announced = next.clone();
     announced.version = user.version + 1;
     let event = UserEvent::with_user(USER_UPDATED, &announced);
