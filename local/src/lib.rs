@@ -232,6 +232,7 @@ pub struct Binaries {
 /// keeps the list equal to the template's).
 pub const TEMPLATE_VARIABLES: &[&str] = &[
     "JWT_PUBLIC_JWKS",
+    "JWT_PREVIOUS_JWKS",
     "STORE",
     "TABLE_NAME",
     "BUCKET_NAME",

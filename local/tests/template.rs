@@ -439,3 +439,29 @@ fn the_private_key_reaches_only_the_signing_functions() {
     );
     assert!(!text.contains("PRIVATE KEY-----"));
 }
+
+/// Rotation on AWS: the rotated-out public keys reach every function when a
+/// parameter names them, and nothing is set when none does.
+#[test]
+fn rotated_out_keys_reach_every_function_only_while_rotating() {
+    let t = template();
+    let tagged = |v: &Value, tag: &str| -> Value {
+        match v {
+            Value::Tagged(t) if t.tag.to_string() == tag => t.value.clone(),
+            other => panic!("{other:?} is not {tag}"),
+        }
+    };
+    let previous = &t["Globals"]["Function"]["Environment"]["Variables"]["JWT_PREVIOUS_JWKS"];
+    let branches = tagged(previous, "!If");
+    assert_eq!(branches[0], "IsRotatingKeys");
+    assert_eq!(
+        tagged(&branches[1], "!Sub"),
+        "{{resolve:ssm:${JwtPreviousJwksParameter}}}"
+    );
+    assert_eq!(tagged(&branches[2], "!Ref"), "AWS::NoValue");
+    assert_eq!(t["Parameters"]["JwtPreviousJwksParameter"]["Default"], "");
+    let not = tagged(&t["Conditions"]["IsRotatingKeys"], "!Not");
+    let equals = tagged(&not[0], "!Equals");
+    assert_eq!(tagged(&equals[0], "!Ref"), "JwtPreviousJwksParameter");
+    assert_eq!(equals[1], "");
+}
