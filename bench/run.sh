@@ -11,6 +11,7 @@
 #   - throughput of the local server under oha;
 #   - the posts feed: in-process HIT/MISS, and side by side with FastAPI +
 #     Redis under the same oha load;
+#   - what a fresh process pays for its first signup and login steps;
 #   - cold start of every function binary against a Runtime API emulator,
 #     on the embedded store and on moto;
 #   - arm64 bootstrap sizes and the cost per million requests.
@@ -30,6 +31,7 @@ cargo build --release --workspace --bins
 ./target/release/reset-timing
 ./target/release/warm
 ./target/release/avatar
+./target/release/first-use
 ./target/release/scale
 ./target/release/throughput
 

@@ -447,7 +447,7 @@ fn rotated_out_keys_reach_every_function_only_while_rotating() {
     let t = template();
     let tagged = |v: &Value, tag: &str| -> Value {
         match v {
-            Value::Tagged(t) if t.tag.to_string() == tag => t.value.clone(),
+            Value::Tagged(t) if t.tag == tag => t.value.clone(),
             other => panic!("{other:?} is not {tag}"),
         }
     };

@@ -209,7 +209,7 @@ pub async fn upload_record(
     user_id: &str,
 ) -> Result<Option<UploadRecord>, ApiError> {
     match state.store.get(&upload_record_key(user_id)).await? {
-        Some(item) => crate::repo::from_item(item).map(Some),
+        Some(item) => Ok(Some(crate::repo::from_item(item)?)),
         None => Ok(None),
     }
 }

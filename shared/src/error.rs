@@ -333,6 +333,38 @@ parsed_tuple!(A, B, C);
 parsed_tuple!(A, B, C, D);
 parsed_tuple!(A, B, C, D, E);
 
+impl From<crate::password::PasswordError> for ApiError {
+    fn from(e: crate::password::PasswordError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::rate_limit::LimitError> for ApiError {
+    fn from(e: crate::rate_limit::LimitError) -> Self {
+        match e {
+            crate::rate_limit::LimitError::Limited { retry_after_secs } => {
+                ApiError::TooManyRequests { retry_after_secs }
+            }
+            crate::rate_limit::LimitError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::domain::signup::SignupRejected> for ApiError {
+    fn from(e: crate::domain::signup::SignupRejected) -> Self {
+        ApiError::Validation(e.0)
+    }
+}
+
+impl From<crate::repo::RepoError> for ApiError {
+    fn from(e: crate::repo::RepoError) -> Self {
+        match e {
+            crate::repo::RepoError::Store(e) => e.into(),
+            crate::repo::RepoError::Corrupt(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -5,7 +5,19 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::ApiError;
+/// Why a hash could not be made or checked: never the caller's fault (a
+/// wrong password is a [`Verdict`], not an error). The HTTP edge answers 500.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("no randomness for a salt")]
+    NoRandomness,
+    #[error("stored password hash unreadable: {0}")]
+    BadStoredHash(String),
+    #[error("argon2: {0}")]
+    Argon2(String),
+    #[error("the hashing task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
 
 pub const MEMORY_KIB: u32 = 19_456;
 pub const ITERATIONS: u32 = 2;
@@ -33,30 +45,29 @@ pub enum Verdict {
 }
 
 /// Hashes a password into a PHC string.
-pub async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .map_err(ApiError::internal)?
+pub async fn hash(password: String) -> Result<String, PasswordError> {
+    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
 }
 
-fn hash_blocking(password: &str) -> Result<String, ApiError> {
+fn hash_blocking(password: &str) -> Result<String, PasswordError> {
     let mut salt = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut salt).map_err(|_| ApiError::internal("no randomness"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| PasswordError::NoRandomness)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Argon2(e.to_string()))?;
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(ApiError::internal)
+        .map_err(|e| PasswordError::Argon2(e.to_string()))
 }
 
 /// Verifies `password` against `stored`, or against the dummy hash when there
 /// is no stored hash (unknown account), which always answers `Invalid`.
-pub async fn verify(password: String, stored: Option<String>) -> Result<Verdict, ApiError> {
+pub async fn verify(password: String, stored: Option<String>) -> Result<Verdict, PasswordError> {
     VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let parsed = PasswordHash::new(&phc).map_err(ApiError::internal)?;
+        let parsed =
+            PasswordHash::new(&phc).map_err(|e| PasswordError::BadStoredHash(e.to_string()))?;
         // Verification uses the parameters inside the stored hash.
         let ok = Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
@@ -68,8 +79,7 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<Verdict,
             _ => Verdict::Invalid,
         })
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }
 
 /// How many argon2 verifications this process has started: a metric, and

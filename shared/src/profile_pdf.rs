@@ -32,12 +32,12 @@ pub struct PdfRecord {
 }
 
 pub async fn record(state: &AppState, user_id: &str) -> Result<Option<PdfRecord>, ApiError> {
-    state
+    Ok(state
         .store
         .get(&record_key(user_id))
         .await?
         .map(crate::repo::from_item)
-        .transpose()
+        .transpose()?)
 }
 
 /// Records a PDF written to [`blob_key`] (after the blob, so a record never

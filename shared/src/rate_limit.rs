@@ -31,7 +31,16 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::error::ApiError;
+/// Why an attempt is not let through.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    /// A counter is spent; one frees up in `retry_after_secs` (HTTP 429).
+    #[error("rate limited for {retry_after_secs} s")]
+    Limited { retry_after_secs: u64 },
+    /// The counters could not be read or written (fails closed: HTTP 503).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 use crate::ports::item_store::{
     Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
 };
@@ -79,7 +88,7 @@ impl Limits {
 
     /// Takes one from every counter, all or none. `Err(TooManyRequests)`
     /// (with the seconds until one is free again) when any is spent.
-    pub async fn take(&self, counters: &[Counter], window: i64) -> Result<(), ApiError> {
+    pub async fn take(&self, counters: &[Counter], window: i64) -> Result<(), LimitError> {
         let now = now();
         let current = now - now.rem_euclid(window);
         let previous = current - window;
@@ -104,7 +113,7 @@ impl Limits {
             let carried = (prev as f64 * (1.0 - elapsed)).floor() as i64;
             let allowance = c.limit - carried;
             if cur >= allowance {
-                return Err(ApiError::TooManyRequests {
+                return Err(LimitError::Limited {
                     retry_after_secs: retry_after,
                 });
             }
@@ -122,7 +131,7 @@ impl Limits {
                 Ok(_) => {}
                 // Others took the last of the allowance meanwhile.
                 Err(StoreError::ConditionFailed) => {
-                    return Err(ApiError::TooManyRequests {
+                    return Err(LimitError::Limited {
                         retry_after_secs: retry_after,
                     });
                 }
@@ -133,7 +142,7 @@ impl Limits {
     }
 
     /// Forgets one counter (both windows).
-    pub async fn reset(&self, counter: &Counter, window: i64) -> Result<(), ApiError> {
+    pub async fn reset(&self, counter: &Counter, window: i64) -> Result<(), LimitError> {
         let now = now();
         let current = now - now.rem_euclid(window);
         for start in [current, current - window] {
@@ -143,7 +152,7 @@ impl Limits {
     }
 
     /// Forgets every counter of a scope.
-    pub async fn clear(&self, scope: &str) -> Result<(), ApiError> {
+    pub async fn clear(&self, scope: &str) -> Result<(), LimitError> {
         Ok(self
             .store
             .delete_all(Query::new(Index::Primary, format!("RATE#{scope}")))
@@ -191,7 +200,7 @@ impl LoginLimiter {
 
     /// Takes a login attempt for `account` from `client` (its address),
     /// before the password is verified; 429 when a limit is spent.
-    pub async fn attempt(&self, account: &str, client: Option<&str>) -> Result<(), ApiError> {
+    pub async fn attempt(&self, account: &str, client: Option<&str>) -> Result<(), LimitError> {
         let client = client.unwrap_or("unknown");
         let known = self.store.get(&known_key(account, client)).await?.is_some();
         let mut counters = vec![
@@ -210,7 +219,7 @@ impl LoginLimiter {
 
     /// A login succeeded: the client's own counter starts afresh and the
     /// client is known to the account from now on.
-    pub async fn succeeded(&self, account: &str, client: Option<&str>) -> Result<(), ApiError> {
+    pub async fn succeeded(&self, account: &str, client: Option<&str>) -> Result<(), LimitError> {
         let client = client.unwrap_or("unknown");
         self.limits
             .reset(&self.client_counter(account, client), self.window)
@@ -225,19 +234,19 @@ impl LoginLimiter {
 
     /// Takes a re-authentication attempt (password change, account
     /// deletion) for a signed-in user: their own scope, not the login's.
-    pub async fn reauth_attempt(&self, user_id: &str) -> Result<(), ApiError> {
+    pub async fn reauth_attempt(&self, user_id: &str) -> Result<(), LimitError> {
         let counter = Counter::new(format!("REAUTH#{user_id}"), "REAUTH", self.per_client);
         self.limits.take(&[counter], self.window).await
     }
 
     /// Clears every login counter of the account (a password reset: the
     /// owner proved control of the address, so the lock goes).
-    pub async fn clear_account(&self, account: &str) -> Result<(), ApiError> {
+    pub async fn clear_account(&self, account: &str) -> Result<(), LimitError> {
         self.limits.clear(&format!("LOGIN#{account}")).await
     }
 
     /// Forgets everything kept for an account (its deletion).
-    pub async fn forget(&self, account: &str, user_id: &str) -> Result<(), ApiError> {
+    pub async fn forget(&self, account: &str, user_id: &str) -> Result<(), LimitError> {
         self.limits.clear(&format!("LOGIN#{account}")).await?;
         self.limits.clear(&format!("KNOWN#{account}")).await?;
         self.limits.clear(&format!("REAUTH#{user_id}")).await
@@ -269,7 +278,7 @@ impl AbuseLimits {
         }
     }
 
-    pub async fn signup(&self, client: Option<&str>) -> Result<(), ApiError> {
+    pub async fn signup(&self, client: Option<&str>) -> Result<(), LimitError> {
         let client = client.unwrap_or("unknown");
         let c = Counter::new(format!("SIGNUP#{client}"), "SIGNUP", self.signups_per_ip);
         self.limits.take(&[c], HOUR).await
@@ -277,7 +286,11 @@ impl AbuseLimits {
 
     /// A reset request: per address asked for and per client. The same
     /// counters whether or not an account has that address.
-    pub async fn password_reset(&self, email: &str, client: Option<&str>) -> Result<(), ApiError> {
+    pub async fn password_reset(
+        &self,
+        email: &str,
+        client: Option<&str>,
+    ) -> Result<(), LimitError> {
         let client = client.unwrap_or("unknown");
         self.limits
             .take(
@@ -291,7 +304,7 @@ impl AbuseLimits {
     }
 
     /// A mail the user asked for (verification resend, email change).
-    pub async fn user_mail(&self, user_id: &str) -> Result<(), ApiError> {
+    pub async fn user_mail(&self, user_id: &str) -> Result<(), LimitError> {
         let c = Counter::new(format!("MAIL#{user_id}"), "MAIL", self.mails_per_user);
         self.limits.take(&[c], HOUR).await
     }

@@ -196,7 +196,8 @@ async fn rehash(state: &AppState, user: &shared::domain::User, password: String)
     let result = async {
         let mut updated = user.clone();
         updated.password_hash = password::hash(password).await?;
-        state.users.save(&updated).await
+        state.users.save(&updated).await?;
+        Ok::<_, ApiError>(())
     }
     .await;
     if let Err(e) = result {

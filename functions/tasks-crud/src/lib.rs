@@ -90,7 +90,9 @@ async fn create(state: &AppState, req: &Request, owner: &str) -> Result<Response
         .and_then(|d| fields.check("due_date", DueDate::parse(&d)));
     let (title, status) = fields.finish((title, status))?;
     let task = Task::new(owner, title, description, status, due_date);
-    state.tasks.create(&task).await?;
+    if !state.tasks.create(&task).await? {
+        return Err(ApiError::Conflict("A task with this id exists.".into()));
+    }
     created(
         req,
         &task,

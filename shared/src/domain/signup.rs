@@ -5,7 +5,12 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::{BirthDate, Email, NewPassword, PersonName, Username};
-use crate::error::{ApiError, FieldError};
+use crate::error::FieldError;
+
+/// A sign-up that does not parse: every bad field, each with its message
+/// (the HTTP edge answers 422 with them).
+#[derive(Debug, PartialEq, Eq)]
+pub struct SignupRejected(pub Vec<FieldError>);
 
 /// The JSON body of `POST /auth/signup`. Every field is optional here so that
 /// a missing field is reported as a field error (422), not a parse error.
@@ -47,7 +52,7 @@ fn optional<T>(
 }
 
 impl SignupRequest {
-    pub fn parse(self) -> Result<NewUser, ApiError> {
+    pub fn parse(self) -> Result<NewUser, SignupRejected> {
         let mut errors = Vec::new();
         let email = match self.email.as_deref().map(Email::parse) {
             Some(Ok(e)) => Some(e),
@@ -108,7 +113,7 @@ impl SignupRequest {
                 username,
                 date_of_birth,
             }),
-            _ => Err(ApiError::Validation(errors)),
+            _ => Err(SignupRejected(errors)),
         }
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::error::ApiError;
+use super::RepoError;
 use crate::http::ClientInfo;
 use crate::ports::item_store::{self, Condition, Index, ItemStore, Query, Write};
 
@@ -60,7 +60,7 @@ impl AuditRepo {
         user_id: Option<&str>,
         client: &ClientInfo,
         detail: Value,
-    ) -> Result<Write, ApiError> {
+    ) -> Result<Write, RepoError> {
         let subject = user_id.or(actor_id).map(str::to_owned);
         Self::entry_in(
             partition(subject.as_deref()),
@@ -81,7 +81,7 @@ impl AuditRepo {
         actor_id: Option<&str>,
         deleted_user_id: &str,
         client: &ClientInfo,
-    ) -> Result<Write, ApiError> {
+    ) -> Result<Write, RepoError> {
         Self::entry_in(
             TRAIL.into(),
             action,
@@ -99,7 +99,7 @@ impl AuditRepo {
         user_id: Option<String>,
         client: &ClientInfo,
         detail: Value,
-    ) -> Result<Write, ApiError> {
+    ) -> Result<Write, RepoError> {
         let at = OffsetDateTime::now_utc();
         let id = uuid::Uuid::now_v7().to_string();
         let entry = AuditEntry {
@@ -112,9 +112,9 @@ impl AuditRepo {
             user_agent: client.user_agent.clone(),
             detail,
         };
-        let Value::Object(mut attrs) = serde_json::to_value(&entry).map_err(ApiError::internal)?
+        let Value::Object(mut attrs) = serde_json::to_value(&entry).map_err(RepoError::corrupt)?
         else {
-            return Err(ApiError::internal("audit entry did not serialize"));
+            return Err(RepoError::corrupt("audit entry did not serialize"));
         };
         // UUIDv7 sorts by time, so the sort key orders entries chronologically.
         let sk = format!("{:020}#{id}", at.unix_timestamp_nanos());
@@ -138,7 +138,7 @@ impl AuditRepo {
         user_id: Option<&str>,
         client: &ClientInfo,
         detail: Value,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RepoError> {
         let entry = Self::entry(action, actor_id, user_id, client, detail)?;
         self.store.write(entry).await?;
         Ok(())
@@ -150,7 +150,7 @@ impl AuditRepo {
         user_id: Option<&str>,
         limit: u32,
         cursor: Option<String>,
-    ) -> Result<(Vec<AuditEntry>, Option<String>), ApiError> {
+    ) -> Result<(Vec<AuditEntry>, Option<String>), RepoError> {
         let query = match user_id {
             Some(u) => Query::new(Index::Primary, partition(Some(u))),
             None => Query::new(Index::Gsi1, "AUDIT"),
@@ -163,7 +163,7 @@ impl AuditRepo {
     }
 
     /// Deletes a user's entries (account deletion leaves nothing behind).
-    pub async fn delete_for_user(&self, user_id: &str) -> Result<(), ApiError> {
+    pub async fn delete_for_user(&self, user_id: &str) -> Result<(), RepoError> {
         let query = Query::new(Index::Primary, partition(Some(user_id)));
         Ok(self.store.delete_all(query).await?)
     }

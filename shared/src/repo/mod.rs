@@ -13,17 +13,35 @@ pub use shop::ShopRepo;
 pub use tasks::TaskRepo;
 pub use users::UserRepo;
 
+/// What a repository can fail with: the store, or a record in it that no
+/// longer reads as its type. Domain outcomes (a taken email, a stale
+/// version, no stock) are not errors here but the `Ok` values' own enums.
+/// The HTTP edge maps this once (`From<RepoError> for ApiError`).
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored record does not (de)serialize: a bug or a hand-edited item.
+    #[error("record unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl RepoError {
+    pub(crate) fn corrupt(e: impl std::fmt::Display) -> Self {
+        RepoError::Corrupt(e.to_string())
+    }
+}
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::ApiError;
-use crate::ports::item_store::{self, Attrs, Key, Page};
+use crate::ports::item_store::{self, Attrs, Key, Page, StoreError};
 
 /// A record as an item: its fields, plus the item's key.
-pub fn to_item(record: &impl Serialize, key: &Key) -> Result<Attrs, ApiError> {
-    let Value::Object(mut attrs) = serde_json::to_value(record).map_err(ApiError::internal)? else {
-        return Err(ApiError::internal("record did not serialize to an object"));
+pub fn to_item(record: &impl Serialize, key: &Key) -> Result<Attrs, RepoError> {
+    let Value::Object(mut attrs) = serde_json::to_value(record).map_err(RepoError::corrupt)? else {
+        return Err(RepoError::corrupt("record did not serialize to an object"));
     };
     attrs.insert(item_store::PK.into(), Value::String(key.pk.clone()));
     attrs.insert(item_store::SK.into(), Value::String(key.sk.clone()));
@@ -31,14 +49,14 @@ pub fn to_item(record: &impl Serialize, key: &Key) -> Result<Attrs, ApiError> {
 }
 
 /// An item as a record (key and index attributes are ignored).
-pub fn from_item<T: DeserializeOwned>(attrs: Attrs) -> Result<T, ApiError> {
-    serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)
+pub fn from_item<T: DeserializeOwned>(attrs: Attrs) -> Result<T, RepoError> {
+    serde_json::from_value(Value::Object(attrs)).map_err(RepoError::corrupt)
 }
 
 /// A page of items as records, with the cursor of the next page.
 pub(crate) fn from_page<T: DeserializeOwned>(
     page: Page,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
+) -> Result<(Vec<T>, Option<String>), RepoError> {
     let records = page
         .items
         .into_iter()
@@ -48,10 +66,10 @@ pub(crate) fn from_page<T: DeserializeOwned>(
 }
 
 /// Every item of a paged listing, page after page (for exports).
-pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, crate::ApiError>
+pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, RepoError>
 where
     F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), crate::ApiError>>,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), RepoError>>,
 {
     let mut all = Vec::new();
     let mut cursor = None;

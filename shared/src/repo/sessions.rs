@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::RepoError;
 use crate::config::Config;
 use crate::domain::User;
-use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::ports::item_store::{
     self, Attrs, Change, Condition, ItemStore, Key, Query, SortKey, StoreError, Write,
@@ -82,9 +82,9 @@ fn refresh_key(hash: &str) -> Key {
     crate::keys::refresh_token(hash)
 }
 
-fn session_item(s: &Session) -> Result<Attrs, ApiError> {
-    let Value::Object(mut attrs) = serde_json::to_value(s).map_err(ApiError::internal)? else {
-        return Err(ApiError::internal("session did not serialize to an object"));
+fn session_item(s: &Session) -> Result<Attrs, RepoError> {
+    let Value::Object(mut attrs) = serde_json::to_value(s).map_err(RepoError::corrupt)? else {
+        return Err(RepoError::corrupt("session did not serialize to an object"));
     };
     let key = session_key(&s.user_id, &s.id);
     attrs.insert(item_store::PK.into(), json!(key.pk));
@@ -122,7 +122,7 @@ impl SessionRepo {
         user_id: &str,
         client: &ClientInfo,
         action: &str,
-    ) -> Result<Issued, ApiError> {
+    ) -> Result<Issued, RepoError> {
         let now = OffsetDateTime::now_utc();
         let t = now.unix_timestamp();
         let refresh_token = new_token();
@@ -163,10 +163,10 @@ impl SessionRepo {
         })
     }
 
-    pub async fn get(&self, user_id: &str, session_id: &str) -> Result<Option<Session>, ApiError> {
+    pub async fn get(&self, user_id: &str, session_id: &str) -> Result<Option<Session>, RepoError> {
         match self.store.get(&session_key(user_id, session_id)).await? {
             Some(attrs) => Ok(Some(
-                serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)?,
+                serde_json::from_value(Value::Object(attrs)).map_err(RepoError::corrupt)?,
             )),
             None => Ok(None),
         }
@@ -178,7 +178,7 @@ impl SessionRepo {
         &self,
         user_id: &str,
         session_id: &str,
-    ) -> Result<(Option<User>, Option<Session>), ApiError> {
+    ) -> Result<(Option<User>, Option<Session>), RepoError> {
         let keys = [
             super::users::user_key(user_id),
             session_key(user_id, session_id),
@@ -198,10 +198,10 @@ impl SessionRepo {
         token: &str,
         client: &ClientInfo,
         current_user: F,
-    ) -> Result<Rotation, ApiError>
+    ) -> Result<Rotation, RepoError>
     where
         F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = Result<Option<User>, ApiError>>,
+        Fut: std::future::Future<Output = Result<Option<User>, RepoError>>,
     {
         let old_hash = token_hash(token);
         let Some(record) = self.store.get(&refresh_key(&old_hash)).await? else {
@@ -306,7 +306,7 @@ impl SessionRepo {
     }
 
     /// Every session of a user, newest first.
-    pub async fn list(&self, user_id: &str) -> Result<Vec<Session>, ApiError> {
+    pub async fn list(&self, user_id: &str) -> Result<Vec<Session>, RepoError> {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
@@ -324,7 +324,7 @@ impl SessionRepo {
                 )
                 .await?;
             for attrs in page.items {
-                out.push(serde_json::from_value(Value::Object(attrs)).map_err(ApiError::internal)?);
+                out.push(serde_json::from_value(Value::Object(attrs)).map_err(RepoError::corrupt)?);
             }
             cursor = page.cursor;
             if cursor.is_none() {
@@ -335,7 +335,7 @@ impl SessionRepo {
 
     /// Ends the oldest live sessions beyond `cap` (called after a login
     /// started one); returns how many ended.
-    pub async fn enforce_cap(&self, user: &User, cap: usize) -> Result<usize, ApiError> {
+    pub async fn enforce_cap(&self, user: &User, cap: usize) -> Result<usize, RepoError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let live: Vec<Session> = self
             .list(&user.id)
@@ -354,7 +354,7 @@ impl SessionRepo {
     }
 
     /// Revokes one session; false when it does not exist.
-    pub async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, ApiError> {
+    pub async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, RepoError> {
         self.revoke_with(user_id, session_id, vec![]).await
     }
 
@@ -365,7 +365,7 @@ impl SessionRepo {
         user_id: &str,
         session_id: &str,
         extra: Vec<Write>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, RepoError> {
         let revoke = Write::Update {
             key: session_key(user_id, session_id),
             changes: vec![Change::Set("revoked".into(), json!(true))],
@@ -379,7 +379,7 @@ impl SessionRepo {
     }
 
     /// Deletes every session of a user and every refresh token (used or not).
-    pub async fn delete_all(&self, user_id: &str) -> Result<(), ApiError> {
+    pub async fn delete_all(&self, user_id: &str) -> Result<(), RepoError> {
         for s in self.list(user_id).await? {
             self.store.delete(session_key(user_id, &s.id), None).await?;
         }

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::RepoError;
 use crate::domain::{Book, Order};
-use crate::error::ApiError;
 use crate::ports::item_store::{
     self, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
 };
@@ -66,7 +66,7 @@ impl ShopRepo {
         ShopRepo { store }
     }
 
-    pub async fn create_book(&self, book: &Book) -> Result<(), ApiError> {
+    pub async fn create_book(&self, book: &Book) -> Result<(), RepoError> {
         let mut item = to_item(book, &book_key(&book.id))?;
         item.insert(item_store::GSI1PK.into(), json!("BOOKS"));
         item.insert(item_store::GSI1SK.into(), json!(title_sort(book)));
@@ -74,7 +74,7 @@ impl ShopRepo {
         Ok(())
     }
 
-    pub async fn book(&self, id: &str) -> Result<Option<Book>, ApiError> {
+    pub async fn book(&self, id: &str) -> Result<Option<Book>, RepoError> {
         self.store
             .get(&book_key(id))
             .await?
@@ -87,7 +87,7 @@ impl ShopRepo {
         &self,
         limit: u32,
         cursor: Option<String>,
-    ) -> Result<(Vec<Book>, Option<String>), ApiError> {
+    ) -> Result<(Vec<Book>, Option<String>), RepoError> {
         from_page(
             self.store
                 .query(Query::new(Index::Gsi1, "BOOKS").limit(limit).cursor(cursor))
@@ -103,7 +103,7 @@ impl ShopRepo {
         current: &Book,
         next: &Book,
         stock_delta: i64,
-    ) -> Result<Result<Book, ShopError>, ApiError> {
+    ) -> Result<Result<Book, ShopError>, RepoError> {
         // The catalog fields, as `next` stores them; never `stock`.
         let fields = to_item(next, &book_key(&next.id))?;
         let mut changes: Vec<Change> = ["title", "author", "isbn", "price_cents", "updated_at"]
@@ -144,7 +144,7 @@ impl ShopRepo {
     /// Writes the order and takes its copies from stock, all or nothing.
     /// Each line's book must still have the quantity in stock at the price
     /// the order records.
-    pub async fn place(&self, order: &Order) -> Result<Result<(), OrderError>, ApiError> {
+    pub async fn place(&self, order: &Order) -> Result<Result<(), OrderError>, RepoError> {
         if order.lines.is_empty() {
             return Ok(Err(OrderError::NoLines));
         }
@@ -185,7 +185,7 @@ impl ShopRepo {
         }
     }
 
-    pub async fn order(&self, user: &str, id: &str) -> Result<Option<Order>, ApiError> {
+    pub async fn order(&self, user: &str, id: &str) -> Result<Option<Order>, RepoError> {
         self.store
             .get(&order_key(user, id))
             .await?
@@ -199,7 +199,7 @@ impl ShopRepo {
         user: &str,
         limit: u32,
         cursor: Option<String>,
-    ) -> Result<(Vec<Order>, Option<String>), ApiError> {
+    ) -> Result<(Vec<Order>, Option<String>), RepoError> {
         from_page(
             self.store
                 .query(
@@ -217,7 +217,7 @@ impl ShopRepo {
     /// its user id. The sale itself stays on the books (stock plus copies
     /// sold still adds up to what was stocked); nothing names the person.
     /// Safe to repeat: a move that already happened is simply overwritten.
-    pub async fn erase_orders(&self, user: &str) -> Result<(), ApiError> {
+    pub async fn erase_orders(&self, user: &str) -> Result<(), RepoError> {
         loop {
             let page = self
                 .store

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::RepoError;
 use crate::domain::{Task, TaskStatus};
-use crate::error::ApiError;
 use crate::ports::item_store::{self, Attrs, Condition, Index, ItemStore, Query, StoreError};
 
 #[derive(Clone)]
@@ -25,7 +25,7 @@ pub struct TaskRepo {
 
 use crate::keys::{task as key, tasks_partition as partition};
 
-fn to_item(task: &Task) -> Result<Attrs, ApiError> {
+fn to_item(task: &Task) -> Result<Attrs, RepoError> {
     let key = key(&task.owner_id, &task.id);
     let mut attrs = super::to_item(task, &key)?;
     attrs.insert(
@@ -54,23 +54,22 @@ impl TaskRepo {
         TaskRepo { store }
     }
 
-    /// Stores a new task (its id must be fresh: an existing one is a 409).
-    pub async fn create(&self, task: &Task) -> Result<(), ApiError> {
+    /// Stores a new task; `false` when its id is taken (ids are fresh UUIDs,
+    /// so only a retried or forged create meets one).
+    pub async fn create(&self, task: &Task) -> Result<bool, RepoError> {
         match self
             .store
             .put(to_item(task)?, Some(Condition::NotExists))
             .await
         {
-            Ok(()) => Ok(()),
-            Err(StoreError::ConditionFailed) => {
-                Err(ApiError::Conflict("A task with this id exists.".into()))
-            }
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
 
     /// The owner's task, or `None` (also when it belongs to someone else).
-    pub async fn get(&self, owner: &str, id: &str) -> Result<Option<Task>, ApiError> {
+    pub async fn get(&self, owner: &str, id: &str) -> Result<Option<Task>, RepoError> {
         self.store
             .get(&key(owner, id))
             .await?
@@ -85,7 +84,7 @@ impl TaskRepo {
         status: Option<TaskStatus>,
         limit: u32,
         cursor: Option<String>,
-    ) -> Result<(Vec<Task>, Option<String>), ApiError> {
+    ) -> Result<(Vec<Task>, Option<String>), RepoError> {
         let query = match status {
             None => Query::new(Index::Primary, partition(owner)),
             Some(s) => Query::new(Index::Gsi1, format!("{}#{}", partition(owner), s.as_str())),
@@ -102,7 +101,7 @@ impl TaskRepo {
         &self,
         next: &Task,
         expected: u64,
-    ) -> Result<Result<(), TaskWriteError>, ApiError> {
+    ) -> Result<Result<(), TaskWriteError>, RepoError> {
         let condition = Condition::All(vec![
             Condition::Exists,
             Condition::Equals("version".into(), json!(expected)),
@@ -120,7 +119,7 @@ impl TaskRepo {
         owner: &str,
         id: &str,
         expected: Option<u64>,
-    ) -> Result<Result<(), TaskWriteError>, ApiError> {
+    ) -> Result<Result<(), TaskWriteError>, RepoError> {
         let mut conditions = vec![Condition::Exists];
         conditions.extend(expected.map(|v| Condition::Equals("version".into(), json!(v))));
         match self
@@ -134,7 +133,7 @@ impl TaskRepo {
         }
     }
 
-    async fn why(&self, owner: &str, id: &str) -> Result<TaskWriteError, ApiError> {
+    async fn why(&self, owner: &str, id: &str) -> Result<TaskWriteError, RepoError> {
         Ok(match self.get(owner, id).await? {
             None => TaskWriteError::NotFound,
             Some(_) => TaskWriteError::Stale,
@@ -142,7 +141,7 @@ impl TaskRepo {
     }
 
     /// Deletes all of the owner's tasks (account deletion); safe to repeat.
-    pub async fn delete_all(&self, owner: &str) -> Result<(), ApiError> {
+    pub async fn delete_all(&self, owner: &str) -> Result<(), RepoError> {
         Ok(self
             .store
             .delete_all(Query::new(Index::Primary, partition(owner)))

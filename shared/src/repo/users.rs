@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::RepoError;
 use super::from_item;
 use crate::domain::{Email, SessionCutoff, User};
-use crate::error::ApiError;
 use crate::ports::item_store::{
     self, Attrs, Change, Condition, Index, ItemStore, Key, Query, SortKey, StoreError, Write,
 };
@@ -58,7 +58,7 @@ fn with_key(key: &Key, mut attrs: Attrs) -> Attrs {
     attrs
 }
 
-fn to_item(user: &User) -> Result<Attrs, ApiError> {
+fn to_item(user: &User) -> Result<Attrs, RepoError> {
     let mut attrs = super::to_item(user, &user_key(&user.id))?;
     attrs.insert(item_store::GSI1PK.into(), json!("USERS"));
     attrs.insert(item_store::GSI1SK.into(), json!(user.email.as_str()));
@@ -100,7 +100,7 @@ impl UserRepo {
         &self,
         user: &User,
         extra: Vec<Write>,
-    ) -> Result<Result<(), CreateError>, ApiError> {
+    ) -> Result<Result<(), CreateError>, RepoError> {
         let mut writes = vec![
             Write::Put {
                 item: to_item(user)?,
@@ -126,7 +126,7 @@ impl UserRepo {
         }
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<User>, ApiError> {
+    pub async fn get(&self, id: &str) -> Result<Option<User>, RepoError> {
         self.store
             .get(&user_key(id))
             .await?
@@ -136,7 +136,7 @@ impl UserRepo {
 
     /// Looks a user up by email through the email claim (strongly consistent,
     /// unlike the secondary index).
-    pub async fn find_by_email(&self, email: &Email) -> Result<Option<User>, ApiError> {
+    pub async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
         let Some(claim) = self.store.get(&email_key(email)).await? else {
             return Ok(None);
         };
@@ -153,7 +153,7 @@ impl UserRepo {
         before: &User,
         after: &User,
         extra: Vec<Write>,
-    ) -> Result<Result<User, UpdateError>, ApiError> {
+    ) -> Result<Result<User, UpdateError>, RepoError> {
         let mut next = after.clone();
         next.version = before.version + 1;
         next.updated_at = time::OffsetDateTime::now_utc();
@@ -202,13 +202,13 @@ impl UserRepo {
         id: &str,
         cutoff: SessionCutoff,
         extra: Vec<Write>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, RepoError> {
         let mut writes = vec![Write::Update {
             key: user_key(id),
             changes: vec![
                 Change::Set(
                     "sessions_cutoff".into(),
-                    serde_json::to_value(&cutoff).map_err(ApiError::internal)?,
+                    serde_json::to_value(&cutoff).map_err(RepoError::corrupt)?,
                 ),
                 Change::Add("version".into(), 1),
             ],
@@ -223,7 +223,7 @@ impl UserRepo {
     }
 
     /// Deletes the user and its claims, all or nothing, if unchanged since read.
-    pub async fn delete(&self, user: &User, extra: Vec<Write>) -> Result<bool, ApiError> {
+    pub async fn delete(&self, user: &User, extra: Vec<Write>) -> Result<bool, RepoError> {
         let mut writes = vec![
             Write::Delete {
                 key: user_key(&user.id),
@@ -254,7 +254,7 @@ impl UserRepo {
         email_prefix: Option<&str>,
         limit: u32,
         cursor: Option<String>,
-    ) -> Result<(Vec<User>, Option<String>), ApiError> {
+    ) -> Result<(Vec<User>, Option<String>), RepoError> {
         let mut query = Query::new(Index::Gsi1, "USERS").limit(limit).cursor(cursor);
         if let Some(prefix) = email_prefix.filter(|p| !p.is_empty()) {
             query = query.sk(SortKey::BeginsWith(prefix.to_lowercase()));
@@ -269,7 +269,7 @@ impl UserRepo {
         prefix: &str,
         limit: u32,
         cursor: Option<String>,
-    ) -> Result<(Vec<User>, Option<String>), ApiError> {
+    ) -> Result<(Vec<User>, Option<String>), RepoError> {
         let query = Query::new(Index::Gsi1, "USERNAMES")
             .sk(SortKey::BeginsWith(prefix.to_ascii_lowercase()))
             .limit(limit)
@@ -286,7 +286,7 @@ impl UserRepo {
     }
 
     /// Looks a user up by username (any letter case).
-    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, ApiError> {
+    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, RepoError> {
         let Some(claim) = self
             .store
             .get(&username_key(&username.to_ascii_lowercase()))
@@ -303,7 +303,7 @@ impl UserRepo {
     /// The write that saves `user` as its next version if the stored one is
     /// still `user.version` (first in a transaction the caller builds), and
     /// the user as it will be stored.
-    pub fn next_version(&self, user: &User) -> Result<(Write, User), ApiError> {
+    pub fn next_version(&self, user: &User) -> Result<(Write, User), RepoError> {
         let mut next = user.clone();
         next.version = user.version + 1;
         next.updated_at = time::OffsetDateTime::now_utc();
@@ -317,7 +317,7 @@ impl UserRepo {
     /// The writes that move a user to another address: the user's next
     /// version, the old claim released (if still theirs) and the new one
     /// taken (if free), in this order.
-    pub fn move_email(&self, user: &User, to: &Email) -> Result<(Vec<Write>, User), ApiError> {
+    pub fn move_email(&self, user: &User, to: &Email) -> Result<(Vec<Write>, User), RepoError> {
         let mut moved = user.clone();
         moved.email = to.clone();
         let (save, next) = self.next_version(&moved)?;
@@ -334,7 +334,7 @@ impl UserRepo {
 
     /// Replaces the user if its stored version is still `user.version`, and
     /// bumps the version. Returns the stored user, or `None` on a stale version.
-    pub async fn save(&self, user: &User) -> Result<Option<User>, ApiError> {
+    pub async fn save(&self, user: &User) -> Result<Option<User>, RepoError> {
         self.save_with(user, Vec::new()).await
     }
 
@@ -344,7 +344,7 @@ impl UserRepo {
         &self,
         user: &User,
         extra: Vec<Write>,
-    ) -> Result<Option<User>, ApiError> {
+    ) -> Result<Option<User>, RepoError> {
         let (save, next) = self.next_version(user)?;
         match self.store.write_with(save, extra).await {
             Ok(()) => Ok(Some(next)),
