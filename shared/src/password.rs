@@ -35,7 +35,10 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 /// ~200 MB after 11 signups and ~300 MB after 40, enough to kill a 256 MB
 /// Lambda. A fixed threshold makes every block of 128 KiB or more its own
 /// mapping, unmapped when freed: the same 40 signups stay at ~42 MB, for
-/// ~2 ms more per hash (the kernel zero-fills the pages each time).
+/// ~2 ms more per hash (the kernel zero-fills the pages each time). The
+/// setting is process-wide and made on the first hash or verification, so
+/// only processes that handle passwords get it (not the image or PDF ones,
+/// whose large buffers keep glibc's default behaviour).
 fn keep_large_allocations_out_of_the_heap() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
