@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod domain;
 pub mod error;
 pub mod events;
+#[cfg(feature = "dev")]
 pub mod faults;
 pub mod files;
 pub mod http;

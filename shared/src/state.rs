@@ -1,11 +1,13 @@
-//! Everything a handler needs, built once per cold start (or once by the
-//! local server) and shared by every invocation.
+//! Everything a handler needs, shared by every invocation: built whole by
+//! the local server ([`AppState::build`]), or in a function process with
+//! each adapter built on first use ([`AppState::for_function`]).
 
 use std::sync::Arc;
 
 #[cfg(feature = "embedded")]
 use crate::adapters::embedded::{FsBlobs, MailDir, SqliteStore};
 use crate::config::{Backend, Config};
+#[cfg(feature = "dev")]
 use crate::faults::{Faults, FaultyBlobs, FaultyMailer, FaultyQueue, FaultyStore};
 use crate::outbox::Outbox;
 use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
@@ -172,6 +174,7 @@ impl AppState {
 
     /// The same state with every port wrapped to fail where `faults` says
     /// (the fault suite's server). Same data, same keys.
+    #[cfg(feature = "dev")]
     pub fn with_faults(&self, faults: &Arc<Faults>) -> Arc<AppState> {
         Self::assemble(
             self.config.clone(),
