@@ -50,9 +50,11 @@ MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCE
 
 if [ -z "${BENCH_SKIP_ARM64:-}" ]; then
   rustup target add aarch64-unknown-linux-gnu
-  FUNCTIONS=$(for d in functions/*/; do printf -- '-p %s ' "$(basename "$d")"; done)
-  # shellcheck disable=SC2086
-  CARGO_TARGET_DIR=target/arm64 cargo lambda build --release --arm64 $FUNCTIONS
+  # One build per function crate, as `sam build` does (CodeUri is the
+  # crate), so each links only the AWS clients its features declare.
+  for d in functions/*/; do
+    (cd "$d" && CARGO_TARGET_DIR="$PWD/../../target/arm64" cargo lambda build --release --arm64)
+  done
 fi
 ./target/release/cost
 echo "BENCHMARKS.md updated"

@@ -43,20 +43,36 @@ if grep -qE '^(openssl|openssl-sys|native-tls|ring|boring|boring-sys|rustls-open
 fi
 echo "tls-stack: 1 passed, 0 failed" | tee -a "$SUMMARY"
 
-step "Lambda builds link no SQLite and no local-only code"
-# What `sam build` / `cargo lambda build --bin X` compile: the workspace's
-# default members (the functions and shared), features unified across them.
+step "Lambda builds link no SQLite, no local-only code, and only the AWS clients they declare"
+# What `sam build` compiles for a function: its crate alone (CodeUri is
+# functions/<name>), so `cargo tree -p <name>` resolves the same features.
 # The embedded adapters and the dev helpers are `shared` features only
-# `local` and `bench` turn on; one line in a function's Cargo.toml asking for
-# them would put SQLite in every deployed function, and this fails.
-lambda_tree=$(cargo tree -e normal --prefix none --locked | sed "s/ (\*)$//" | sort -u)
-if grep -qE '^(rusqlite|libsqlite3-sys|local|bench) ' <<<"$lambda_tree"; then
-  echo "a Lambda build links local-only code:"; grep -E '^(rusqlite|libsqlite3-sys|local|bench) ' <<<"$lambda_tree"; exit 1
-fi
-# ... and the check can see SQLite when it is there (the binary mode's build).
-cargo tree -e normal --prefix none --locked --features shared/embedded | grep -qE '^rusqlite ' \
-  || { echo "cargo tree no longer shows rusqlite even with shared/embedded: the check above is blind"; exit 1; }
-echo "lambda-builds-without-sqlite: 1 passed, 0 failed" | tee -a "$SUMMARY"
+# `local` and `bench` turn on; a function asking for them would put SQLite
+# in its Lambda. Each AWS client is behind a `shared` feature: a function
+# links exactly the ones its Cargo.toml names (the template test checks
+# those against its IAM policies; the local server enforces them).
+checked=0
+for dir in functions/*/; do
+  fn=$(basename "$dir")
+  tree=$(cargo tree -p "$fn" -e normal --prefix none --locked | sed "s/ (\*)$//" | sort -u)
+  if grep -qE '^(rusqlite|libsqlite3-sys|local|bench) ' <<<"$tree"; then
+    echo "$fn links local-only code:"; grep -E '^(rusqlite|libsqlite3-sys|local|bench) ' <<<"$tree"; exit 1
+  fi
+  features=$(sed -n 's/^shared = {.*features = \[\(.*\)\].*/\1/p' "$dir/Cargo.toml" | tr -d '" ' | tr ',' ' ')
+  for pair in dynamodb:aws-sdk-dynamodb s3:aws-sdk-s3 sqs:aws-sdk-sqs ses:aws-sdk-sesv2; do
+    feature=${pair%%:*} crate=${pair#*:}
+    declared=no; [[ " $features " == *" $feature "* ]] && declared=yes
+    linked=no; grep -qE "^$crate " <<<"$tree" && linked=yes
+    [ "$declared" = "$linked" ] || { echo "$fn: feature $feature declared=$declared but $crate linked=$linked"; exit 1; }
+  done
+  checked=$((checked + 1))
+done
+# ... and the check can see SQLite and every client when they are there.
+full=$(cargo tree -p local -e normal --prefix none --locked)
+for crate in rusqlite aws-sdk-dynamodb aws-sdk-s3 aws-sdk-sqs aws-sdk-sesv2; do
+  grep -qE "^$crate " <<<"$full" || { echo "cargo tree no longer shows $crate for local: the check above is blind"; exit 1; }
+done
+echo "lambda-builds-link-what-they-declare: $checked passed, 0 failed" | tee -a "$SUMMARY"
 
 step "moto (AWS protocol server on loopback)"
 PIDS=()

@@ -120,7 +120,9 @@ fn notify_object_created(state: Arc<AppState>, key: String, size: usize) {
     let mut event = S3Event::default();
     event.records.push(record);
     tokio::spawn(async move {
-        if let Err(e) = media_process::handle(state, event).await {
+        if let Err(e) =
+            media_process::handle(crate::ports::view(&state, "media-process"), event).await
+        {
             tracing::error!(error = %e, "media-process failed");
         }
     });

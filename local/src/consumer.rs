@@ -40,7 +40,8 @@ pub async fn deliver_once(
     }
     let event =
         shared::consumer::sqs_event(&messages, "arn:aws:sqs:local:000000000000:user-events");
-    let response = handler(state.clone(), event).await;
+    // The event source is the gateway's; the handler is user-events'.
+    let response = handler(crate::ports::view(state, "user-events"), event).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .into_iter()

@@ -241,7 +241,7 @@ async fn authorize(
         Functions::InProcess => {
             let event: ApiGatewayV2CustomAuthorizerV2Request =
                 serde_json::from_value(event).map_err(|e| e.to_string())?;
-            validate_token::authorize(state, &event)
+            validate_token::authorize(&crate::ports::view(state, "validate-token"), &event)
                 .await
                 .map_err(|e| e.to_string())
         }
@@ -268,7 +268,7 @@ async fn integrate(
             let request: lambda_http::Request = serde_json::from_value::<LambdaRequest>(event)
                 .map_err(|e| e.to_string())?
                 .into();
-            let response = handle(state, request).await;
+            let response = handle(crate::ports::view(&state, route.function), request).await;
             let (parts, body) = response.into_parts();
             let bytes: Vec<u8> = match body {
                 lambda_http::Body::Text(s) => s.into_bytes(),

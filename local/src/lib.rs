@@ -6,6 +6,7 @@ pub mod consumer;
 pub mod gateway;
 pub mod lambda;
 pub mod openapi;
+pub mod ports;
 pub mod routes;
 pub mod sample_posts;
 pub mod schedules;

@@ -29,7 +29,7 @@ pub fn start(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
                 }
                 _ = relay.tick() => {
                     // It logs its own failure; the next tick retries.
-                    let _ = outbox_relay::run(&state).await;
+                    let _ = outbox_relay::run(&crate::ports::view(&state, "outbox-relay")).await;
                 }
                 _ = sweep.tick() => {
                     if let Some(parts) = &state.embedded {

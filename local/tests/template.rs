@@ -465,3 +465,67 @@ fn rotated_out_keys_reach_every_function_only_while_rotating() {
     assert_eq!(tagged(&equals[0], "!Ref"), "JwtPreviousJwksParameter");
     assert_eq!(equals[1], "");
 }
+
+/// Each function is built from its own crate (`CodeUri`), so `sam build`
+/// resolves its features alone, and the AWS services it links (its `shared`
+/// features, which the local server also enforces) are exactly those its
+/// policies allow: no client without a permission, no permission unused.
+#[test]
+fn each_function_links_exactly_the_services_its_policies_allow() {
+    let t = template();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (name, f) in functions(&t) {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let code_uri = f["Properties"]["CodeUri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no CodeUri"));
+        assert!(code_uri.starts_with("functions/"), "{name}: {code_uri}");
+        let manifest_path = root.join(code_uri).join("Cargo.toml");
+        let manifest = std::fs::read_to_string(&manifest_path)
+            .unwrap_or_else(|e| panic!("{name}: {}: {e}", manifest_path.display()));
+        assert!(
+            manifest.contains(&format!("[[bin]]\nname = \"{binary}\"")),
+            "{name}: {code_uri} has no binary {binary}"
+        );
+        let ports = local::ports::read(&manifest_path).unwrap();
+        let mut linked = BTreeSet::new();
+        for (on, service) in [
+            (ports.store, "dynamodb"),
+            (ports.blobs, "s3"),
+            (ports.queue, "sqs"),
+            (ports.mailer, "ses"),
+        ] {
+            if on {
+                linked.insert(service.to_owned());
+            }
+        }
+        let mut allowed = BTreeSet::new();
+        collect_services(&f["Properties"]["Policies"], &mut allowed);
+        assert_eq!(linked, allowed, "{name}: linked services vs policies");
+    }
+}
+
+/// The service prefixes of every `Action` under `v` (`dynamodb:GetItem` → `dynamodb`).
+fn collect_services(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, x) in m {
+                if k.as_str() == Some("Action") {
+                    let actions: Vec<&Value> = match x {
+                        Value::Sequence(s) => s.iter().collect(),
+                        one => vec![one],
+                    };
+                    for a in actions {
+                        let a = a.as_str().unwrap();
+                        out.insert(a.split(':').next().unwrap().to_owned());
+                    }
+                } else {
+                    collect_services(x, out);
+                }
+            }
+        }
+        Value::Sequence(s) => s.iter().for_each(|x| collect_services(x, out)),
+        Value::Tagged(t) => collect_services(&t.value, out),
+        _ => {}
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "embedded")]
 use crate::adapters::embedded::{FsBlobs, MailDir, SqliteStore};
+use crate::adapters::lazy::Lazy;
 use crate::config::{Backend, Config};
 #[cfg(feature = "dev")]
 use crate::faults::{Faults, FaultyBlobs, FaultyMailer, FaultyQueue, FaultyStore};
@@ -40,6 +41,51 @@ pub struct AppState {
     /// The embedded adapters the local server needs directly (presigned blob
     /// URLs, the mail folder, the TTL sweeper); `None` on AWS.
     pub embedded: Option<EmbeddedParts>,
+}
+
+/// Which ports a function may reach: the AWS services its Cargo.toml
+/// enables on `shared` (`dynamodb`, `s3`, `sqs`, `ses`). The local server
+/// gives each function [`AppState::only`] these, so the black-box suites
+/// fail where a function's features fall short of what it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortSet {
+    pub store: bool,
+    pub blobs: bool,
+    pub queue: bool,
+    pub mailer: bool,
+}
+
+impl PortSet {
+    pub const ALL: PortSet = PortSet {
+        store: true,
+        blobs: true,
+        queue: true,
+        mailer: true,
+    };
+
+    /// The ports of a function's `shared` features; any other feature is an
+    /// error (a function has no business enabling `embedded` or `dev`:
+    /// they would put SQLite or test code into its Lambda).
+    pub fn from_features<'a>(features: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut set = PortSet::default();
+        for feature in features {
+            match feature {
+                "dynamodb" => set.store = true,
+                "s3" => set.blobs = true,
+                "sqs" => set.queue = true,
+                "ses" => set.mailer = true,
+                other => return Err(format!("`{other}` is not a port feature of `shared`")),
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// What a refused port says (and logs) when a request reaches it.
+fn not_linked(feature: &str) -> String {
+    format!(
+        "this function is built without the `{feature}` feature of `shared` (add it to the function's Cargo.toml)"
+    )
 }
 
 /// The four ports a state is built over.
@@ -157,6 +203,54 @@ impl AppState {
         })
     }
 
+    /// The same state, data and caches with the ports outside `allowed`
+    /// refusing every call (503), as in a function process built without
+    /// their services' features.
+    pub fn only(self: &Arc<Self>, allowed: PortSet) -> Arc<AppState> {
+        if allowed == PortSet::ALL {
+            return self.clone();
+        }
+        fn refused<T: ?Sized + 'static>(feature: &str) -> Arc<Lazy<T>> {
+            Arc::new(Lazy::refused(not_linked(feature)))
+        }
+        if !allowed.store {
+            // Everything built over the store goes too (no function without
+            // the store uses the posts cache this drops).
+            let ports = Ports {
+                store: refused::<dyn ItemStore>("dynamodb"),
+                blobs: self.blobs.clone(),
+                queue: self.queue.clone(),
+                mailer: self.mailer.clone(),
+            };
+            let state = Self::assemble(
+                self.config.clone(),
+                self.tokens.clone(),
+                ports,
+                self.embedded.clone(),
+            );
+            return state.only(PortSet {
+                store: true,
+                ..allowed
+            });
+        }
+        let mut state = AppState::clone(self);
+        if !allowed.blobs {
+            state.blobs = refused::<dyn BlobStore>("s3");
+        }
+        if !allowed.queue {
+            state.queue = refused::<dyn Queue>("sqs");
+            state.outbox = Outbox::new(
+                state.store.clone(),
+                state.queue.clone(),
+                state.config.outbox_lease,
+            );
+        }
+        if !allowed.mailer {
+            state.mailer = refused::<dyn Mailer>("ses");
+        }
+        Arc::new(state)
+    }
+
     /// The same state sending mail through `mailer` (tests record mails).
     pub fn with_mailer(&self, mailer: Arc<dyn Mailer>) -> Arc<AppState> {
         Self::assemble(
@@ -203,47 +297,84 @@ impl AppState {
 }
 
 /// The AWS adapters over one `SdkConfig`, built all at once or on first use.
+/// Each is behind its service's feature; in a build without it, the port
+/// fails to build (`not_linked`), so a request that reaches it answers 503
+/// and the log names the missing feature.
 mod aws_ports {
     use std::sync::Arc;
 
-    use aws_config::SdkConfig;
-    use tokio::sync::OnceCell;
-
     use super::{Ports, StartupError};
-    use crate::adapters::aws;
     use crate::adapters::lazy::Lazy;
     use crate::config::Config;
     use crate::ports::{BlobStore, ItemStore, Mailer, Queue};
 
-    fn store(sdk: &SdkConfig, config: &Config) -> Arc<dyn ItemStore> {
-        Arc::new(aws::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            config.table_name.clone(),
-        ))
+    #[cfg(feature = "aws")]
+    use crate::adapters::aws;
+    #[cfg(feature = "aws")]
+    use aws_config::SdkConfig;
+
+    /// What a port's builder says when its service is not in this build.
+    #[allow(dead_code)] // unused when every service is linked
+    fn not_linked<T: ?Sized>(feature: &str) -> Result<Arc<T>, String> {
+        Err(super::not_linked(feature))
     }
 
-    fn blobs(sdk: &SdkConfig, config: &Config) -> Arc<dyn BlobStore> {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(sdk)
-                .force_path_style(config.aws_endpoint_url.is_some())
-                .build(),
-        );
-        Arc::new(aws::S3Blobs::new(s3, config.bucket_name.clone()))
+    #[cfg(feature = "aws")]
+    type Sdk = SdkConfig;
+    /// Without any AWS feature there is no SDK configuration to share.
+    #[cfg(not(feature = "aws"))]
+    type Sdk = ();
+
+    fn store(_sdk: &Sdk, _config: &Config) -> Result<Arc<dyn ItemStore>, String> {
+        #[cfg(feature = "dynamodb")]
+        return Ok(Arc::new(aws::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(_sdk),
+            _config.table_name.clone(),
+        )));
+        #[cfg(not(feature = "dynamodb"))]
+        not_linked("dynamodb")
     }
 
-    fn queue(sdk: &SdkConfig, config: &Config, url: String) -> Arc<dyn Queue> {
-        Arc::new(aws::SqsQueue::new(
-            aws_sdk_sqs::Client::new(sdk),
-            url,
-            config.dead_letter_queue_url.clone(),
-        ))
+    fn blobs(_sdk: &Sdk, _config: &Config) -> Result<Arc<dyn BlobStore>, String> {
+        #[cfg(feature = "s3")]
+        return {
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(_sdk)
+                    .force_path_style(_config.aws_endpoint_url.is_some())
+                    .build(),
+            );
+            Ok(Arc::new(aws::S3Blobs::new(s3, _config.bucket_name.clone())))
+        };
+        #[cfg(not(feature = "s3"))]
+        not_linked("s3")
     }
 
-    fn mailer(sdk: &SdkConfig, config: &Config) -> Arc<dyn Mailer> {
-        Arc::new(aws::SesMailer::new(
-            aws_sdk_sesv2::Client::new(sdk),
-            config.mail_from.clone(),
-        ))
+    fn queue(_sdk: &Sdk, _config: &Config, _url: String) -> Result<Arc<dyn Queue>, String> {
+        #[cfg(feature = "sqs")]
+        return Ok(Arc::new(aws::SqsQueue::new(
+            aws_sdk_sqs::Client::new(_sdk),
+            _url,
+            _config.dead_letter_queue_url.clone(),
+        )));
+        #[cfg(not(feature = "sqs"))]
+        not_linked("sqs")
+    }
+
+    fn mailer(_sdk: &Sdk, _config: &Config) -> Result<Arc<dyn Mailer>, String> {
+        #[cfg(feature = "ses")]
+        return Ok(Arc::new(aws::SesMailer::new(
+            aws_sdk_sesv2::Client::new(_sdk),
+            _config.mail_from.clone(),
+        )));
+        #[cfg(not(feature = "ses"))]
+        not_linked("ses")
+    }
+
+    async fn sdk_config(_config: &Config) -> Sdk {
+        #[cfg(feature = "aws")]
+        return aws::sdk_config(_config).await;
+        #[cfg(not(feature = "aws"))]
+        ()
     }
 
     fn queue_url(config: &Config) -> Result<String, StartupError> {
@@ -253,14 +384,16 @@ mod aws_ports {
             .ok_or_else(|| StartupError::Aws("QUEUE_URL is required".into()))
     }
 
+    /// Every adapter, now: a service missing from the build refuses the
+    /// start (the local server and the tests link them all).
     pub(super) async fn eager(config: &Config) -> Result<Ports, StartupError> {
         let url = queue_url(config)?;
-        let sdk = aws::sdk_config(config).await;
+        let sdk = sdk_config(config).await;
         Ok(Ports {
-            store: store(&sdk, config),
-            blobs: blobs(&sdk, config),
-            queue: queue(&sdk, config, url),
-            mailer: mailer(&sdk, config),
+            store: store(&sdk, config).map_err(StartupError::Aws)?,
+            blobs: blobs(&sdk, config).map_err(StartupError::Aws)?,
+            queue: queue(&sdk, config, url).map_err(StartupError::Aws)?,
+            mailer: mailer(&sdk, config).map_err(StartupError::Aws)?,
         })
     }
 
@@ -268,8 +401,8 @@ mod aws_ports {
     /// The configuration (credentials chain, region, the HTTPS client with its
     /// root certificates) is loaded once, by whichever client comes first.
     fn on_first_use<T: ?Sized + 'static>(
-        shared: &Arc<(OnceCell<SdkConfig>, Config)>,
-        make: impl Fn(&SdkConfig, &Config) -> Arc<T> + Send + Sync + 'static,
+        shared: &Arc<(tokio::sync::OnceCell<Sdk>, Config)>,
+        make: impl Fn(&Sdk, &Config) -> Result<Arc<T>, String> + Send + Sync + 'static,
     ) -> Lazy<T> {
         let shared = shared.clone();
         let make = Arc::new(make);
@@ -277,17 +410,14 @@ mod aws_ports {
             let (shared, make) = (shared.clone(), make.clone());
             Box::pin(async move {
                 let (sdk, config) = &*shared;
-                Ok(make(
-                    sdk.get_or_init(|| aws::sdk_config(config)).await,
-                    config,
-                ))
+                make(sdk.get_or_init(|| sdk_config(config)).await, config)
             })
         })
     }
 
     pub(super) fn lazy(config: &Config) -> Result<Ports, StartupError> {
         let url = queue_url(config)?;
-        let shared = Arc::new((OnceCell::<SdkConfig>::new(), config.clone()));
+        let shared = Arc::new((tokio::sync::OnceCell::<Sdk>::new(), config.clone()));
         let store: Lazy<dyn ItemStore> = on_first_use(&shared, store);
         let blobs: Lazy<dyn BlobStore> = on_first_use(&shared, blobs);
         let queue: Lazy<dyn Queue> =
@@ -418,6 +548,50 @@ mod tests {
             state.embedded.is_none(),
             "only the local server keeps the embedded parts"
         );
+    }
+
+    /// A view with fewer ports: the undeclared ones answer unavailable and
+    /// name the missing feature; the declared ones are the same adapters,
+    /// over the same data.
+    #[tokio::test]
+    async fn a_view_refuses_the_ports_a_function_did_not_declare() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::build(Config::embedded(dir.path())).await.unwrap();
+        let store_only = state.only(PortSet::from_features(["dynamodb"]).unwrap());
+        let err = store_only.blobs.list("x/").await.unwrap_err();
+        assert!(
+            matches!(&err, crate::ports::BlobError::Unavailable(m) if m.contains("`s3`")),
+            "{err:?}"
+        );
+        assert!(matches!(
+            store_only.queue.send("{}").await,
+            Err(crate::ports::QueueError::Unavailable(_))
+        ));
+        // The store is the server's own: a write through the view is there.
+        store_only
+            .store
+            .write(crate::ports::item_store::Write::Put {
+                item: serde_json::from_value(serde_json::json!({"pk": "P", "sk": "S"})).unwrap(),
+                condition: None,
+            })
+            .await
+            .unwrap();
+        let key = crate::ports::item_store::Key {
+            pk: "P".into(),
+            sk: "S".into(),
+        };
+        assert!(state.store.get(&key).await.unwrap().is_some());
+        // No store: its repositories refuse too.
+        let none = state.only(PortSet::default());
+        assert!(matches!(
+            none.users.get("u").await,
+            Err(crate::repo::RepoError::Store(
+                crate::ports::StoreError::Unavailable(_)
+            ))
+        ));
+        assert!(state.users.get("u").await.unwrap().is_none());
+        // Everything: the state itself.
+        assert!(Arc::ptr_eq(&state.only(PortSet::ALL), &state));
     }
 
     /// The local server opens everything at start (and keeps the parts it

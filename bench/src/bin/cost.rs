@@ -40,7 +40,7 @@ fn main() {
         ("validate-token", Some("POST /auth/validate-token")),
         (
             "authorizer",
-            Some("authorizer (verify + session and user reads)"),
+            Some("authorizer (verify overlapped with the session and user read)"),
         ),
         ("jwks", Some("GET /.well-known/jwks.json")),
         ("health", Some("GET /health")),

@@ -88,9 +88,25 @@ async fn main() {
     ));
     let verify_over_bare = verify.0.as_secs_f64() / bare.0.as_secs_f64();
     println!("verification / bare Ed25519 = {verify_over_bare:.2}");
+    // The authorizer's parts, for its profile: the store round alone (the
+    // session and its user, one SQLite round on the blocking pool).
+    let s = state.clone();
+    let (user_id, session_id) = (claims.sub.clone(), claims.sid.clone());
+    rows.push((
+        "session and user read alone (one store round)".into(),
+        measure(5_000, |_| {
+            let (s, u, sid) = (s.clone(), user_id.clone(), session_id.clone());
+            async move {
+                let (user, session) = s.sessions.get_with_user(&u, &sid).await.unwrap();
+                assert!(user.is_some() && session.is_some());
+            }
+        })
+        .await,
+        "—",
+    ));
     let s = state.clone();
     rows.push((
-        "authorizer (verify + session and user reads)".into(),
+        "authorizer (verify overlapped with the session and user read)".into(),
         measure(5_000, |_| {
             let (s, e) = (s.clone(), authorizer_event.clone());
             async move {

@@ -2,10 +2,11 @@
 //!
 //! A function process builds only the adapters its requests reach: the JWKS
 //! function never opens the store, login never builds an SQS or S3 client,
-//! the authorizer never opens the queue. Nothing is declared per function
-//! (a declaration can be wrong; first use cannot), and a port that fails to
-//! build answers as unavailable (503) and is tried again on the next call,
-//! instead of refusing the whole cold start.
+//! the authorizer never opens the queue. What a function *links* is
+//! declared once, in its Cargo.toml (see `shared/Cargo.toml`); what it
+//! builds follows from use, and a port that fails to build answers as unavailable (503) and is tried again on the next call,
+//! instead of refusing the whole cold start. A port whose AWS service the
+//! function's build leaves out never builds ([`Lazy::refused`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,15 @@ impl<T: ?Sized> Lazy<T> {
             cell: OnceCell::new(),
             build: Box::new(build),
         }
+    }
+
+    /// A port that never builds: every call answers unavailable with
+    /// `why` (a port whose service is not linked into the function).
+    pub fn refused(why: String) -> Self {
+        Lazy::new(move || {
+            let why = why.clone();
+            Box::pin(async move { Err(why) })
+        })
     }
 
     /// Whether the adapter has been built (tests and the cold-start benchmark

@@ -1,12 +1,17 @@
 //! AWS adapters: DynamoDB, S3, SQS and SES v2 behind the same ports as the
-//! embedded adapters. SDK clients are built once per cold start from one
-//! `SdkConfig` and shared by every invocation.
+//! embedded adapters, each behind the cargo feature of its service
+//! (`dynamodb`, `s3`, `sqs`, `ses`). SDK clients are built once per process
+//! from one `SdkConfig` and shared by every invocation.
 
+#[cfg(feature = "dynamodb")]
 mod dynamo_store;
 #[cfg(feature = "dev")]
 pub mod provision;
+#[cfg(feature = "s3")]
 mod s3_blobs;
+#[cfg(feature = "ses")]
 mod ses_mailer;
+#[cfg(feature = "sqs")]
 mod sqs_queue;
 
 use std::time::Duration;
@@ -14,11 +19,16 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+#[cfg(feature = "dynamodb")]
 pub use dynamo_store::DynamoStore;
+#[cfg(feature = "s3")]
 pub use s3_blobs::S3Blobs;
+#[cfg(feature = "ses")]
 pub use ses_mailer::SesMailer;
+#[cfg(feature = "sqs")]
 pub use sqs_queue::SqsQueue;
 
 use crate::config::Config;

@@ -79,13 +79,13 @@ impl SqliteStore {
 }
 
 fn load(conn: &Connection, key: &Key, now: i64) -> Result<Option<Attrs>, StoreError> {
+    // Cached statements: preparing costs more than a point read itself.
     let row: Option<(String, Option<i64>)> = conn
-        .query_row(
-            "SELECT doc, expires_at FROM items WHERE pk = ?1 AND sk = ?2",
-            [&key.pk, &key.sk],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
+        .prepare_cached("SELECT doc, expires_at FROM items WHERE pk = ?1 AND sk = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row([&key.pk, &key.sk], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .map_err(sql_err)?;
     match row {
         Some((_, Some(t))) if t <= now => Ok(None),
@@ -116,20 +116,21 @@ fn store(conn: &Connection, item: &Attrs) -> Result<(), StoreError> {
         ),
     };
     let doc = serde_json::to_string(item).map_err(|e| StoreError::Internal(e.to_string()))?;
-    conn.execute(
+    let (gsi1pk, gsi1sk) = (string_attr(item, GSI1PK)?, string_attr(item, GSI1SK)?);
+    conn.prepare_cached(
         "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, expires_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        rusqlite::params![key.pk, key.sk, string_attr(item, GSI1PK)?, string_attr(item, GSI1SK)?, expires_at, doc],
     )
+    .and_then(|mut stmt| {
+        stmt.execute(rusqlite::params![key.pk, key.sk, gsi1pk, gsi1sk, expires_at, doc])
+    })
     .map_err(sql_err)?;
     Ok(())
 }
 
 fn remove(conn: &Connection, key: &Key) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-        [&key.pk, &key.sk],
-    )
-    .map_err(sql_err)?;
+    conn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
+        .and_then(|mut stmt| stmt.execute([&key.pk, &key.sk]))
+        .map_err(sql_err)?;
     Ok(())
 }
 
