@@ -343,9 +343,9 @@ async fn the_authorizer_fails_rather_than_denies_when_the_store_fails() {
     let faulty = state.with_faults(&faults);
     faults.arm(shared::faults::Plan::Every("store.get"), Default::default());
     assert!(validate_token::authorize(&faulty, &event).await.is_err());
-    // A forged token (our key id and claims, a wrong signature) starts the
-    // same session read, but the signature decides first: denied, not a
-    // failed invocation, even while the store is down.
+    // A forged token (our key id and claims, a wrong signature) is decided
+    // by its signature before any read: denied, not a failed invocation,
+    // even while the store is down.
     let (signed, signature) = token.rsplit_once('.').unwrap();
     let mut bad: Vec<char> = signature.chars().collect();
     bad[10] = if bad[10] == 'A' { 'B' } else { 'A' };

@@ -1,8 +1,6 @@
 //! Checking an access token: the one code path behind the authorizer and
 //! `POST /auth/validate-token`.
 
-use futures::FutureExt;
-
 use crate::domain::User;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -25,35 +23,19 @@ pub struct Authenticated {
 /// reset, deactivation and deletion take effect at once. The role
 /// is the user's current one, so a demotion does too. Fails closed.
 pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Authenticated, ApiError> {
-    // The store round and the signature check overlap: the read of the
-    // session the token names is started (on the blocking pool, or as a
-    // request in flight to DynamoDB) before the ~30 µs Ed25519 check, and
-    // its answer counts only once the token verified.
-    let mut early = state
-        .tokens
-        .named_session(token)
-        .map(|(user_id, session_id)| {
-            let sessions = state.sessions.clone();
-            Box::pin(async move { sessions.get_with_user(&user_id, &session_id).await })
-        });
-    // The first poll hands the read to the blocking pool or sends the request.
-    let early_done = early.as_mut().and_then(FutureExt::now_or_never);
+    // Signature and claims first: a forged or expired token costs no read.
+    // (Starting the read before the ~30 µs signature check was tried: the
+    // embedded store's point read is now ~7 µs on this thread, and against
+    // DynamoDB's milliseconds the overlap is noise, while it decoded every
+    // token twice.)
     let claims = state.tokens.verify(token).map_err(|e| {
         tracing::info!(reason = %e, "access token rejected");
         ApiError::Unauthorized(INVALID_TOKEN)
     })?;
-    // The verified claims are those the early read was named from (same
-    // token), so its answer is the one for this session.
-    let (user, session) = match (early_done, early) {
-        (Some(done), _) => done?,
-        (None, Some(read)) => read.await?,
-        (None, None) => {
-            state
-                .sessions
-                .get_with_user(&claims.sub, &claims.sid)
-                .await?
-        }
-    };
+    let (user, session) = state
+        .sessions
+        .get_with_user(&claims.sub, &claims.sid)
+        .await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     match (user, session) {
         (Some(user), Some(session))

@@ -326,21 +326,6 @@ impl TokenKeys {
         Ok((jsonwebtoken::encode(&header, &claims, encoding)?, claims))
     }
 
-    /// The user and session a token names, read *without* checking its
-    /// signature or claims, only that it decodes and names one of our keys.
-    /// Never a basis for a decision: it lets the authorizer start the
-    /// session read while [`TokenKeys::verify`] checks the signature, and
-    /// garbage (or a foreign key's token) costs no read.
-    pub fn named_session(&self, token: &str) -> Option<(String, String)> {
-        if token.len() > 4096 {
-            return None;
-        }
-        let header = jsonwebtoken::decode_header(token).ok()?;
-        self.decoding.get(header.kid.as_deref()?)?;
-        let claims: AccessClaims = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
-        Some((claims.sub, claims.sid))
-    }
-
     /// Verifies signature, algorithm, type, key id and claims.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         if token.len() > 4096 {

@@ -2,8 +2,10 @@
 //! requests of each function at 128 MB, from the durations the other
 //! benchmarks measured (`target/bench/warm.json`, `target/bench/cold.json`).
 //!
-//! `CARGO_TARGET_DIR=target/arm64 cargo lambda build --release --arm64 -p <functions>`
-//! first (`bench/run.sh` does both), then `cargo run --release -p bench --bin cost`.
+//! `cargo lambda build --release --arm64` in each function's crate with
+//! `CARGO_TARGET_DIR=target/arm64` first (as `sam build` builds them, each
+//! with its own features; `bench/run.sh` does both), then
+//! `cargo run --release -p bench --bin cost`.
 
 use serde_json::Value;
 
@@ -40,7 +42,7 @@ fn main() {
         ("validate-token", Some("POST /auth/validate-token")),
         (
             "authorizer",
-            Some("authorizer (verify overlapped with the session and user read)"),
+            Some("authorizer (verify, then the session and user read)"),
         ),
         ("jwks", Some("GET /.well-known/jwks.json")),
         ("health", Some("GET /health")),
@@ -101,7 +103,7 @@ fn main() {
     }
     let section = format!(
         "## arm64 sizes and cost per million requests\n\n\
-         `CARGO_TARGET_DIR=target/arm64 cargo lambda build --release --arm64` of every function, then `cargo run --release -p bench --bin cost` — {}.\n\n\
+         `cargo lambda build --release --arm64` in each function's crate (`CARGO_TARGET_DIR=target/arm64`; each build resolves that function's features alone, as `sam build` does), then `cargo run --release -p bench --bin cost` — {}.\n\n\
          Cost per million requests at {MEMORY_MB:.0} MB on arm64 = 1,000,000 × ($0.20 / 1,000,000 + ⌈duration in ms⌉ / 1000 s × {MEMORY_MB:.0} / 1024 GB × ${PER_GB_SECOND} per GB-s) \
          (us-east-1 arm64 prices; billing rounds each invocation up to the next millisecond; free tier ignored). \
          Two durations per function: as measured here (a whole core), and scaled by Lambda's CPU share at {MEMORY_MB:.0} MB \

@@ -78,6 +78,10 @@ impl SqliteStore {
     }
 }
 
+/// How many point reads a `get_many` does on the calling thread (each a
+/// few microseconds); longer batches go to the blocking pool.
+const INLINE_READS: usize = 8;
+
 fn load(conn: &Connection, key: &Key, now: i64) -> Result<Option<Attrs>, StoreError> {
     // Cached statements: preparing costs more than a point read itself.
     let row: Option<(String, Option<i64>)> = conn
@@ -181,7 +185,7 @@ fn apply(
 impl ItemStore for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Attrs>, StoreError> {
         let key = key.clone();
-        self.db.run(move |conn| load(conn, &key, now_secs())).await
+        self.db.read(move |conn| load(conn, &key, now_secs())).await
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Attrs>>, StoreError> {
@@ -190,13 +194,18 @@ impl ItemStore for SqliteStore {
                 "get_many takes at most {MAX_GET_MANY} keys"
             )));
         }
+        let inline = keys.len() <= INLINE_READS;
         let keys = keys.to_vec();
-        self.db
-            .run(move |conn| {
-                let now = now_secs();
-                keys.iter().map(|key| load(conn, key, now)).collect()
-            })
-            .await
+        let read = move |conn: &Connection| {
+            let now = now_secs();
+            keys.iter().map(|key| load(conn, key, now)).collect()
+        };
+        // A few keys read on this thread; a long batch on the blocking pool.
+        if inline {
+            self.db.read(read).await
+        } else {
+            self.db.run(move |conn| read(conn)).await
+        }
     }
 
     async fn write(&self, write: Write) -> Result<Option<Attrs>, StoreError> {
