@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use shared::AppState;
 use shared::state::PortSet;
@@ -53,8 +53,26 @@ fn manifests() -> Vec<(String, std::path::PathBuf)> {
 }
 
 /// The state `function` runs on: `state` with only its declared ports.
+/// Built once per served state and function, not per request: a view is a
+/// copy of the state (and, without the store, its repositories built anew).
 pub fn view(state: &Arc<AppState>, function: &str) -> Arc<AppState> {
-    state.only(declared(function))
+    type Views = HashMap<(usize, String), (Weak<AppState>, Arc<AppState>)>;
+    static VIEWS: OnceLock<Mutex<Views>> = OnceLock::new();
+    let key = (Arc::as_ptr(state) as usize, function.to_owned());
+    let mut views = VIEWS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((of, view)) = views.get(&key)
+        && of.upgrade().is_some_and(|s| Arc::ptr_eq(&s, state))
+    {
+        return view.clone();
+    }
+    // Views of states no longer served go (their address may be reused).
+    views.retain(|_, (of, _)| of.strong_count() > 0);
+    let view = state.only(declared(function));
+    views.insert(key, (Arc::downgrade(state), view.clone()));
+    view
 }
 
 /// The ports named by a manifest's `shared` dependency features.
@@ -112,6 +130,22 @@ mod tests {
             parse("[dependencies]\nshared = { workspace = true, features = [\"embedded\"] }\n")
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_view_is_built_once_per_state_and_function() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::build(shared::Config::embedded(dir.path()))
+            .await
+            .unwrap();
+        let first = view(&state, "login");
+        assert!(Arc::ptr_eq(&first, &view(&state, "login")));
+        assert!(!Arc::ptr_eq(&first, &view(&state, "jwks")));
+        assert!(!Arc::ptr_eq(&first, &state), "login has no queue");
+        let other = AppState::build(shared::Config::embedded(dir.path()))
+            .await
+            .unwrap();
+        assert!(!Arc::ptr_eq(&first, &view(&other, "login")));
     }
 
     #[test]
