@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex, TryLockError};
 use rusqlite::{Connection, OpenFlags};
 
 /// A connection behind a mutex whose calls run on the blocking pool, so a
-/// busy database never stalls the async runtime; and a read-only connection
-/// for point reads by key ([`Db::read`]).
+/// busy database never stalls the async runtime; and, for the store, a
+/// read-only connection for point reads by key ([`Db::read`]).
 #[derive(Clone)]
 pub(crate) struct Db {
     conn: Arc<Mutex<Connection>>,
-    reader: Arc<Mutex<Connection>>,
+    reader: Option<Arc<Mutex<Connection>>>,
 }
 
 impl Db {
@@ -30,6 +30,15 @@ impl Db {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(schema)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            reader: None,
+        })
+    }
+
+    /// The same database with a read-only connection for [`Db::read`]
+    /// (the store's point reads; the queue has none and opens none).
+    pub(crate) fn with_reader(mut self, path: &Path) -> rusqlite::Result<Self> {
         // WAL readers never wait for the writer (they read the last
         // committed snapshot), so a point read on this connection is a few
         // microseconds of CPU whatever the writer is doing.
@@ -38,10 +47,8 @@ impl Db {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
-        Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
-            reader: Arc::new(Mutex::new(reader)),
-        })
+        self.reader = Some(Arc::new(Mutex::new(reader)));
+        Ok(self)
     }
 
     /// Runs a point read (`f` reads rows by primary key, nothing else) on
@@ -58,12 +65,16 @@ impl Db {
         T: Send + 'static,
         E: Send + 'static + From<String>,
     {
-        match self.reader.try_lock() {
-            Ok(guard) => return f(&guard),
-            Err(TryLockError::Poisoned(poisoned)) => return f(&poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => {}
+        // Without a read connection, the writer's, on the blocking pool.
+        let reader = self.reader.as_ref().unwrap_or(&self.conn);
+        if self.reader.is_some() {
+            match reader.try_lock() {
+                Ok(guard) => return f(&guard),
+                Err(TryLockError::Poisoned(poisoned)) => return f(&poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
         }
-        let reader = self.reader.clone();
+        let reader = reader.clone();
         tokio::task::spawn_blocking(move || {
             let guard = reader
                 .lock()

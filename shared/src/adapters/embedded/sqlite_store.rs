@@ -58,7 +58,9 @@ impl SqliteStore {
     /// Opens (creating when needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Ok(SqliteStore {
-            db: Db::open(path, SCHEMA).map_err(sql_err)?,
+            db: Db::open(path, SCHEMA)
+                .and_then(|db| db.with_reader(path))
+                .map_err(sql_err)?,
         })
     }
 
