@@ -517,7 +517,7 @@ fn password() {}
 fn me_get() {}
 
 #[utoipa::path(patch, path = "/users/me", tag = "profile", security(("bearer" = [])), request_body = ProfilePatchBody,
-    params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"`, `W/` or `*` allowed); a stale one is 412", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)),
+    params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"` or `*`); a stale or weak (`W/`) one is 412", pattern = r#"^(\*|"v[0-9]+")$"#)),
     responses((status = 200, description = "The updated profile", body = shared::domain::PublicUser),
               (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Stale version, or username taken", body = shared::error::Problem, content_type = PROBLEM),
@@ -596,7 +596,7 @@ fn tasks_create() {}
 fn task_get() {}
 
 #[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path),
-    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"`, `W/` or `*` allowed); a stale one is 412", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)), request_body = TaskPatchBody,
+    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"` or `*`); a stale or weak (`W/`) one is 412", pattern = r#"^(\*|"v[0-9]+")$"#)), request_body = TaskPatchBody,
     responses((status = 200, description = "The updated task", body = shared::domain::Task),
               (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Stale version or a concurrent change", body = shared::error::Problem, content_type = PROBLEM),
@@ -604,7 +604,7 @@ fn task_get() {}
 fn task_patch() {}
 
 #[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path),
-    ("If-Match" = Option<String>, Header, description = "Delete only this version (`\"v{version}\"`)", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)),
+    ("If-Match" = Option<String>, Header, description = "Delete only this version (`\"v{version}\"`)", pattern = r#"^(\*|"v[0-9]+")$"#)),
     responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM),
               (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
@@ -636,7 +636,7 @@ fn book_get() {}
 fn book_create() {}
 
 #[utoipa::path(patch, path = "/books/{id}", tag = "shop", security(("bearer" = [])), params(("id" = String, Path),
-    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"`, `W/` or `*` allowed); a stale one is 412", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)), request_body = BookPatchBody,
+    ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"` or `*`); a stale or weak (`W/`) one is 412", pattern = r#"^(\*|"v[0-9]+")$"#)), request_body = BookPatchBody,
     responses((status = 200, description = "The updated book", body = shared::domain::Book),
               (status = 404, description = "No such book", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Stale version, or fewer copies than stock_delta removes", body = shared::error::Problem, content_type = PROBLEM),
@@ -747,7 +747,7 @@ fn avatar_delete() {}
 fn profile_me() {}
 
 #[utoipa::path(put, path = "/users/me", tag = "compatibility", security(("bearer" = [])), request_body = ProfilePatchBody,
-    params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on; a stale one is 412", pattern = r#"^(\*|(W/)?"v[0-9]+")$"#)),
+    params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on; a stale one is 412", pattern = r#"^(\*|"v[0-9]+")$"#)),
     responses((status = 200, description = "The whole editable profile replaced: a field left out is cleared (the users service's call; `PATCH` changes only what is given)", body = shared::domain::PublicUser),
               (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Stale version, or username taken", body = shared::error::Problem, content_type = PROBLEM),

@@ -227,6 +227,29 @@ async fn stale_writes_are_refused_and_concurrent_ones_serialized() {
     s.call("DELETE", &path, &t, None, &[("if-match", "\"v1\"")])
         .await
         .problem(412);
+    // Version 2 is current, but a weak tag never matches a write's If-Match
+    // (RFC 9110's strong comparison); the strong one does.
+    s.call(
+        "PATCH",
+        &path,
+        &t,
+        Some(json!({"title": "b"})),
+        &[("if-match", "W/\"v2\"")],
+    )
+    .await
+    .problem(412);
+    let unchanged = s
+        .call(
+            "PATCH",
+            &path,
+            &t,
+            Some(json!({"title": "a"})),
+            &[("if-match", "\"v1\", \"v2\"")],
+        )
+        .await;
+    // (The title is already "a": nothing is written, the version stays.)
+    assert_eq!(unchanged.status, 200, "{}", unchanged.text);
+    assert_eq!(unchanged.headers["etag"], "\"v2\"");
 
     // Ten edits of version 2 at once: exactly one wins, the rest are told.
     let edits = (0..10).map(|n| {

@@ -3,11 +3,10 @@
 use serde_json::json;
 
 use crate::domain::User;
-use crate::error::ApiError;
 use crate::events::{USER_DELETED, UserEvent};
 use crate::http::ClientInfo;
 use crate::outbox;
-use crate::repo::AuditRepo;
+use crate::repo::{AuditRepo, RepoError};
 use crate::state::AppState;
 
 /// Deletes a user: the profile and its email and username claims go in one
@@ -16,13 +15,14 @@ use crate::state::AppState;
 /// (sessions, refresh tokens, audit entries, login counters, tasks, orders,
 /// files) is removed by the `user.deleted` consumer, which SQS retries until
 /// it is done; until then the authorizer already refuses every token of the
-/// deleted user, whose profile is gone.
+/// deleted user, whose profile is gone. `Ok(false)`, with nothing written,
+/// when the account changed since `user` was read.
 pub async fn delete_account(
     state: &AppState,
     user: &User,
     actor_id: &str,
     client: &ClientInfo,
-) -> Result<(), ApiError> {
+) -> Result<bool, RepoError> {
     let event = UserEvent::new(
         USER_DELETED,
         &user.id,
@@ -39,10 +39,8 @@ pub async fn delete_account(
         .delete(user, vec![outbox::record(&event)?, audit])
         .await?
     {
-        return Err(ApiError::Conflict(
-            "The account changed meanwhile; try again.".into(),
-        ));
+        return Ok(false);
     }
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
-    Ok(())
+    Ok(true)
 }

@@ -55,7 +55,12 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Authen
     }
 }
 
-/// Extracts the token from an `Authorization: Bearer <token>` value.
+/// Extracts the token from an `Authorization: Bearer <token>` value, the
+/// scheme matched case-insensitively (RFC 9110 §11.1). Not `headers`'
+/// `Authorization<Bearer>`: the authorizer gets the header as a string in
+/// its event's `identitySource`, not as a header, and that type takes an
+/// empty token or `Bearer a, Bearer b` as a token (hyperium/headers#112,
+/// open); an empty token here is no token, so the gateway answers 401.
 pub fn bearer(header_value: &str) -> Option<&str> {
     let (scheme, token) = header_value.trim().split_once(' ')?;
     let token = token.trim();

@@ -22,10 +22,10 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::domain::{Avatar, AvatarLinks, User};
-use crate::error::ApiError;
 use crate::files::now_secs;
 use crate::ports::item_store::{Attrs, Change};
 use crate::state::AppState;
+use crate::storage::StorageError;
 
 /// How long avatar links work.
 pub const LINK_TTL: Duration = Duration::from_secs(600);
@@ -43,7 +43,7 @@ pub struct NewRendition {
 }
 
 /// Presigned links to the user's avatar, if there is one.
-pub async fn links(state: &AppState, user: &User) -> Result<Option<AvatarLinks>, ApiError> {
+pub async fn links(state: &AppState, user: &User) -> Result<Option<AvatarLinks>, StorageError> {
     let Some(avatar) = &user.avatar else {
         return Ok(None);
     };
@@ -65,7 +65,7 @@ pub async fn links(state: &AppState, user: &User) -> Result<Option<AvatarLinks>,
 pub async fn public_user(
     state: &AppState,
     user: &User,
-) -> Result<crate::domain::PublicUser, ApiError> {
+) -> Result<crate::domain::PublicUser, StorageError> {
     let mut public = crate::domain::PublicUser::from(user);
     public.avatar = links(state, user).await?;
     Ok(public)
@@ -80,9 +80,9 @@ pub async fn install(
     user_id: &str,
     content_type: &str,
     renditions: Vec<NewRendition>,
-) -> Result<Option<User>, ApiError> {
+) -> Result<Option<User>, StorageError> {
     let [large, small] = <[NewRendition; 2]>::try_from(renditions)
-        .map_err(|_| ApiError::internal("an avatar needs two renditions"))?;
+        .map_err(|_| StorageError::Bug("an avatar needs two renditions"))?;
     let id = uuid::Uuid::now_v7().to_string();
     let ext = if content_type == "image/png" {
         "png"
@@ -125,7 +125,7 @@ pub async fn install(
 
 /// Removes the user's avatar: record first, then its blobs. `Ok(false)`
 /// when there was none.
-pub async fn remove(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
+pub async fn remove(state: &AppState, user_id: &str) -> Result<bool, StorageError> {
     let previous = match set_avatar(state, user_id, None).await? {
         Some((_, previous)) => previous,
         None => None,
@@ -146,7 +146,7 @@ async fn set_avatar(
     state: &AppState,
     user_id: &str,
     avatar: Option<Avatar>,
-) -> Result<Option<(User, Option<Avatar>)>, ApiError> {
+) -> Result<Option<(User, Option<Avatar>)>, StorageError> {
     for _ in 0..5 {
         let Some(mut user) = state.users.get(user_id).await? else {
             return Ok(None);
@@ -159,9 +159,7 @@ async fn set_avatar(
             return Ok(Some((saved, previous)));
         }
     }
-    Err(ApiError::Conflict(
-        "Your profile is changing too fast; try again.".into(),
-    ))
+    Err(StorageError::Contended)
 }
 
 async fn delete_blobs(state: &AppState, avatar: &Avatar) {
@@ -174,7 +172,7 @@ async fn delete_blobs(state: &AppState, avatar: &Avatar) {
 }
 
 /// Deletes every avatar and upload object of a user (account deletion).
-pub async fn delete_all_for_user(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+pub async fn delete_all_for_user(state: &AppState, user_id: &str) -> Result<(), StorageError> {
     for prefix in [format!("avatars/{user_id}/"), format!("uploads/{user_id}/")] {
         for key in state.blobs.list(&prefix).await? {
             state.blobs.delete(&key).await?;
@@ -207,7 +205,7 @@ pub enum UploadStatus {
 pub async fn upload_record(
     state: &AppState,
     user_id: &str,
-) -> Result<Option<UploadRecord>, ApiError> {
+) -> Result<Option<UploadRecord>, StorageError> {
     match state.store.get(&upload_record_key(user_id)).await? {
         Some(item) => Ok(Some(crate::repo::from_item(item)?)),
         None => Ok(None),
@@ -219,7 +217,7 @@ pub async fn save_upload_record(
     state: &AppState,
     user_id: &str,
     record: &UploadRecord,
-) -> Result<(), ApiError> {
+) -> Result<(), StorageError> {
     let mut item: Attrs = crate::repo::to_item(record, &upload_record_key(user_id))?;
     item.insert("expires_at".into(), json!(now_secs() + 86_400));
     state.store.put(item, None).await?;
@@ -232,7 +230,7 @@ pub async fn reject_upload(
     user_id: &str,
     key: &str,
     reason: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), StorageError> {
     let result = state
         .store
         .update(
@@ -254,7 +252,7 @@ pub async fn reject_upload(
 }
 
 /// Clears the upload record once `key` is processed (unless a newer one replaced it).
-pub async fn finish_upload(state: &AppState, user_id: &str, key: &str) -> Result<(), ApiError> {
+pub async fn finish_upload(state: &AppState, user_id: &str, key: &str) -> Result<(), StorageError> {
     let mine = crate::ports::Condition::Equals("key".into(), Value::from(key));
     match state
         .store
@@ -271,7 +269,7 @@ pub async fn finish_upload(state: &AppState, user_id: &str, key: &str) -> Result
 pub async fn count_upload_url(
     state: &AppState,
     user_id: &str,
-) -> Result<Result<(), u64>, ApiError> {
+) -> Result<Result<(), u64>, StorageError> {
     let now = now_secs();
     let hour = now / 3600;
     let item = state

@@ -383,6 +383,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        use crate::storage::StorageError;
+        match e {
+            StorageError::Repo(e) => e.into(),
+            StorageError::Blob(e) => e.into(),
+            StorageError::Contended => {
+                ApiError::Conflict("The record kept changing; try again.".into())
+            }
+            StorageError::Bug(m) => ApiError::Internal(m.into()),
+        }
+    }
+}
+
 impl From<crate::ports::BlobError> for ApiError {
     fn from(e: crate::ports::BlobError) -> Self {
         use crate::ports::BlobError;

@@ -2,6 +2,7 @@
 //! JSON answers, and who is calling (from the authorizer context API Gateway
 //! passes in).
 
+use headers::{ETag, HeaderMapExt, IfMatch};
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -298,21 +299,22 @@ pub fn path_id(req: &Request, name: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound)
 }
 
-/// The `ETag` of a versioned record.
-pub fn etag(version: u64) -> String {
+/// The `ETag` of a versioned record: `"v{version}"`.
+pub fn etag(version: u64) -> ETag {
     format!("\"v{version}\"")
+        .parse()
+        .expect("a quoted tag of digits is a valid ETag")
 }
 
 /// Sets `ETag` (and `Cache-Control: private, no-cache`, so caches revalidate)
 /// on the answer for a versioned record.
-pub fn with_etag(mut response: Response<Body>, version: u64) -> Result<Response<Body>, ApiError> {
-    let value = HeaderValue::from_str(&etag(version)).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::ETAG, value);
+pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
+    response.headers_mut().typed_insert(etag(version));
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
     );
-    Ok(response)
+    response
 }
 
 /// The API mapping the request came through (`/api/v1` for
@@ -346,7 +348,7 @@ pub fn created<T: Serialize>(
 ) -> Result<Response<Body>, ApiError> {
     let mut response = json(StatusCode::CREATED, value)?;
     if let Some(v) = version {
-        response = with_etag(response, v)?;
+        response = with_etag(response, v);
     }
     let location = HeaderValue::from_str(&format!("{}{location}", base_path(req)))
         .map_err(ApiError::internal)?;
@@ -354,24 +356,15 @@ pub fn created<T: Serialize>(
     Ok(response)
 }
 
-/// `If-Match`: Ok when absent, `*`, or naming `version`; else 412.
+/// `If-Match` (RFC 9110 §13.1.1): Ok when absent, `*`, or listing this
+/// version's tag; else 412. The comparison is the strong one the RFC requires
+/// for a write, so a weak tag (`W/"v3"`) never matches, and a header that is
+/// not a list of tags matches nothing.
 pub fn check_if_match(req: &Request, version: u64) -> Result<(), ApiError> {
-    let Some(value) = req
-        .headers()
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Ok(());
-    };
-    let current = etag(version);
-    let ok = value
-        .split(',')
-        .map(str::trim)
-        .any(|t| t == "*" || t == current || t.trim_start_matches("W/") == current);
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::PreconditionFailed)
+    match req.headers().typed_try_get::<IfMatch>() {
+        Ok(None) => Ok(()),
+        Ok(Some(tags)) if tags.precondition_passes(&etag(version)) => Ok(()),
+        _ => Err(ApiError::PreconditionFailed),
     }
 }
 
@@ -504,5 +497,51 @@ mod json_error_tests {
             problem(r#"{"name": "a" "count": 1}"#),
             ApiError::BadRequest(m) if m == "The body is not valid JSON (line 1, column 14)."
         ));
+    }
+}
+
+#[cfg(test)]
+mod precondition_tests {
+    use super::*;
+
+    fn with_if_match(value: Option<&str>) -> Request {
+        let mut req = http::Request::builder().uri("/tasks/1");
+        if let Some(v) = value {
+            req = req.header(header::IF_MATCH, v);
+        }
+        req.body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn if_match_passes_for_no_header_any_tag_or_the_current_tag() {
+        for value in [None, Some("*"), Some("\"v3\""), Some("\"v1\", \"v3\"")] {
+            assert!(
+                check_if_match(&with_if_match(value), 3).is_ok(),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn if_match_compares_strongly_and_refuses_what_is_not_a_tag() {
+        for value in ["\"v2\"", "W/\"v3\"", "v3", "\"v3", ""] {
+            assert!(
+                matches!(
+                    check_if_match(&with_if_match(Some(value)), 3),
+                    Err(ApiError::PreconditionFailed)
+                ),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn etags_name_the_version() {
+        let response = with_etag(Response::new(Body::Empty), 7);
+        assert_eq!(response.headers()[header::ETAG], "\"v7\"");
+        assert_eq!(
+            response.headers()[header::CACHE_CONTROL],
+            "private, no-cache"
+        );
     }
 }

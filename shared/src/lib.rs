@@ -29,6 +29,7 @@ pub mod repo;
 pub mod runtime;
 pub mod secrets;
 pub mod state;
+pub mod storage;
 #[cfg(feature = "dev")]
 pub mod testing;
 pub mod tokens;

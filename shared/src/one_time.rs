@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
-use crate::ports::item_store::{Condition, Key, Write};
+use crate::ports::item_store::{Condition, Key, StoreError, Write};
 use crate::secrets::{new_token, token_hash};
 use crate::state::AppState;
 
@@ -114,7 +113,7 @@ pub async fn find(
     state: &AppState,
     purpose: Purpose,
     token: &str,
-) -> Result<Option<Valid>, ApiError> {
+) -> Result<Option<Valid>, StoreError> {
     let token = token.trim();
     if token.len() != 43
         || !token
@@ -151,7 +150,7 @@ pub async fn find(
 }
 
 /// Forgets every token of a user (account deletion); safe to repeat.
-pub async fn forget_user(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+pub async fn forget_user(state: &AppState, user_id: &str) -> Result<(), StoreError> {
     for purpose in [
         Purpose::VerifyEmail,
         Purpose::ResetPassword,

@@ -17,12 +17,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
 use crate::events::UserEvent;
 use crate::ports::item_store::{
     Attrs, Change, Condition, Index, ItemStore, Query, StoreError, Write,
 };
 use crate::ports::{Queue, QueueError};
+use crate::repo::RepoError;
 
 /// How long sent records are kept (for inspection) before TTL removes them.
 pub const KEEP_SENT: Duration = Duration::from_secs(7 * 86_400);
@@ -34,7 +34,7 @@ fn now() -> i64 {
 
 /// The outbox write to add to a state change's transaction. An event that
 /// cannot be serialised fails the change (never an empty event).
-pub fn record(event: &UserEvent) -> Result<Write, ApiError> {
+pub fn record(event: &UserEvent) -> Result<Write, RepoError> {
     let k = key(&event.event_id);
     let order = format!(
         "{:020}#{}",
@@ -43,7 +43,7 @@ pub fn record(event: &UserEvent) -> Result<Write, ApiError> {
     );
     let item = json!({
         "pk": k.pk, "sk": k.sk, "event_id": event.event_id, "type": event.kind,
-        "event": serde_json::to_string(event).map_err(ApiError::internal)?,
+        "event": serde_json::to_string(event).map_err(RepoError::corrupt)?,
         "lease": 0, "sent": false, "gsi1pk": UNSENT, "gsi1sk": order,
     });
     let Value::Object(item) = item else {

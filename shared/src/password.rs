@@ -2,8 +2,10 @@
 //! minimum), always on the blocking pool: one hash takes tens of
 //! milliseconds of pure CPU and must not stall other requests.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Mutex, PoisonError};
+
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 /// Why a hash could not be made or checked: never the caller's fault (a
 /// wrong password is a [`Verdict`], not an error). The HTTP edge answers 500.
@@ -28,17 +30,73 @@ pub const PARALLELISM: u32 = 1;
 /// logins for known ones and do not reveal which emails exist.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$nXEkG3b6Ivz9DbdN03eCn2r60LUKDeh2kf9aJ0NsINw";
 
-/// argon2id allocates its 19 MiB working set per hash. glibc's malloc, by
-/// default, serves an allocation that size from a thread's arena once an
-/// earlier one has been freed (its mmap threshold rises to the largest freed
-/// block), and keeps the freed memory: measured here, a process grew to
-/// ~200 MB after 11 signups and ~300 MB after 40, enough to kill a 256 MB
-/// Lambda. A fixed threshold makes every block of 128 KiB or more its own
-/// mapping, unmapped when freed: the same 40 signups stay at ~42 MB, for
-/// ~2 ms more per hash (the kernel zero-fills the pages each time). The
-/// setting is process-wide and made on the first hash or verification, so
-/// only processes that handle passwords get it (not the image or PDF ones,
-/// whose large buffers keep glibc's default behaviour).
+/// argon2id's 19 MiB working set, kept between hashes instead of allocated
+/// for each one.
+///
+/// argon2's own `hash_password` allocates the set per call. With glibc's
+/// default malloc the freed set stayed in the thread's arena (a process grew
+/// to ~300 MB after 40 signups, enough to kill a 256 MB Lambda); with a fixed
+/// mmap threshold (see [`keep_large_allocations_out_of_the_heap`]) each call
+/// mapped and zero-filled 4,864 fresh pages instead, measured at about 1.5×
+/// the hash's own time in a release build. Reusing the set does neither: a
+/// process holds one set per hash running at once (a Lambda: one), and keeps
+/// at most [`IDLE_KEPT`] idle ones, so memory stays bounded by concurrency.
+///
+/// The sets are not wiped between uses: a set only holds values derived
+/// from the password by argon2, and the process that holds it also held the
+/// password itself.
+mod working_memory {
+    use super::*;
+
+    /// Idle sets kept for the next hash; more than this are freed.
+    pub(super) const IDLE_KEPT: usize = 2;
+
+    static IDLE: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+    /// Runs `f` with at least `blocks` 1 KiB blocks, reusing an idle set.
+    pub(super) fn with<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        let idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut set = match idle {
+            Some(set) if set.len() >= blocks => set,
+            // Sized for today's parameters at least, so one stronger stored
+            // hash does not leave a set too small for everyone else.
+            _ => allocate(blocks),
+        };
+        let result = f(&mut set[..blocks]);
+        give_back(set);
+        result
+    }
+
+    /// A set for the current parameters (or `blocks`, when larger), every
+    /// page written so the first hash does not fault them in one by one.
+    pub(super) fn allocate(blocks: usize) -> Vec<Block> {
+        let current = argon2().params().block_count();
+        vec![Block::new(); blocks.max(current)]
+    }
+
+    pub(super) fn give_back(set: Vec<Block>) {
+        let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_KEPT {
+            idle.push(set);
+        }
+    }
+
+    /// How many sets are idle now (tests).
+    #[cfg(test)]
+    pub(super) fn idle() -> usize {
+        IDLE.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// glibc's malloc, by default, serves an allocation the size of argon2's
+/// working set from a thread's arena once an earlier one has been freed
+/// (its mmap threshold rises to the largest freed block), and keeps the
+/// freed memory. Sets beyond [`working_memory::IDLE_KEPT`] (a burst of
+/// concurrent hashes on the local server) are freed; a fixed threshold makes
+/// them their own mappings, returned to the OS when freed. The setting is
+/// process-wide and made on the first hash or verification, so only
+/// processes that handle passwords get it (not the image or PDF ones, whose
+/// large buffers keep glibc's default behaviour).
 fn keep_large_allocations_out_of_the_heap() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -55,6 +113,42 @@ fn argon2() -> Argon2<'static> {
     let params =
         Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 params");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// What a function that handles passwords does once, before its first
+/// request, on a thread of its own so that init does not wait for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarmUp {
+    /// Verifies or hashes passwords: the argon2 working set is allocated
+    /// and its pages written (a few ms the first hash would otherwise pay).
+    Hashing,
+    /// Also judges new passwords' strength: zxcvbn's dictionaries (~95,000
+    /// words into hash maps, ~15 ms) are built too.
+    HashingAndStrength,
+}
+
+/// Starts the [`WarmUp`] in the background; a request that needs the work
+/// before it is done waits only for the rest of it.
+pub fn warm_up_in_background(what: WarmUp) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        keep_large_allocations_out_of_the_heap();
+        working_memory::give_back(working_memory::allocate(0));
+        if what == WarmUp::HashingAndStrength {
+            crate::domain::NewPassword::build_dictionaries();
+        }
+    })
+}
+
+/// argon2 over the reused working memory; `out` sets the output length.
+fn argon2_into(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    working_memory::with(argon2.params().block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password, salt, out, blocks)
+    })
 }
 
 /// The outcome of a verification.
@@ -74,13 +168,22 @@ pub async fn hash(password: String) -> Result<String, PasswordError> {
 }
 
 fn hash_blocking(password: &str) -> Result<String, PasswordError> {
+    let argon2_err = |e: &dyn std::fmt::Display| PasswordError::Argon2(e.to_string());
     let mut salt = [0u8; 16];
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| PasswordError::NoRandomness)?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Argon2(e.to_string()))?;
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Argon2(e.to_string()))
+    let argon2 = argon2();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(&argon2, password.as_bytes(), &salt, &mut out).map_err(|e| argon2_err(&e))?;
+    // The PHC string argon2's own `hash_password` would build.
+    let salt = SaltString::encode_b64(&salt).map_err(|e| argon2_err(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|e| argon2_err(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| argon2_err(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Verifies `password` against `stored`, or against the dummy hash when there
@@ -93,10 +196,7 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<Verdict,
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let parsed =
             PasswordHash::new(&phc).map_err(|e| PasswordError::BadStoredHash(e.to_string()))?;
-        // Verification uses the parameters inside the stored hash.
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let ok = matches_stored(password.as_bytes(), &parsed)?;
         Ok(match (known, ok) {
             (true, true) => Verdict::Valid {
                 needs_rehash: needs_rehash(&parsed),
@@ -105,6 +205,35 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<Verdict,
         })
     })
     .await?
+}
+
+/// Recomputes the stored hash with the algorithm, version, parameters and
+/// salt inside it, and compares in constant time (`Output`'s `==`), as
+/// argon2's own `verify_password` does, over the reused working memory.
+fn matches_stored(password: &[u8], stored: &PasswordHash<'_>) -> Result<bool, PasswordError> {
+    let bad = |e: &dyn std::fmt::Display| PasswordError::BadStoredHash(e.to_string());
+    let (Some(salt), Some(expected)) = (stored.salt, &stored.hash) else {
+        return Err(PasswordError::BadStoredHash("no salt or no hash".into()));
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm).map_err(|e| bad(&e))?;
+    let version = match stored.version {
+        Some(v) => Version::try_from(v).map_err(|e| bad(&e))?,
+        None => Version::default(),
+    };
+    // Includes the output length, from the stored hash's.
+    let params = Params::try_from(stored).map_err(|e| bad(&e))?;
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| bad(&e))?;
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(
+        &Argon2::new(algorithm, version, params),
+        password,
+        salt_bytes,
+        &mut out,
+    )
+    .map_err(|e| PasswordError::Argon2(e.to_string()))?;
+    let computed = Output::new(&out).map_err(|e| PasswordError::Argon2(e.to_string()))?;
+    Ok(computed == *expected)
 }
 
 /// How many argon2 verifications this process has started: a metric, and
@@ -131,6 +260,7 @@ fn needs_rehash(hash: &PasswordHash<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
     #[tokio::test]
     async fn hashes_verify_and_carry_current_parameters() {
@@ -148,6 +278,85 @@ mod tests {
             verify("wrong".into(), Some(h)).await.unwrap(),
             Verdict::Invalid
         );
+    }
+
+    /// Hashes stored before the working memory was reused came from argon2's
+    /// own `hash_password`: both ways must agree with argon2's own code.
+    #[tokio::test]
+    async fn agrees_with_argon2s_own_hashing_and_verification() {
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let theirs = argon2()
+            .hash_password(b"vivid tundra lantern 47", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            verify("vivid tundra lantern 47".into(), Some(theirs.clone()))
+                .await
+                .unwrap(),
+            Verdict::Valid {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            verify("vivid tundra lantern 48".into(), Some(theirs))
+                .await
+                .unwrap(),
+            Verdict::Invalid
+        );
+        let ours = hash("vivid tundra lantern 47".into()).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"vivid tundra lantern 47", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"vivid tundra lantern 48", &parsed)
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn unreadable_stored_hashes_are_errors_not_verdicts() {
+        for stored in [
+            "not a hash",
+            // No salt.
+            "$argon2id$v=19$m=19456,t=2,p=1",
+            // An algorithm argon2 does not know.
+            "$scrypt$ln=15,r=8,p=1$c29tZXNhbHRzb21lc2FsdA$nXEkG3b6Ivz9DbdN03eCn2r60LUKDeh2kf9aJ0NsINw",
+        ] {
+            let got = verify("vivid tundra lantern 47".into(), Some(stored.into())).await;
+            assert!(
+                matches!(got, Err(PasswordError::BadStoredHash(_))),
+                "{stored}: {got:?}"
+            );
+        }
+    }
+
+    /// A burst of concurrent hashes allocates a set each, but only
+    /// `IDLE_KEPT` stay afterwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_working_memory_is_bounded() {
+        let burst: Vec<_> = (0..4)
+            .map(|i| tokio::spawn(hash(format!("vivid tundra lantern {i}"))))
+            .collect();
+        for h in burst {
+            h.await.unwrap().unwrap();
+        }
+        let idle = working_memory::idle();
+        assert!(
+            (1..=working_memory::IDLE_KEPT).contains(&idle),
+            "{idle} idle sets"
+        );
+    }
+
+    #[tokio::test]
+    async fn warm_up_leaves_a_working_set_and_the_dictionaries_ready() {
+        warm_up_in_background(WarmUp::HashingAndStrength)
+            .join()
+            .unwrap();
+        assert!(working_memory::idle() >= 1);
     }
 
     #[tokio::test]

@@ -11,8 +11,8 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::error::ApiError;
 use crate::state::AppState;
+use crate::storage::StorageError;
 
 /// The blob key of a user's profile PDF.
 pub fn blob_key(user_id: &str) -> String {
@@ -31,7 +31,7 @@ pub struct PdfRecord {
     pub generated_at: OffsetDateTime,
 }
 
-pub async fn record(state: &AppState, user_id: &str) -> Result<Option<PdfRecord>, ApiError> {
+pub async fn record(state: &AppState, user_id: &str) -> Result<Option<PdfRecord>, StorageError> {
     Ok(state
         .store
         .get(&record_key(user_id))
@@ -46,14 +46,14 @@ pub async fn save_record(
     state: &AppState,
     user_id: &str,
     record: &PdfRecord,
-) -> Result<(), ApiError> {
+) -> Result<(), StorageError> {
     let item = crate::repo::to_item(record, &record_key(user_id))?;
     state.store.put(item, None).await?;
     Ok(())
 }
 
 /// Removes the user's PDF and its record (account deletion); safe to repeat.
-pub async fn delete_for_user(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+pub async fn delete_for_user(state: &AppState, user_id: &str) -> Result<(), StorageError> {
     // The record first: a record must never point at a missing PDF.
     state.store.delete(record_key(user_id), None).await?;
     state.blobs.delete(&blob_key(user_id)).await?;

@@ -126,7 +126,11 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                     "You cannot delete yourself here; use DELETE /users/me.".into(),
                 ));
             }
-            shared::accounts::delete_account(state, &user, &caller.user_id, &client).await?;
+            if !shared::accounts::delete_account(state, &user, &caller.user_id, &client).await? {
+                return Err(ApiError::Conflict(
+                    "The user changed meanwhile; try again.".into(),
+                ));
+            }
             Ok(no_content())
         }
         _ => Err(ApiError::NotFound),

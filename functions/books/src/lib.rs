@@ -44,7 +44,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         }
         "GET /books/{id}" => {
             let book = load(state, req).await?;
-            with_etag(json(StatusCode::OK, &book)?, book.version)
+            Ok(with_etag(json(StatusCode::OK, &book)?, book.version))
         }
         "POST /books" => {
             Caller::from_request(req)?.require_admin()?;
@@ -155,11 +155,11 @@ async fn patch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     f.finish(())?;
     if next == current && delta == 0 {
         // Nothing changed: no write, no new version.
-        return with_etag(json(StatusCode::OK, &current)?, current.version);
+        return Ok(with_etag(json(StatusCode::OK, &current)?, current.version));
     }
     next.updated_at = time::OffsetDateTime::now_utc();
     match state.shop.edit_book(&current, &next, delta).await? {
-        Ok(saved) => with_etag(json(StatusCode::OK, &saved)?, saved.version),
+        Ok(saved) => Ok(with_etag(json(StatusCode::OK, &saved)?, saved.version)),
         Err(ShopError::NoSuchBook(_)) => Err(ApiError::NotFound),
         Err(ShopError::Stale) => Err(ApiError::Conflict(
             "The book changed since you read it; read it again.".into(),

@@ -75,7 +75,7 @@ async fn check_and_install(
 ) -> Result<(), Outcome> {
     let record = avatars::upload_record(state, user_id)
         .await
-        .map_err(Failed)?
+        .map_err(|e| Failed(e.into()))?
         .filter(|r| r.key == key)
         .ok_or_else(|| {
             Refused("no upload URL was issued for this object (or a newer one replaced it)".into())

@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use headers::{ETag, HeaderMapExt, IfNoneMatch};
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use shared::error::Fields;
@@ -123,16 +124,15 @@ fn number(
 /// cache headers of the snapshot it came from.
 fn cached(req: &Request, served: &Served, body: String) -> Response<Body> {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
-    let etag = format!("\"{}\"", hex::encode(&digest.as_ref()[..16]));
+    let etag: ETag = format!("\"{}\"", hex::encode(&digest.as_ref()[..16]))
+        .parse()
+        .expect("a quoted hex digest is a valid ETag");
+    // RFC 9110 §13.1.2: weak comparison, `*` matches; a header that is not
+    // a list of tags is ignored.
     let not_modified = req
         .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == "*" || t == etag)
-        });
+        .typed_get::<IfNoneMatch>()
+        .is_some_and(|tags| !tags.precondition_passes(&etag));
     let age = served.snapshot.age_secs();
     let max_age = served.snapshot.fresh_secs_left();
     let mut response = if not_modified {
@@ -148,9 +148,7 @@ fn cached(req: &Request, served: &Served, body: String) -> Response<Body> {
         r
     };
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, v);
-    }
+    headers.typed_insert(etag);
     headers.insert(header::AGE, HeaderValue::from(age));
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         headers.insert(header::CACHE_CONTROL, v);

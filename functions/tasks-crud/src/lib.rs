@@ -35,7 +35,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         "POST /tasks" => create(state, req, owner).await,
         "GET /tasks/{id}" => {
             let task = load(state, req, owner).await?;
-            with_etag(json(StatusCode::OK, &task)?, task.version)
+            Ok(with_etag(json(StatusCode::OK, &task)?, task.version))
         }
         "PATCH /tasks/{id}" => patch(state, req, owner).await,
         "DELETE /tasks/{id}" => delete(state, req, owner).await,
@@ -145,12 +145,12 @@ async fn patch(state: &AppState, req: &Request, owner: &str) -> Result<Response<
     fields.finish(())?;
     if next == current {
         // Nothing changed: no write, no new version.
-        return with_etag(json(StatusCode::OK, &current)?, current.version);
+        return Ok(with_etag(json(StatusCode::OK, &current)?, current.version));
     }
     next.version = current.version + 1;
     next.updated_at = time::OffsetDateTime::now_utc();
     match state.tasks.replace(&next, current.version).await? {
-        Ok(()) => with_etag(json(StatusCode::OK, &next)?, next.version),
+        Ok(()) => Ok(with_etag(json(StatusCode::OK, &next)?, next.version)),
         Err(TaskWriteError::NotFound) => Err(ApiError::NotFound),
         Err(TaskWriteError::Stale) => Err(stale()),
     }

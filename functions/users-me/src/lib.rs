@@ -39,13 +39,13 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let user = shared::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
-        "GET /users/me" | "GET /profile/me" => with_etag(
+        "GET /users/me" | "GET /profile/me" => Ok(with_etag(
             json(
                 StatusCode::OK,
                 &shared::avatars::public_user(state, &user).await?,
             )?,
             user.version,
-        ),
+        )),
         "PATCH /users/me" | "POST /users/createprofile" => {
             edit(state, req, &user, json_body(req)?).await
         }
@@ -165,13 +165,13 @@ async fn edit(
         }
     };
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
-    with_etag(
+    Ok(with_etag(
         json(
             StatusCode::OK,
             &shared::avatars::public_user(state, &saved).await?,
         )?,
         saved.version,
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -190,7 +190,11 @@ async fn delete(state: &AppState, req: &Request, user: &User) -> Result<Response
     if password::verify(password, Some(user.password_hash.clone())).await? == Verdict::Invalid {
         return Err(ApiError::field("password", "is incorrect"));
     }
-    shared::accounts::delete_account(state, user, &user.id, &client).await?;
+    if !shared::accounts::delete_account(state, user, &user.id, &client).await? {
+        return Err(ApiError::Conflict(
+            "The account changed meanwhile; try again.".into(),
+        ));
+    }
     Ok(no_content())
 }
 
