@@ -7,6 +7,16 @@
 //! `{"message":"Unauthorized"}` when the `Authorization` header is missing,
 //! 403 `{"message":"Forbidden"}` when the authorizer denies, 404
 //! `{"message":"Not Found"}` for an unknown route, 413 for bodies over 10 MB.
+//!
+//! The events are built as JSON, not as `aws_lambda_events` structs, on
+//! purpose: they are what `--lambda` hands each binary, and they must be
+//! what API Gateway sends. `ApiGatewayV2httpRequest` serialises fields that
+//! payload 2.0 does not have (the deprecated authorizer-v1 `type`,
+//! `methodArn`, `identitySource`, `authorizationToken`, and `httpMethod`,
+//! which defaults to `GET`), and `stageVariables` as `{}` where API Gateway
+//! leaves it out. Reading goes through the structs: the in-process path
+//! deserialises each event into lambda_http's request or the authorizer's
+//! request type, so an event those types cannot read fails every test.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
