@@ -46,45 +46,72 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 /// from the password by argon2, and the process that holds it also held the
 /// password itself.
 mod working_memory {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     /// Idle sets kept for the next hash; more than this are freed.
     pub(super) const IDLE_KEPT: usize = 2;
 
-    static IDLE: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+    static IDLE: Mutex<Vec<Set>> = Mutex::new(Vec::new());
+    /// Sets that exist, idle or in use.
+    static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-    /// Runs `f` with at least `blocks` 1 KiB blocks, reusing an idle set.
-    pub(super) fn with<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
-        let idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let mut set = match idle {
-            Some(set) if set.len() >= blocks => set,
-            // Sized for today's parameters at least, so one stronger stored
-            // hash does not leave a set too small for everyone else.
-            _ => allocate(blocks),
-        };
-        let result = f(&mut set[..blocks]);
-        give_back(set);
-        result
-    }
+    /// One working set, counted in [`LIVE`] while it exists.
+    pub(super) struct Set(Vec<Block>);
 
-    /// A set for the current parameters (or `blocks`, when larger), every
-    /// page written so the first hash does not fault them in one by one.
-    pub(super) fn allocate(blocks: usize) -> Vec<Block> {
-        let current = argon2().params().block_count();
-        vec![Block::new(); blocks.max(current)]
-    }
-
-    pub(super) fn give_back(set: Vec<Block>) {
-        let mut idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < IDLE_KEPT {
-            idle.push(set);
+    impl Set {
+        /// A set for the current parameters (or `blocks`, when larger),
+        /// every page written so that a hash does not fault them in one by
+        /// one.
+        fn allocate(blocks: usize) -> Set {
+            let current = argon2().params().block_count();
+            LIVE.fetch_add(1, Ordering::Relaxed);
+            Set(vec![Block::new(); blocks.max(current)])
         }
     }
 
-    /// How many sets are idle now (tests).
-    #[cfg(test)]
-    pub(super) fn idle() -> usize {
-        IDLE.lock().unwrap_or_else(PoisonError::into_inner).len()
+    impl Drop for Set {
+        fn drop(&mut self) {
+            LIVE.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn idle_sets() -> std::sync::MutexGuard<'static, Vec<Set>> {
+        IDLE.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` with at least `blocks` 1 KiB blocks, reusing an idle set.
+    pub(super) fn with<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        let idle = idle_sets().pop();
+        let mut set = match idle {
+            Some(set) if set.0.len() >= blocks => set,
+            // Sized for today's parameters at least, so one stronger stored
+            // hash does not leave a set too small for everyone else.
+            _ => Set::allocate(blocks),
+        };
+        let result = f(&mut set.0[..blocks]);
+        let mut idle = idle_sets();
+        if idle.len() < IDLE_KEPT {
+            idle.push(set);
+        }
+        result
+    }
+
+    /// Allocates the first set unless one exists. The pool's lock is held
+    /// while it is allocated, so a hash that starts meanwhile waits for this
+    /// set instead of allocating a second one (a cold Lambda's first login
+    /// would otherwise hold two).
+    pub(super) fn prepare() {
+        let mut idle = idle_sets();
+        if LIVE.load(Ordering::Relaxed) == 0 {
+            idle.push(Set::allocate(0));
+        }
+    }
+
+    /// How many sets are idle now, and how many exist.
+    pub(super) fn counts() -> (usize, usize) {
+        (idle_sets().len(), LIVE.load(Ordering::Relaxed))
     }
 }
 
@@ -132,11 +159,17 @@ pub enum WarmUp {
 pub fn warm_up_in_background(what: WarmUp) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         keep_large_allocations_out_of_the_heap();
-        working_memory::give_back(working_memory::allocate(0));
+        working_memory::prepare();
         if what == WarmUp::HashingAndStrength {
             crate::domain::NewPassword::build_dictionaries();
         }
     })
+}
+
+/// How many argon2 working sets this process holds: (idle, in existence).
+/// A metric, and how the tests check that memory stays bounded.
+pub fn working_sets() -> (usize, usize) {
+    working_memory::counts()
 }
 
 /// argon2 over the reused working memory; `out` sets the output length.
@@ -344,7 +377,7 @@ mod tests {
         for h in burst {
             h.await.unwrap().unwrap();
         }
-        let idle = working_memory::idle();
+        let (idle, _) = working_memory::counts();
         assert!(
             (1..=working_memory::IDLE_KEPT).contains(&idle),
             "{idle} idle sets"
@@ -356,7 +389,7 @@ mod tests {
         warm_up_in_background(WarmUp::HashingAndStrength)
             .join()
             .unwrap();
-        assert!(working_memory::idle() >= 1);
+        assert!(working_memory::counts().1 >= 1);
     }
 
     #[tokio::test]
