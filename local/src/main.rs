@@ -115,13 +115,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 }
                 (None, false) => None,
             };
-            if binaries.is_none() {
-                // In-process functions: the first signup and login skip the
-                // one-time password work, as each Lambda's does.
-                shared::password::warm_up_in_background(
-                    shared::password::WarmUp::HashingAndStrength,
-                );
-            }
             if let Some(dir) = &binaries {
                 println!(
                     "functions: their binaries in {}, one process each",

@@ -85,6 +85,9 @@ fn credentials(req: &Request) -> Result<(String, String), ApiError> {
 
 async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     allow(req, &[Method::POST])?;
+    // A fresh process's working set is allocated while the attempt is
+    // counted and the account read.
+    password::prepare_working_set();
     let (email, password) = credentials(req)?;
     let client = ClientInfo::from_request(req);
     let account = email.trim().to_lowercase();

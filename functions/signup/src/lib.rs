@@ -24,6 +24,9 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 
 async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     allow(req, &[Method::POST])?;
+    // A fresh process's working set is allocated while the request is
+    // parsed and its password judged.
+    password::prepare_working_set();
     let new_user = json_body::<SignupRequest>(req)?.parse()?;
     let client = shared::http::ClientInfo::from_request(req);
     // Counted before the (deliberately slow) hash: one address cannot

@@ -43,15 +43,6 @@ impl NewPassword {
         Ok(NewPassword(raw.to_owned()))
     }
 
-    /// Does once what zxcvbn's first estimate in a process does: build its
-    /// ranked dictionaries (~95,000 words into hash maps) and compile its
-    /// patterns, ~15 ms in a release build. See
-    /// [`crate::password::warm_up_in_background`].
-    pub fn build_dictionaries() {
-        // Digits, a date and a keyboard walk reach every matcher's tables.
-        let _ = zxcvbn("warm-up 2024/01/31 qwerty aaaa 1234", &[]);
-    }
-
     pub fn expose(&self) -> &str {
         &self.0
     }
