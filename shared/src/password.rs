@@ -110,6 +110,11 @@ mod working_memory {
         }
     }
 
+    /// How many sets exist, idle or in use (no lock).
+    pub(super) fn live() -> usize {
+        LIVE.load(Ordering::Relaxed)
+    }
+
     /// How many sets are idle now, and how many exist.
     pub(super) fn counts() -> (usize, usize) {
         (idle_sets().len(), LIVE.load(Ordering::Relaxed))
@@ -156,7 +161,7 @@ fn argon2() -> Argon2<'static> {
 /// 3.6–5.8× hello-world's instead of ~1.4×, and was a cost for every route
 /// of the function, not just the ones that hash.
 pub fn prepare_working_set() {
-    if working_memory::counts().1 == 0 {
+    if working_memory::live() == 0 {
         keep_large_allocations_out_of_the_heap();
         drop(tokio::task::spawn_blocking(working_memory::prepare));
     }
