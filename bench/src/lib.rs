@@ -71,20 +71,25 @@ pub fn machine() -> String {
 
 /// An embedded state in a fresh folder with one user signed up, login
 /// limits out of the way (benchmarks log in thousands of times).
-pub async fn embedded_state(
-    email: &str,
-    password: &str,
-) -> (tempfile::TempDir, std::sync::Arc<shared::AppState>) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let mut config = shared::Config::embedded(dir.path());
-    // Benchmarks measure the work, not the refusals: no limit bites.
+/// The embedded configuration for `dir` with every rate limit lifted:
+/// benchmarks measure the work, not the refusals.
+pub fn unlimited_config(dir: &std::path::Path) -> shared::Config {
+    let mut config = shared::Config::embedded(dir);
     config.login_max_failures_per_account = u32::MAX;
     config.login_max_failures_per_ip = u32::MAX;
     config.login_max_failures_per_client = u32::MAX;
     config.signups_per_ip_per_hour = u32::MAX;
     config.resets_per_email_per_hour = u32::MAX;
     config.resets_per_ip_per_hour = u32::MAX;
-    let state = shared::AppState::build(config)
+    config
+}
+
+pub async fn embedded_state(
+    email: &str,
+    password: &str,
+) -> (tempfile::TempDir, std::sync::Arc<shared::AppState>) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let state = shared::AppState::build(unlimited_config(dir.path()))
         .await
         .expect("the embedded state");
     let signup = post_event(

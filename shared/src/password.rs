@@ -229,8 +229,28 @@ pub enum Verdict {
 
 /// Hashes a password into a PHC string.
 pub async fn hash(password: String) -> Result<String, PasswordError> {
+    start_hash(password).finish().await
+}
+
+/// Starts hashing `password` on the blocking pool at once (no polling
+/// needed), so the caller can do other work meanwhile. Dropping the
+/// returned handle discards the hash, which still runs to its end.
+/// Call it inside a Tokio runtime (a handler always is).
+pub fn start_hash(password: String) -> PendingHash {
     keep_large_allocations_out_of_the_heap();
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+    PendingHash(tokio::task::spawn_blocking(move || {
+        hash_blocking(&password)
+    }))
+}
+
+/// A hash started by [`start_hash`].
+pub struct PendingHash(tokio::task::JoinHandle<Result<String, PasswordError>>);
+
+impl PendingHash {
+    /// The PHC string, once the hash is done.
+    pub async fn finish(self) -> Result<String, PasswordError> {
+        self.0.await?
+    }
 }
 
 fn hash_blocking(password: &str) -> Result<String, PasswordError> {

@@ -1,13 +1,25 @@
 //! What a fresh process pays the first time it does the work of a signup or
-//! a login, against the second time. A first use happens once per process,
-//! so this binary runs itself once per sample (`FIRST_USE_ONCE=1`: measure,
+//! a login, against the second time: step by step, and for the whole
+//! handler. A first use happens once per process, so this binary runs
+//! itself once per sample (`FIRST_USE_ONCE=steps|signup|login`: measure,
 //! print one JSON object in µs) and writes the medians to BENCHMARKS.md:
 //! `cargo run --release -p bench --bin first-use` (`BENCH_RUNS`, default 20).
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
+/// The account the login processes sign in to (signed up by the parent).
+const LOGIN_EMAIL: &str = "first-use@example.com";
+const PASSWORD: &str = "vivid tundra lantern 47";
+
 fn main() {
-    if std::env::var_os("FIRST_USE_ONCE").is_some() {
-        tokio::runtime::Runtime::new().unwrap().block_on(once());
+    if let Some(mode) = std::env::var_os("FIRST_USE_ONCE") {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        match mode.to_str() {
+            Some("steps") => runtime.block_on(once()),
+            Some(handler) => runtime.block_on(handler_once(handler)),
+            None => panic!("FIRST_USE_ONCE is not UTF-8"),
+        }
         return;
     }
     let runs: usize = std::env::var("BENCH_RUNS")
@@ -73,14 +85,70 @@ async fn once() {
     println!("{}", serde_json::Value::Object(out));
 }
 
-/// `runs` fresh processes; the median of each step's first and second time.
+/// A whole signup or login, as its Lambda runs it (the state built the way
+/// the function's `main` builds it, adapters opened on first use), on the
+/// embedded store in `FIRST_USE_DIR`: the first call of the process and
+/// the second. Both succeed (201, 200) or the run fails.
+async fn handler_once(handler: &str) {
+    let dir = std::env::var_os("FIRST_USE_DIR").expect("FIRST_USE_DIR");
+    let state = shared::AppState::for_function(bench::unlimited_config(dir.as_ref()))
+        .await
+        .unwrap();
+    let nonce = std::process::id();
+    let call = |i: u32| {
+        let state = state.clone();
+        async move {
+            let ip = format!("10.9.{}.{}", nonce % 250, i + 1);
+            let t = Instant::now();
+            let status = if handler == "signup" {
+                let body =
+                    json!({"email": format!("fu-{nonce}-{i}@example.com"), "password": PASSWORD});
+                signup::handle(state, bench::post_event("/auth/signup", &body, &ip))
+                    .await
+                    .status()
+            } else {
+                let body = json!({"email": LOGIN_EMAIL, "password": PASSWORD});
+                login::handle(state, bench::post_event("/auth/login", &body, &ip))
+                    .await
+                    .status()
+            };
+            assert!(status.is_success(), "{handler}: {status}");
+            t.elapsed().as_secs_f64() * 1e6
+        }
+    };
+    let first = call(0).await;
+    let second = call(1).await;
+    let name = format!("whole {handler} handler (embedded store)");
+    println!(
+        "{}",
+        json!({name: {"first_us": first, "second_us": second}})
+    );
+}
+
+/// `runs` fresh processes per mode; the median of each step's first and
+/// second time.
 fn profile(me: &std::path::Path, runs: usize) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let state = shared::AppState::build(bench::unlimited_config(dir.path()))
+            .await
+            .unwrap();
+        let body = json!({"email": LOGIN_EMAIL, "password": PASSWORD});
+        let signup = signup::handle(state, bench::post_event("/auth/signup", &body, "10.8.0.1"));
+        assert_eq!(signup.await.status(), 201);
+    });
     let mut figures: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> = Default::default();
-    for _ in 0..runs {
+    for (_, mode) in (0..runs).flat_map(|r| ["steps", "signup", "login"].map(|m| (r, m))) {
         let out = std::process::Command::new(me)
-            .env("FIRST_USE_ONCE", "1")
+            .env("FIRST_USE_ONCE", mode)
+            .env("FIRST_USE_DIR", dir.path())
             .output()
             .expect("run first-use");
+        assert!(
+            out.status.success(),
+            "first-use {mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("first-use JSON");
         for (step, t) in v.as_object().unwrap() {
             let e = figures.entry(step.clone()).or_default();
@@ -105,7 +173,7 @@ fn profile(me: &std::path::Path, runs: usize) -> String {
     format!(
         "### Where the first signup and login go\n\n\
          What a fresh process pays the first time it does each step of a signup or login, against the second time \
-         (`cargo run {}-p bench --bin first-use` — {}; once per process, median of {runs} processes, in this order).\n\n\
+         (`cargo run {}-p bench --bin first-use` — {}; once per process, median of {runs} processes each; the steps in this order in one process, each whole handler in its own).\n\n\
          | step | first | second | first-use cost |\n|---|---|---|---|\n{rows}",
         if cfg!(debug_assertions) {
             ""

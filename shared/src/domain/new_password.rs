@@ -3,11 +3,18 @@
 //! and rejected when zxcvbn rates it guessable (score below 3), counting the
 //! user's own email, name and username as known words.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use zxcvbn::{Score, zxcvbn};
 
 pub const MIN_CHARS: usize = 8;
 pub const MAX_CHARS: usize = 128;
 pub const MIN_SCORE: Score = Score::Three;
+
+/// Whether zxcvbn has estimated once in this process. Its first estimate
+/// builds its ranked dictionaries (~12 ms, BENCHMARKS.md "Where the first
+/// signup and login go"); later ones take ~0.25 ms.
+static ESTIMATOR_READY: AtomicBool = AtomicBool::new(false);
 
 /// A password that passed the rules, ready to hash.
 #[derive(Clone)]
@@ -30,6 +37,7 @@ impl NewPassword {
             return Err(format!("must be at most {MAX_CHARS} characters"));
         }
         let estimate = zxcvbn(raw, user_inputs);
+        ESTIMATOR_READY.store(true, Ordering::Relaxed);
         if estimate.score() < MIN_SCORE {
             let hint = estimate
                 .feedback()
@@ -41,6 +49,18 @@ impl NewPassword {
             ));
         }
         Ok(NewPassword(raw.to_owned()))
+    }
+
+    /// Whether a strength estimate in this process would be a fast one
+    /// (zxcvbn's dictionaries are built). One atomic load.
+    pub fn estimator_ready() -> bool {
+        ESTIMATOR_READY.load(Ordering::Relaxed)
+    }
+
+    /// Whether `raw` has a length [`NewPassword::parse`] accepts: the part
+    /// of the rules that costs nothing to check.
+    pub fn length_ok(raw: &str) -> bool {
+        (MIN_CHARS..=MAX_CHARS).contains(&raw.chars().count())
     }
 
     pub fn expose(&self) -> &str {
