@@ -529,3 +529,36 @@ fn collect_services(v: &Value, out: &mut BTreeSet<String>) {
         _ => {}
     }
 }
+
+/// The Lambda builds' compiler flags (`.cargo/config.toml`): a target's
+/// `rustflags` replace the `build.rustflags` cargo-lambda passes, so its
+/// Graviton CPU must be restated beside ours, and the unwind tables stay
+/// off for both the Rust and the C code (issue 15's sizes).
+#[test]
+fn lambda_builds_target_graviton_without_unwind_tables() {
+    let text = std::fs::read_to_string(format!(
+        "{}/../.cargo/config.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let config: toml::Table = toml::from_str(&text).unwrap();
+    let flags: Vec<&str> = config["target"]["aarch64-unknown-linux-gnu"]["rustflags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let joined = flags.join(" ");
+    assert!(joined.contains("-C target-cpu=neoverse-n1"), "{joined}");
+    assert!(joined.contains("-C force-unwind-tables=no"), "{joined}");
+    let cflags = config["env"]["CFLAGS_aarch64_unknown_linux_gnu"]
+        .as_str()
+        .unwrap();
+    assert!(
+        cflags.contains("-fno-asynchronous-unwind-tables"),
+        "{cflags}"
+    );
+    // Every function is built for arm64, where these flags apply.
+    let t = template();
+    assert_eq!(t["Globals"]["Function"]["Architectures"][0], "arm64");
+}

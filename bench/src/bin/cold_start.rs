@@ -7,7 +7,9 @@
 //! spawn → first response (first invocation), and the process's peak RSS.
 //!
 //! `cargo build --release -p bench --bins && cargo run --release -p bench --bin cold-start`
-//! (`BENCH_RUNS=20` by default.)
+//! (`BENCH_RUNS=20` by default; `BENCH_ONLY=signup,login` measures those
+//! and the baselines only, for a look at one function without the others
+//! around it. BENCHMARKS.md is rewritten only by a whole run.)
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -210,6 +212,9 @@ fn median_p90(mut v: Vec<Duration>) -> (Duration, Duration) {
 
 #[tokio::main]
 async fn main() {
+    let only: Option<Vec<String>> = std::env::var("BENCH_ONLY")
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect());
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -272,7 +277,14 @@ async fn main() {
         }
         // On the AWS adapters, a second baseline: hello-world plus aws-config
         // and one DynamoDB client (what any DynamoDB-backed function does).
-        let mut list = functions.to_vec();
+        let mut list: Vec<_> = functions
+            .iter()
+            .copied()
+            .filter(|(name, _)| {
+                only.as_ref()
+                    .is_none_or(|o| *name == "hello_lambda" || o.contains(&name.to_string()))
+            })
+            .collect();
         if matches!(config.backend, shared::config::Backend::Aws) {
             list.insert(1, ("hello_dynamodb", "outbox-relay.json"));
         }
@@ -285,6 +297,10 @@ async fn main() {
              | binary | init p50 | init p90 | first p50 | first p90 | warm p50 | init / hello | init / hello+DynamoDB | peak RSS | size (x86_64) | targets |\n\
              |---|---|---|---|---|---|---|---|---|---|---|\n{rows}"
         ));
+    }
+    if only.is_some() {
+        println!("{}", sections.join("\n"));
+        return;
     }
     let aws_config = backends
         .iter()
