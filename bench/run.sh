@@ -59,6 +59,9 @@ if [ -z "${BENCH_SKIP_ARM64:-}" ]; then
   # seeded with the first's dependencies.
   arm64 user-events arm64
   rm -rf target/arm64-b && cp -r target/arm64 target/arm64-b
+  # Only the second slot's own builds are copied back below, never the
+  # bootstraps it inherited (they would overwrite the first slot's fresh ones).
+  rm -rf target/arm64-b/lambda
   mapfile -t rest < <(ls functions | grep -vx user-events)
   for ((i = 0; i < ${#rest[@]}; i += 2)); do arm64 "${rest[i]}" arm64; done &
   A=$!
