@@ -9,7 +9,9 @@
 //! `cargo build --release -p bench --bins && cargo run --release -p bench --bin cold-start`
 //! (`BENCH_RUNS=20` by default; `BENCH_ONLY=signup,login` measures those
 //! and the baselines only, for a look at one function without the others
-//! around it. BENCHMARKS.md is rewritten only by a whole run.)
+//! around it; `BENCH_SETTLE_MS=200` pauses before each spawn, to tell a
+//! function's own start-up from after-effects of the process before it.
+//! BENCHMARKS.md is rewritten only by a whole run.)
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -126,6 +128,12 @@ async fn run_once(
     env: &HashMap<String, String>,
     events: Vec<String>,
 ) -> Result<Sample, String> {
+    if let Some(ms) = std::env::var("BENCH_SETTLE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     *em.seen.lock().unwrap() = Seen::default();
     *em.events.lock().unwrap() = events;
     let start = Instant::now();
