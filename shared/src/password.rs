@@ -17,6 +17,8 @@ pub enum PasswordError {
     BadStoredHash(String),
     #[error("argon2: {0}")]
     Argon2(String),
+    #[error("no memory for argon2's working set: {0}")]
+    NoMemory(std::io::Error),
     #[error("the hashing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -35,13 +37,17 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 ///
 /// argon2's own `hash_password` allocates the set per call. With glibc's
 /// default malloc the freed set stayed in the thread's arena (a process grew
-/// to ~300 MB after 40 signups, enough to kill a 256 MB Lambda); with a fixed
-/// mmap threshold (see [`keep_large_allocations_out_of_the_heap`]) each call
-/// mapped and zero-filled 4,864 fresh pages instead (a hash took 27 ms that
-/// way against 13 ms with a reused set, release build, same machine).
-/// Reusing the set does neither: a
+/// to ~300 MB after 40 signups, enough to kill a 256 MB Lambda); mapped and
+/// zero-filled afresh for each call, a hash took 27 ms against 13 ms with a
+/// reused set (release build, same machine). Reusing the set does neither: a
 /// process holds one set per hash running at once (a Lambda: one), and keeps
 /// at most [`IDLE_KEPT`] idle ones, so memory stays bounded by concurrency.
+///
+/// Each set is its own anonymous mapping (memmap2), returned to the OS when
+/// dropped. The kernel hands its pages over zero-filled, so a new set is
+/// never written by us before argon2 fills it (a `Vec` of zeroed blocks
+/// wrote all 19 MiB once more: `Block`'s 64-byte alignment keeps Rust's
+/// allocator off `calloc`).
 ///
 /// The sets are not wiped between uses: a set only holds values derived
 /// from the password by argon2, and the process that holds it also held the
@@ -59,19 +65,34 @@ mod working_memory {
     static LIVE: AtomicUsize = AtomicUsize::new(0);
 
     /// One working set, counted in [`LIVE`] while it exists.
-    pub(super) struct Set(Vec<Block>);
+    pub(super) struct Set {
+        map: memmap2::MmapMut,
+        blocks: usize,
+    }
 
     impl Set {
         /// A set for the current parameters (or `blocks`, when larger),
-        /// every page written so that a hash does not fault them in one by
-        /// one.
-        fn allocate(blocks: usize) -> Set {
+        /// its pages faulted in up front (see [`fault_in`]).
+        fn allocate(blocks: usize) -> Result<Set, PasswordError> {
             let blocks = blocks.max(argon2().params().block_count());
+            let len = blocks * std::mem::size_of::<Block>();
+            let mut map = memmap2::MmapMut::map_anon(len).map_err(PasswordError::NoMemory)?;
+            advise_huge_pages(&map);
+            fault_in(&mut map);
             LIVE.fetch_add(1, Ordering::Relaxed);
-            let mut set = Vec::with_capacity(blocks);
-            advise_huge_pages(set.spare_capacity_mut());
-            set.resize(blocks, Block::new());
-            Set(set)
+            Ok(Set { map, blocks })
+        }
+
+        /// The set's first `blocks` blocks.
+        fn blocks(&mut self, blocks: usize) -> &mut [Block] {
+            assert!(blocks <= self.blocks, "a set is never lent beyond its size");
+            // SAFETY: the mapping is page-aligned (more than `Block`'s 64
+            // bytes), `self.blocks` blocks long, and readable and writable;
+            // its bytes started as the kernel's zeros and a `Block` is
+            // plain `u64`s, valid for any bits. The slice borrows `self`
+            // mutably, so nothing else reaches the mapping meanwhile, and
+            // the mapping lives as long as `self`.
+            unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<Block>(), blocks) }
         }
     }
 
@@ -83,24 +104,26 @@ mod working_memory {
     /// `madvise` (the usual default): a hash 16.6 → 13.9 ms, a fresh
     /// process's first verification +10.0 → +5.8 ms over its second
     /// (`bench --bin first-use`). Where the kernel does not honour the hint
-    /// (THP `never`, or built without it) nothing changes.
+    /// (THP `never`, or built without it) nothing changes, and a refusal is
+    /// no reason not to hash.
     #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
-    fn advise_huge_pages(set: &mut [std::mem::MaybeUninit<Block>]) {
+    fn advise_huge_pages(map: &memmap2::MmapMut) {
         #[cfg(target_os = "linux")]
-        {
-            // SAFETY: sysconf reads a constant of the system.
-            let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-                .unwrap_or(4096)
-                .max(1);
-            let start = set.as_ptr() as usize / page * page;
-            let end = (set.as_ptr() as usize + std::mem::size_of_val(set)).next_multiple_of(page);
-            // SAFETY: MADV_HUGEPAGE only marks how the kernel may back the
-            // pages that hold the set (the first and last may also hold the
-            // allocator's own bytes); it neither reads nor changes their
-            // contents, and a failure leaves them as they were.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
+
+    /// Writes one byte per 4 KiB, so every page of the set is faulted in
+    /// (and zeroed by the kernel) now: [`prepare`] does this on the
+    /// blocking pool while a request's other work runs, instead of inside
+    /// its hash.
+    fn fault_in(map: &mut memmap2::MmapMut) {
+        let base = map.as_mut_ptr();
+        for offset in (0..map.len()).step_by(4096) {
+            // SAFETY: `offset` is inside the mapping, which is writable and
+            // not yet shared with anyone; the byte written is the zero the
+            // kernel put there, through a volatile write so it is not
+            // optimised away.
+            unsafe { base.add(offset).write_volatile(0) };
         }
     }
 
@@ -115,30 +138,36 @@ mod working_memory {
     }
 
     /// Runs `f` with at least `blocks` 1 KiB blocks, reusing an idle set.
-    pub(super) fn with<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    pub(super) fn with<R>(
+        blocks: usize,
+        f: impl FnOnce(&mut [Block]) -> R,
+    ) -> Result<R, PasswordError> {
         let idle = idle_sets().pop();
         let mut set = match idle {
-            Some(set) if set.0.len() >= blocks => set,
+            Some(set) if set.blocks >= blocks => set,
             // Sized for today's parameters at least, so one stronger stored
             // hash does not leave a set too small for everyone else.
-            _ => Set::allocate(blocks),
+            _ => Set::allocate(blocks)?,
         };
-        let result = f(&mut set.0[..blocks]);
+        let result = f(set.blocks(blocks));
         let mut idle = idle_sets();
         if idle.len() < IDLE_KEPT {
             idle.push(set);
         }
-        result
+        Ok(result)
     }
 
     /// Allocates the first set unless one exists. The pool's lock is held
     /// while it is allocated, so a hash that starts meanwhile waits for this
     /// set instead of allocating a second one (a cold Lambda's first login
-    /// would otherwise hold two).
+    /// would otherwise hold two). A failure here is left for that hash to
+    /// meet and report.
     pub(super) fn prepare() {
         let mut idle = idle_sets();
-        if LIVE.load(Ordering::Relaxed) == 0 {
-            idle.push(Set::allocate(0));
+        if LIVE.load(Ordering::Relaxed) == 0
+            && let Ok(set) = Set::allocate(0)
+        {
+            idle.push(set);
         }
     }
 
@@ -153,27 +182,6 @@ mod working_memory {
     }
 }
 
-/// glibc's malloc, by default, serves an allocation the size of argon2's
-/// working set from a thread's arena once an earlier one has been freed
-/// (its mmap threshold rises to the largest freed block), and keeps the
-/// freed memory. Sets beyond [`working_memory::IDLE_KEPT`] (a burst of
-/// concurrent hashes on the local server) are freed; a fixed threshold makes
-/// them their own mappings, returned to the OS when freed. The setting is
-/// process-wide and made on the first hash or verification, so only
-/// processes that handle passwords get it (not the image or PDF ones, whose
-/// large buffers keep glibc's default behaviour).
-fn keep_large_allocations_out_of_the_heap() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only sets a malloc parameter; it takes glibc's
-        // own lock and has no memory-safety preconditions.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        }
-    });
-}
-
 fn argon2() -> Argon2<'static> {
     let params =
         Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 params");
@@ -182,19 +190,18 @@ fn argon2() -> Argon2<'static> {
 
 /// Starts allocating argon2's working set on the blocking pool, unless one
 /// exists, and returns at once. Login and signup call it first thing, so a
-/// process's first allocation (19 MiB written, ~7 ms) overlaps the request's
+/// process's first set (19 MiB mapped and faulted in) overlaps the request's
 /// other work (the strength check, the store reads) instead of delaying its
 /// hash; a hash that starts meanwhile waits for that set rather than
 /// allocating a second. Once a set exists this is one atomic load. Call it
 /// inside a Tokio runtime (a handler always is).
 ///
-/// Not done at init on purpose: measured, a background thread writing
+/// Not done at init on purpose: measured, a background thread filling
 /// 19 MiB (and building zxcvbn's dictionaries) during init made init
 /// 3.6–5.8× hello-world's instead of ~1.4×, and was a cost for every route
 /// of the function, not just the ones that hash.
 pub fn prepare_working_set() {
     if working_memory::live() == 0 {
-        keep_large_allocations_out_of_the_heap();
         drop(tokio::task::spawn_blocking(working_memory::prepare));
     }
 }
@@ -211,10 +218,11 @@ fn argon2_into(
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
-) -> Result<(), argon2::Error> {
+) -> Result<(), PasswordError> {
     working_memory::with(argon2.params().block_count(), |blocks| {
         argon2.hash_password_into_with_memory(password, salt, out, blocks)
-    })
+    })?
+    .map_err(|e| PasswordError::Argon2(e.to_string()))
 }
 
 /// The outcome of a verification.
@@ -237,7 +245,6 @@ pub async fn hash(password: String) -> Result<String, PasswordError> {
 /// returned handle discards the hash, which still runs to its end.
 /// Call it inside a Tokio runtime (a handler always is).
 pub fn start_hash(password: String) -> PendingHash {
-    keep_large_allocations_out_of_the_heap();
     PendingHash(tokio::task::spawn_blocking(move || {
         hash_blocking(&password)
     }))
@@ -259,7 +266,7 @@ fn hash_blocking(password: &str) -> Result<String, PasswordError> {
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| PasswordError::NoRandomness)?;
     let argon2 = argon2();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    argon2_into(&argon2, password.as_bytes(), &salt, &mut out).map_err(|e| argon2_err(&e))?;
+    argon2_into(&argon2, password.as_bytes(), &salt, &mut out)?;
     // The PHC string argon2's own `hash_password` would build.
     let salt = SaltString::encode_b64(&salt).map_err(|e| argon2_err(&e))?;
     let phc = PasswordHash {
@@ -276,7 +283,6 @@ fn hash_blocking(password: &str) -> Result<String, PasswordError> {
 /// is no stored hash (unknown account), which always answers `Invalid`.
 pub async fn verify(password: String, stored: Option<String>) -> Result<Verdict, PasswordError> {
     VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    keep_large_allocations_out_of_the_heap();
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
@@ -316,8 +322,7 @@ fn matches_stored(password: &[u8], stored: &PasswordHash<'_>) -> Result<bool, Pa
         password,
         salt_bytes,
         &mut out,
-    )
-    .map_err(|e| PasswordError::Argon2(e.to_string()))?;
+    )?;
     let computed = Output::new(&out).map_err(|e| PasswordError::Argon2(e.to_string()))?;
     Ok(computed == *expected)
 }

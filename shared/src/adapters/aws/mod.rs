@@ -16,9 +16,13 @@ mod sqs_queue;
 
 use std::time::Duration;
 
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_async::rt::sleep::TokioSleep;
+use aws_smithy_async::time::SystemTimeSource;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -33,9 +37,22 @@ pub use sqs_queue::SqsQueue;
 
 use crate::config::Config;
 
-/// Loads the shared SDK configuration: credentials and region from the usual
-/// chain, `AWS_ENDPOINT_URL` for emulators, standard retries (3 attempts with
-/// backoff) and timeouts short enough for a Lambda with a 10 s budget.
+/// Builds the shared SDK configuration: credentials and region from the
+/// environment, `AWS_ENDPOINT_URL` for emulators, standard retries (3
+/// attempts with backoff) and timeouts short enough for a Lambda with a 10 s
+/// budget.
+///
+/// Credentials and region come from the environment only (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; `AWS_REGION` or
+/// `AWS_DEFAULT_REGION`), which is where Lambda puts the function's role
+/// credentials and region, and where the local server, the tests and moto
+/// get theirs. aws-config's default chains (profile files, SSO, web
+/// identity and assume-role through STS, ECS, EC2 instance metadata) are not
+/// used, so not linked: every function with an AWS client shipped
+/// ~0.6 MB of them on arm64 (issue 15's size target; BENCHMARKS.md), and
+/// loading them read profile files at each cold start. To run against AWS
+/// from a workstation, export a profile's credentials first
+/// (`aws configure export-credentials --format env`).
 ///
 /// Against an emulator (`AWS_ENDPOINT_URL`) an attempt may take longer: moto
 /// answers one request at a time and does not honour the idempotency token
@@ -43,11 +60,29 @@ use crate::config::Config;
 /// fact applied would be retried and fail its own conditions. DynamoDB
 /// itself returns the first outcome to such a retry.
 pub async fn sdk_config(config: &Config) -> SdkConfig {
+    use aws_config::environment::{
+        EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+    };
+    use aws_config::meta::region::ProvideRegion;
+
     let (attempt, operation) = match config.aws_endpoint_url {
         Some(_) => (Duration::from_secs(30), Duration::from_secs(60)),
         None => (Duration::from_secs(3), Duration::from_secs(8)),
     };
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    // Emulators accept any region; on Lambda AWS_REGION is always set.
+    let region = EnvironmentVariableRegionProvider::new()
+        .region()
+        .await
+        .unwrap_or_else(|| Region::new("us-east-1"));
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .identity_cache(IdentityCache::lazy().build())
+        .sleep_impl(TokioSleep::new())
+        .time_source(SystemTimeSource::new())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
@@ -56,15 +91,8 @@ pub async fn sdk_config(config: &Config) -> SdkConfig {
                 .operation_timeout(operation)
                 .build(),
         );
-    if let Some(url) = &config.aws_endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let sdk = loader.load().await;
-    if sdk.region().is_none() {
-        // Emulators accept any region; on Lambda AWS_REGION is always set.
-        return sdk.into_builder().region(Region::new("us-east-1")).build();
-    }
-    sdk
+    builder.set_endpoint_url(config.aws_endpoint_url.clone());
+    builder.build()
 }
 
 /// Whether an SDK error is worth a "try again" (throttling, timeouts, the
