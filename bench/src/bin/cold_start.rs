@@ -10,8 +10,11 @@
 //! (`BENCH_RUNS=20` by default; `BENCH_ONLY=signup,login` measures those
 //! and the baselines only, for a look at one function without the others
 //! around it; `BENCH_SETTLE_MS=200` pauses before each spawn, to tell a
-//! function's own start-up from after-effects of the process before it.
-//! BENCHMARKS.md is rewritten only by a whole run.)
+//! function's own start-up from after-effects of the process before it;
+//! `BENCH_THRASH_MIB=19` streams that many MiB through the caches before
+//! each spawn, as a password function's ten warm hashes do, to test whether
+//! those after-effects are cold caches. BENCHMARKS.md is rewritten only by
+//! a whole run.)
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -121,6 +124,17 @@ struct Sample {
     rss_kib: u64,
 }
 
+/// Writes and reads `mib` MiB a few times, evicting what the caches held.
+fn thrash_caches(mib: usize) {
+    let mut buffer = vec![0u64; mib * 1024 * 1024 / 8];
+    for pass in 0..4u64 {
+        for (i, word) in buffer.iter_mut().enumerate() {
+            *word = word.wrapping_add(i as u64 ^ pass);
+        }
+    }
+    std::hint::black_box(buffer.iter().fold(0u64, |a, w| a ^ w));
+}
+
 async fn run_once(
     em: &Emulator,
     addr: &str,
@@ -133,6 +147,12 @@ async fn run_once(
         .and_then(|v| v.parse().ok())
     {
         tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if let Some(mib) = std::env::var("BENCH_THRASH_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        thrash_caches(mib);
     }
     *em.seen.lock().unwrap() = Seen::default();
     *em.events.lock().unwrap() = events;
@@ -565,7 +585,7 @@ async fn init_profile(data: &std::path::Path, aws_config: Option<shared::Config>
             build.push(t.elapsed());
         }
         steps.push((
-            "AWS: load the SDK config (credentials chain, region, HTTP client with TLS roots)",
+            "AWS: build the SDK config (credentials and region from the environment)",
             sdk,
         ));
         steps.push((
