@@ -12,7 +12,8 @@ fn thp_mode() -> Option<String> {
 }
 
 /// Each mapping of /proc/self/smaps of `min_kib` to `min_kib` + 2 MiB (a
-/// set is its own mapping; glibc's 64 MiB arena reservations are larger), as (size in KiB, THPeligible, AnonHugePages in KiB).
+/// set is its own mapping; glibc's 64 MiB arena reservations are larger),
+/// as (size in KiB, THPeligible, AnonHugePages in KiB).
 fn mappings_of_size(min_kib: u64) -> Vec<(u64, bool, u64)> {
     let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
     let mut out = Vec::new();
