@@ -334,8 +334,14 @@ parsed_tuple!(A, B, C, D);
 parsed_tuple!(A, B, C, D, E);
 
 impl From<crate::password::PasswordError> for ApiError {
+    /// No memory for argon2's working set is a capacity problem that passes
+    /// (other hashes finish and free theirs): a 503, try again. Anything
+    /// else from hashing is a bug or a corrupt stored hash: a 500.
     fn from(e: crate::password::PasswordError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            crate::password::PasswordError::NoMemory(_) => ApiError::Unavailable(e.to_string()),
+            _ => ApiError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -411,6 +417,21 @@ impl From<crate::ports::BlobError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_memory_for_a_hash_is_a_503_other_hashing_failures_a_500() {
+        use crate::password::PasswordError;
+        let no_memory = PasswordError::NoMemory(std::io::ErrorKind::OutOfMemory.into());
+        assert_eq!(
+            ApiError::from(no_memory).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let corrupt = PasswordError::BadStoredHash("no salt".into());
+        assert_eq!(
+            ApiError::from(corrupt).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 
     #[test]
     fn fields_hand_back_the_parsed_values_or_every_error() {
