@@ -303,8 +303,8 @@ async fn main() {
         if config.jwt_private_key_pem.is_none() {
             config.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
         }
-        // On the AWS adapters, a second baseline: hello-world plus aws-config
-        // and one DynamoDB client (what any DynamoDB-backed function does).
+        // On the AWS adapters, a second baseline: hello-world plus the SDK
+        // configuration built as ours is, and one DynamoDB client.
         let mut list: Vec<_> = functions
             .iter()
             .copied()
