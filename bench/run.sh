@@ -11,7 +11,8 @@
 #   - throughput of the local server under oha;
 #   - the posts feed: in-process HIT/MISS, and side by side with FastAPI +
 #     Redis under the same oha load;
-#   - what a fresh process pays for its first signup and login steps;
+#   - what a fresh process pays for its first signup and login steps (and,
+#     on moto, for a whole login and the SDK's first request);
 #   - cold start of every function binary against a Runtime API emulator,
 #     on the embedded store and on moto;
 #   - arm64 bootstrap sizes and the cost per million requests.
@@ -31,7 +32,6 @@ cargo build --release --workspace --bins
 ./target/release/reset-timing
 ./target/release/warm
 ./target/release/avatar
-./target/release/first-use
 ./target/release/scale
 ./target/release/throughput
 
@@ -43,6 +43,8 @@ for _ in $(seq 50); do
   python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/reset', data=b'')" 2>/dev/null && break
   sleep 0.2
 done
+MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
+  ./target/release/first-use
 MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
   BENCH_RUNS="${BENCH_RUNS:-20}" ./target/release/cold-start
 MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \

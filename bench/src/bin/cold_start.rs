@@ -11,6 +11,8 @@
 //! and the baselines only, for a look at one function without the others
 //! around it; `BENCH_SETTLE_MS=200` pauses before each spawn, to tell a
 //! function's own start-up from after-effects of the process before it;
+//! `BENCH_INTERLEAVE=1` makes one run of every binary per round instead of
+//! each binary's runs back to back, so each process follows a different one;
 //! `BENCH_THRASH_MIB=19` streams that many MiB through the caches before
 //! each spawn, as a password function's ten warm hashes do, to test whether
 //! those after-effects are cold caches. BENCHMARKS.md is rewritten only by
@@ -35,6 +37,91 @@ struct Seen {
     /// When each invocation was handed out, and when (and whether) it was answered.
     handed: Vec<Instant>,
     answered: Vec<(Instant, bool)>,
+    /// The kernel's accounting of the process at its first poll.
+    at_init: Option<TaskTimes>,
+}
+
+/// What the kernel accounted to a process's threads so far
+/// (`/proc/PID/task/*/schedstat`, `/proc/PID/stat`).
+#[derive(Clone, Copy, Default)]
+struct TaskTimes {
+    /// Time on a CPU.
+    on_cpu: Duration,
+    /// Time runnable but waiting for a CPU.
+    runnable: Duration,
+    /// Minor page faults.
+    minflt: u64,
+    /// What the process had touched, by mapping (profiling runs only).
+    pages: Option<Pages>,
+}
+
+/// Pages a process has touched, from `/proc/PID/smaps`, in KiB.
+#[derive(Clone, Copy, Default)]
+struct Pages {
+    /// The binary's writable segments written to (COW): what the loader's
+    /// relocations and static initialisers dirtied.
+    binary_written: u64,
+    /// The binary's code mapped (resident in its executable mapping).
+    binary_code: u64,
+    /// The binary's read-only data mapped (`.rodata`, `.rela.dyn`, `.eh_frame`, …).
+    binary_rodata: u64,
+    /// The malloc heap written to.
+    heap: u64,
+    /// Other anonymous memory written to: thread stacks, large allocations.
+    anon: u64,
+    /// Shared libraries' pages mapped (glibc, libm, libgcc_s, the loader).
+    libraries: u64,
+}
+
+fn pages(pid: u32, binary: &str) -> Option<Pages> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let mut pages = Pages::default();
+    let (mut perms, mut path) = (String::new(), String::new());
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            perms = fields.next().unwrap_or("").to_owned();
+            path = fields.nth(3).unwrap_or("").to_owned();
+            continue;
+        }
+        let kib: u64 = match fields.next().and_then(|v| v.parse().ok()) {
+            Some(v) => v,
+            None => continue,
+        };
+        let ours = path.ends_with(&format!("/{binary}"));
+        let slot = match (first, ours, perms.as_str(), path.as_str()) {
+            // Clean pages are mapped from the file; dirty ones were written
+            // (the relocated RELRO segment is read-only again by then).
+            ("Shared_Clean:" | "Private_Clean:", true, p, _) if p.contains('x') => {
+                &mut pages.binary_code
+            }
+            ("Shared_Clean:" | "Private_Clean:", true, _, _) => &mut pages.binary_rodata,
+            ("Private_Dirty:", true, _, _) => &mut pages.binary_written,
+            ("Private_Dirty:", false, _, "[heap]") => &mut pages.heap,
+            ("Private_Dirty:", false, p, "") if p.contains('w') => &mut pages.anon,
+            ("Private_Dirty:", false, p, "[stack]") if p.contains('w') => &mut pages.anon,
+            ("Rss:", false, _, p) if p.starts_with('/') => &mut pages.libraries,
+            _ => continue,
+        };
+        *slot += kib;
+    }
+    Some(pages)
+}
+
+fn task_times(pid: u32) -> Option<TaskTimes> {
+    let mut times = TaskTimes::default();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        let mut fields = schedstat.split_whitespace().map(|f| f.parse::<u64>().ok());
+        times.on_cpu += Duration::from_nanos(fields.next()??);
+        times.runnable += Duration::from_nanos(fields.next()??);
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command's closing parenthesis; minflt is the 10th of the line.
+    let after = &stat[stat.rfind(')')? + 2..];
+    times.minflt = after.split_whitespace().nth(7)?.parse().ok()?;
+    Some(times)
 }
 
 #[derive(Clone)]
@@ -44,12 +131,24 @@ struct Emulator {
     events: Arc<Mutex<Vec<String>>>,
     seen: Arc<Mutex<Seen>>,
     done: Arc<Notify>,
+    /// The process being measured (0 until spawned).
+    pid: Arc<std::sync::atomic::AtomicU32>,
+    /// Set for profiling runs: at the first poll, also read what the
+    /// process has touched (reading smaps delays its first invocation).
+    profile: Arc<Mutex<Option<String>>>,
 }
 
 async fn next(State(em): State<Emulator>) -> impl IntoResponse {
     let event = {
         let mut seen = em.seen.lock().unwrap();
-        seen.first_next.get_or_insert_with(Instant::now);
+        if seen.first_next.is_none() {
+            seen.first_next = Some(Instant::now());
+            let pid = em.pid.load(std::sync::atomic::Ordering::SeqCst);
+            seen.at_init = task_times(pid);
+            if let (Some(times), Some(binary)) = (&mut seen.at_init, &*em.profile.lock().unwrap()) {
+                times.pages = pages(pid, binary);
+            }
+        }
         let events = em.events.lock().unwrap();
         let event = events.get(seen.handed.len()).cloned();
         if event.is_some() {
@@ -122,6 +221,7 @@ struct Sample {
     /// The invocations after the first, each from hand-out to answer.
     warm: Vec<Duration>,
     rss_kib: u64,
+    at_init: Option<TaskTimes>,
 }
 
 /// Writes and reads `mib` MiB a few times, evicting what the caches held.
@@ -155,6 +255,7 @@ async fn run_once(
         thrash_caches(mib);
     }
     *em.seen.lock().unwrap() = Seen::default();
+    em.pid.store(0, std::sync::atomic::Ordering::SeqCst);
     *em.events.lock().unwrap() = events;
     let start = Instant::now();
     let mut child = tokio::process::Command::new(binary)
@@ -173,6 +274,7 @@ async fn run_once(
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", binary.display()))?;
     let pid = child.id().unwrap_or(0);
+    em.pid.store(pid, std::sync::atomic::Ordering::SeqCst);
     let waited = tokio::time::timeout(Duration::from_secs(20), em.done.notified()).await;
     let rss_kib = peak_rss_kib(pid).unwrap_or(0);
     let _ = child.kill().await;
@@ -195,6 +297,7 @@ async fn run_once(
             .map(|(&handed, &(answered, _))| answered - handed)
             .collect(),
         rss_kib,
+        at_init: seen.at_init,
     })
 }
 
@@ -253,6 +356,8 @@ async fn main() {
         events: Arc::default(),
         seen: Arc::default(),
         done: Arc::new(Notify::new()),
+        pid: Arc::default(),
+        profile: Arc::default(),
     };
     let app = axum::Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -316,7 +421,8 @@ async fn main() {
         if matches!(config.backend, shared::config::Backend::Aws) {
             list.insert(1, ("hello_dynamodb", "outbox-relay.json"));
         }
-        let (rows, figures) = backend_runs(&em, &addr, &root, &release, &list, &config, runs).await;
+        let (rows, figures, breakdown) =
+            backend_runs(&em, &addr, &root, &release, &list, &config, runs).await;
         if label == "embedded store" {
             all_figures = figures;
         }
@@ -325,6 +431,7 @@ async fn main() {
              | binary | init p50 | init p90 | first p50 | first p90 | warm p50 | init / hello | init / hello+DynamoDB | peak RSS | size (x86_64) | targets |\n\
              |---|---|---|---|---|---|---|---|---|---|---|\n{rows}"
         ));
+        sections.extend(breakdown);
     }
     if only.is_some() {
         println!("{}", sections.join("\n"));
@@ -403,7 +510,11 @@ async fn backend_runs(
     functions: &[(&str, &str)],
     config: &shared::Config,
     runs: usize,
-) -> (String, serde_json::Map<String, serde_json::Value>) {
+) -> (
+    String,
+    serde_json::Map<String, serde_json::Value>,
+    Option<String>,
+) {
     let env = lambda_env(config);
     // A user for the protected samples (the sample ids are nobody's).
     let state = shared::AppState::build(config.clone()).await.unwrap();
@@ -439,6 +550,8 @@ async fn backend_runs(
     let mut figures = serde_json::Map::new();
     let mut hello_init = Duration::ZERO;
     let mut sdk_init: Option<Duration> = None;
+    // Each binary with its sample event.
+    let mut prepared = Vec::new();
     for &(name, event_file) in functions {
         let binary = release.join(name);
         if !binary.exists() {
@@ -452,20 +565,38 @@ async fn backend_runs(
         if event["requestContext"]["authorizer"]["lambda"].is_object() {
             event["requestContext"]["authorizer"]["lambda"]["user_id"] = user_id.clone().into();
         }
-        let mut samples = Vec::new();
-        for i in 0..runs + 1 {
-            let events = process_events(name, &event, i);
-            if name == "pdf-generate" {
-                shared::profile_pdf::delete_for_user(&state, &user_id)
-                    .await
-                    .unwrap();
-            }
-            match run_once(em, addr, &binary, &env, events).await {
-                Ok(s) if i > 0 => samples.push(s),
-                Ok(_) => {} // the first run warms the page cache
-                Err(e) => panic!("{e}"),
-            }
+        prepared.push((name, binary, event));
+    }
+    // Run `i` of binary `b`, in the order the runs are made: each binary's
+    // runs one after another, or with `BENCH_INTERLEAVE=1` one run of every
+    // binary per round, so that each process follows a different one.
+    let interleave = std::env::var("BENCH_INTERLEAVE").is_ok_and(|v| v == "1");
+    let order: Vec<(usize, usize)> = if interleave {
+        (0..=runs)
+            .flat_map(|i| (0..prepared.len()).map(move |b| (b, i)))
+            .collect()
+    } else {
+        (0..prepared.len())
+            .flat_map(|b| (0..=runs).map(move |i| (b, i)))
+            .collect()
+    };
+    let mut all_samples: Vec<Vec<Sample>> = prepared.iter().map(|_| Vec::new()).collect();
+    for (b, i) in order {
+        let (name, binary, event) = &prepared[b];
+        let events = process_events(name, event, i);
+        if *name == "pdf-generate" {
+            shared::profile_pdf::delete_for_user(&state, &user_id)
+                .await
+                .unwrap();
         }
+        match run_once(em, addr, binary, &env, events).await {
+            Ok(s) if i > 0 => all_samples[b].push(s),
+            Ok(_) => {} // the first run warms the page cache
+            Err(e) => panic!("{e}"),
+        }
+    }
+    for ((name, binary, _), samples) in prepared.iter().zip(&all_samples) {
+        let name = *name;
         let (init50, init90) = median_p90(samples.iter().map(|s| s.init).collect());
         let (first50, first90) = median_p90(samples.iter().map(|s| s.first).collect());
         let warm = samples
@@ -486,7 +617,7 @@ async fn backend_runs(
         // The first invocation (spawn to answer, init included) against the
         // warm ones in the same process.
         let first_ok = warm50.is_none_or(|w| first50 <= w + Duration::from_millis(10));
-        let size = std::fs::metadata(&binary)
+        let size = std::fs::metadata(binary)
             .map(|m| m.len() as f64 / 1_048_576.0)
             .unwrap_or(0.0);
         let target_rss = if name == "pdf-generate" { 96.0 } else { 32.0 };
@@ -517,8 +648,137 @@ async fn backend_runs(
             bench::ms(init50), bench::ms(init90), bench::ms(first50), bench::ms(first90)
         ));
         println!("{name}: init {init50:?} (x{ratio:.2}), first {first50:?}, rss {rss:.1} MB");
+        let at: Vec<(Duration, TaskTimes)> = samples
+            .iter()
+            .filter_map(|s| s.at_init.map(|t| (s.init, t)))
+            .collect();
+        if !at.is_empty() {
+            let p50 = |f: &dyn Fn(&(Duration, TaskTimes)) -> Duration| {
+                median_p90(at.iter().map(f).collect()).0
+            };
+            let on_cpu = p50(&|(_, t)| t.on_cpu);
+            let runnable = p50(&|(_, t)| t.runnable);
+            let other = p50(&|(i, t)| i.saturating_sub(t.on_cpu + t.runnable));
+            let mut faults: Vec<u64> = at.iter().map(|(_, t)| t.minflt).collect();
+            faults.sort_unstable();
+            println!(
+                "  at init: on CPU {on_cpu:?}, runnable {runnable:?}, neither {other:?}, minor faults {}",
+                faults[faults.len() / 2]
+            );
+        }
     }
-    (rows, figures)
+    let breakdown = if matches!(config.backend, shared::config::Backend::Embedded) {
+        Some(init_breakdown(em, addr, &prepared, &env, &all_samples, runs).await)
+    } else {
+        None
+    };
+    (rows, figures, breakdown)
+}
+
+fn p50(v: impl Iterator<Item = Duration>) -> Duration {
+    median_p90(v.collect()).0
+}
+
+/// Where each process's init goes, from the kernel's side, and how much of
+/// it depends on the process that ran just before.
+///
+/// The first table takes the kernel's accounting at the first poll of the
+/// runs above (time on a CPU, time runnable but waiting, minor faults) and,
+/// from three more runs per binary, what the process had touched by then
+/// (`/proc/PID/smaps`; reading it delays the first invocation, so those runs
+/// are not in the tables above). The second measures hello-world and health
+/// right after a signup process and right after one of their own kind.
+async fn init_breakdown(
+    em: &Emulator,
+    addr: &str,
+    prepared: &[(&str, PathBuf, serde_json::Value)],
+    env: &HashMap<String, String>,
+    samples: &[Vec<Sample>],
+    runs: usize,
+) -> String {
+    let kib = |v: u64| format!("{}", v / 4);
+    let mut rows = String::new();
+    for ((name, binary, event), samples) in prepared.iter().zip(samples) {
+        let times: Vec<(Duration, TaskTimes)> = samples
+            .iter()
+            .filter_map(|s| s.at_init.map(|t| (s.init, t)))
+            .collect();
+        if times.is_empty() {
+            continue;
+        }
+        let mut faults: Vec<u64> = times.iter().map(|(_, t)| t.minflt).collect();
+        faults.sort_unstable();
+        *em.profile.lock().unwrap() = Some((*name).to_owned());
+        let mut touched = Vec::new();
+        for k in 1..=3 {
+            // Fresh signup addresses; logins reuse the first runs' accounts.
+            let run = if *name == "signup" { 2000 + k } else { k };
+            match run_once(em, addr, binary, env, process_events(name, event, run)).await {
+                Ok(s) => touched.extend(s.at_init.and_then(|t| t.pages)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        *em.profile.lock().unwrap() = None;
+        // The run with the median number of pages written.
+        touched.sort_by_key(|p| p.binary_written + p.heap + p.anon);
+        let Some(pages) = touched.get(touched.len() / 2) else {
+            continue;
+        };
+        rows.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            bench::ms(p50(times.iter().map(|(i, _)| *i))),
+            bench::ms(p50(times.iter().map(|(_, t)| t.on_cpu))),
+            bench::ms(p50(times.iter().map(|(_, t)| t.runnable))),
+            faults[faults.len() / 2],
+            kib(pages.binary_written),
+            kib(pages.heap),
+            kib(pages.anon),
+            kib(pages.binary_code),
+            kib(pages.binary_rodata),
+            kib(pages.libraries),
+        ));
+    }
+
+    // The same binary after a heavy process and after one of its kind.
+    let find = |n: &str| prepared.iter().find(|(name, _, _)| *name == n);
+    let mut after = String::new();
+    if let Some((_, signup, signup_event)) = find("signup") {
+        for name in ["hello_lambda", "health"] {
+            let Some((_, binary, event)) = find(name) else {
+                continue;
+            };
+            let (mut after_signup, mut after_own) = (Vec::new(), Vec::new());
+            for r in 1..=runs {
+                let heavy = process_events("signup", signup_event, 3000 + r);
+                run_once(em, addr, signup, env, heavy).await.unwrap();
+                for into in [&mut after_signup, &mut after_own] {
+                    let s = run_once(em, addr, binary, env, vec![event.to_string()])
+                        .await
+                        .unwrap();
+                    into.push(s.init);
+                }
+            }
+            let (a, o) = (p50(after_signup.into_iter()), p50(after_own.into_iter()));
+            after.push_str(&format!(
+                "| {name} | {} | {} | {:.2}× |\n",
+                bench::ms(o),
+                bench::ms(a),
+                a.as_secs_f64() / o.as_secs_f64().max(1e-9)
+            ));
+        }
+    }
+    format!(
+        "### Where each process's init goes (embedded store)\n\n\
+         The kernel's accounting of each process at its first poll, from the runs above (p50): time on a CPU (all its threads), \
+         time runnable but waiting for one, and minor page faults; then what it had touched by then, from `/proc/PID/smaps` in three \
+         more runs per binary (the middle one), in 4 KiB pages: written (each page written is one fault) and mapped from files \
+         (the kernel maps up to 16 neighbouring file pages per fault).\n\n\
+         | binary | init | on CPU | runnable | minor faults | written: binary's relocated data | written: heap | written: other anonymous | mapped: binary's code | mapped: binary's read-only data | mapped: shared libraries |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\
+         The same binaries' init right after a signup process (eleven argon2 hashes, 37 MB peak, then killed) and right after one of their own kind, \
+         alternating, {runs} rounds (p50):\n\n\
+         | binary | after its own kind | right after a signup process | ratio |\n|---|---|---|---|\n{after}"
+    )
 }
 
 /// Where init time goes: each step of building the state, timed in-process

@@ -4,6 +4,8 @@
 //! itself once per sample (`FIRST_USE_ONCE=steps|signup|login`: measure,
 //! print one JSON object in µs) and writes the medians to BENCHMARKS.md:
 //! `cargo run --release -p bench --bin first-use` (`BENCH_RUNS`, default 20).
+//! With `MOTO_ENDPOINT` set (bench/run.sh starts moto) it also measures a
+//! whole login on moto and, alone, the SDK's first DynamoDB request.
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -17,6 +19,7 @@ fn main() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         match mode.to_str() {
             Some("steps") => runtime.block_on(once()),
+            Some("sdk") => runtime.block_on(sdk_once()),
             Some(handler) => runtime.block_on(handler_once(handler)),
             None => panic!("FIRST_USE_ONCE is not UTF-8"),
         }
@@ -91,9 +94,13 @@ async fn once() {
 /// the second. Both succeed (201, 200) or the run fails.
 async fn handler_once(handler: &str) {
     let dir = std::env::var_os("FIRST_USE_DIR").expect("FIRST_USE_DIR");
-    let state = shared::AppState::for_function(bench::unlimited_config(dir.as_ref()))
-        .await
-        .unwrap();
+    let on_moto = std::env::var_os("FIRST_USE_AWS").is_some();
+    let config = if on_moto {
+        moto_config()
+    } else {
+        bench::unlimited_config(dir.as_ref())
+    };
+    let state = shared::AppState::for_function(config).await.unwrap();
     let nonce = std::process::id();
     let call = |i: u32| {
         let state = state.clone();
@@ -116,13 +123,157 @@ async fn handler_once(handler: &str) {
             t.elapsed().as_secs_f64() * 1e6
         }
     };
+    // Attribution: one part of the work done once before the first call.
+    let warmed = match std::env::var("FIRST_USE_WARM").as_deref() {
+        Ok("store") => {
+            let nobody = shared::domain::Email::parse("nobody@example.com").unwrap();
+            state.users.find_by_email(&nobody).await.unwrap();
+            ", after one store read"
+        }
+        Ok("argon2") => {
+            shared::password::verify(PASSWORD.into(), None)
+                .await
+                .unwrap();
+            ", after one argon2 verification"
+        }
+        _ => "",
+    };
     let first = call(0).await;
     let second = call(1).await;
-    let name = format!("whole {handler} handler (embedded store)");
+    let store = if on_moto { "moto" } else { "embedded store" };
+    let name = format!("whole {handler} handler ({store}{warmed})");
     println!(
         "{}",
         json!({name: {"first_us": first, "second_us": second}})
     );
+}
+
+/// The AWS configuration the parent provisioned on moto, from the
+/// environment as a function reads it, with the limits lifted as
+/// [`bench::unlimited_config`] lifts them.
+fn moto_config() -> shared::Config {
+    let mut config = shared::Config::from_env().expect("the parent's configuration");
+    let limits = bench::unlimited_config(&config.data_dir.clone());
+    config.login_max_failures_per_account = limits.login_max_failures_per_account;
+    config.login_max_failures_per_ip = limits.login_max_failures_per_ip;
+    config.login_max_failures_per_client = limits.login_max_failures_per_client;
+    config.signups_per_ip_per_hour = limits.signups_per_ip_per_hour;
+    config
+}
+
+/// The first DynamoDB requests of a process on moto, alone: the SDK
+/// configuration and client built as the functions build them, then each
+/// kind of request a login makes, twice (the connection, endpoint
+/// resolution and signing are set up by the first request; each kind's
+/// serialisers and code are first run by its own first request).
+async fn sdk_once() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+    use shared::ports::item_store::{PK, SK};
+    let config = moto_config();
+    let sdk = shared::adapters::aws::sdk_config(&config).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = config.table_name.clone();
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let mut out = serde_json::Map::new();
+    let mut time = |name: &str, (first, second): (f64, f64)| {
+        out.insert(
+            format!("the SDK's first {name} (moto)"),
+            json!({"first_us": first, "second_us": second}),
+        );
+    };
+    time(
+        "GetItem",
+        twice(|| async {
+            client
+                .get_item()
+                .table_name(&table)
+                .key(PK, s("fu"))
+                .key(SK, s("get"))
+                .send()
+                .await
+                .map(drop)
+        })
+        .await,
+    );
+    time(
+        "UpdateItem",
+        twice(|| async {
+            client
+                .update_item()
+                .table_name(&table)
+                .key(PK, s("fu"))
+                .key(SK, s("counter"))
+                .update_expression("ADD n :one")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .send()
+                .await
+                .map(drop)
+        })
+        .await,
+    );
+    time(
+        "PutItem",
+        twice(|| async {
+            client
+                .put_item()
+                .table_name(&table)
+                .item(PK, s("fu"))
+                .item(SK, s("put"))
+                .send()
+                .await
+                .map(drop)
+        })
+        .await,
+    );
+    time(
+        "Query",
+        twice(|| async {
+            client
+                .query()
+                .table_name(&table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s("fu"))
+                .send()
+                .await
+                .map(drop)
+        })
+        .await,
+    );
+    time(
+        "TransactWriteItems",
+        twice(|| async {
+            let put = Put::builder()
+                .table_name(&table)
+                .item(PK, s("fu"))
+                .item(SK, s("tx"))
+                .build()
+                .expect("a put");
+            client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .send()
+                .await
+                .map(drop)
+        })
+        .await,
+    );
+    println!("{}", serde_json::Value::Object(out));
+}
+
+/// Runs `request` twice: the time of the first and of the second, in µs.
+async fn twice<F, Fut, E>(request: F) -> (f64, f64)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Debug,
+{
+    let t = Instant::now();
+    request().await.expect("a request to moto");
+    let first = t.elapsed().as_secs_f64() * 1e6;
+    let t = Instant::now();
+    request().await.expect("a request to moto");
+    (first, t.elapsed().as_secs_f64() * 1e6)
 }
 
 /// `runs` fresh processes per mode; the median of each step's first and
@@ -137,23 +288,57 @@ fn profile(me: &std::path::Path, runs: usize) -> String {
         let signup = signup::handle(state, bench::post_event("/auth/signup", &body, "10.8.0.1"));
         assert_eq!(signup.await.status(), 201);
     });
+    // On moto: the login account in a provisioned table, and its
+    // configuration passed to the children as a function's environment.
+    let moto: Option<Vec<(&'static str, String)>> = shared::testing::moto_endpoint().map(|_| {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let config =
+                shared::testing::config(shared::testing::TestBackend::Aws, dir.path()).await;
+            let state = shared::AppState::build(config.clone()).await.unwrap();
+            let body = json!({"email": LOGIN_EMAIL, "password": PASSWORD});
+            let signup =
+                signup::handle(state, bench::post_event("/auth/signup", &body, "10.8.0.1"));
+            assert_eq!(signup.await.status(), 201);
+            config.to_env()
+        })
+    });
+    // (mode, on moto, what is warmed before the first call)
+    let mut modes = vec![
+        ("steps", false, ""),
+        ("signup", false, ""),
+        ("login", false, ""),
+    ];
+    if moto.is_some() {
+        modes.extend([
+            ("login", true, ""),
+            ("login", true, "store"),
+            ("login", true, "argon2"),
+            ("sdk", true, ""),
+        ]);
+    }
     let mut figures: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> = Default::default();
-    for (_, mode) in (0..runs).flat_map(|r| ["steps", "signup", "login"].map(|m| (r, m))) {
-        let out = std::process::Command::new(me)
-            .env("FIRST_USE_ONCE", mode)
-            .env("FIRST_USE_DIR", dir.path())
-            .output()
-            .expect("run first-use");
-        assert!(
-            out.status.success(),
-            "first-use {mode}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("first-use JSON");
-        for (step, t) in v.as_object().unwrap() {
-            let e = figures.entry(step.clone()).or_default();
-            e.0.push(t["first_us"].as_f64().unwrap());
-            e.1.push(t["second_us"].as_f64().unwrap());
+    for _ in 0..runs {
+        for &(mode, on_moto, warm) in &modes {
+            let mut command = std::process::Command::new(me);
+            command
+                .env("FIRST_USE_ONCE", mode)
+                .env("FIRST_USE_DIR", dir.path())
+                .env("FIRST_USE_WARM", warm);
+            if let (true, Some(env)) = (on_moto, &moto) {
+                command.envs(env.iter().cloned()).env("FIRST_USE_AWS", "1");
+            }
+            let out = command.output().expect("run first-use");
+            assert!(
+                out.status.success(),
+                "first-use {mode}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("first-use JSON");
+            for (step, t) in v.as_object().unwrap() {
+                let e = figures.entry(step.clone()).or_default();
+                e.0.push(t["first_us"].as_f64().unwrap());
+                e.1.push(t["second_us"].as_f64().unwrap());
+            }
         }
     }
     let median = |v: &mut Vec<f64>| {
@@ -173,7 +358,7 @@ fn profile(me: &std::path::Path, runs: usize) -> String {
     format!(
         "### Where the first signup and login go\n\n\
          What a fresh process pays the first time it does each step of a signup or login, against the second time \
-         (`cargo run {}-p bench --bin first-use` — {}; once per process, median of {runs} processes each; the steps in this order in one process, each whole handler in its own).\n\n\
+         (`cargo run {}-p bench --bin first-use` — {}; once per process, median of {runs} processes each; the steps in this order in one process, each whole handler in its own; on moto, a whole login and, alone, each kind of DynamoDB request a login makes, twice, on a client built as the functions build theirs).\n\n\
          | step | first | second | first-use cost |\n|---|---|---|---|\n{rows}",
         if cfg!(debug_assertions) {
             ""
