@@ -648,24 +648,6 @@ async fn backend_runs(
             bench::ms(init50), bench::ms(init90), bench::ms(first50), bench::ms(first90)
         ));
         println!("{name}: init {init50:?} (x{ratio:.2}), first {first50:?}, rss {rss:.1} MB");
-        let at: Vec<(Duration, TaskTimes)> = samples
-            .iter()
-            .filter_map(|s| s.at_init.map(|t| (s.init, t)))
-            .collect();
-        if !at.is_empty() {
-            let p50 = |f: &dyn Fn(&(Duration, TaskTimes)) -> Duration| {
-                median_p90(at.iter().map(f).collect()).0
-            };
-            let on_cpu = p50(&|(_, t)| t.on_cpu);
-            let runnable = p50(&|(_, t)| t.runnable);
-            let other = p50(&|(i, t)| i.saturating_sub(t.on_cpu + t.runnable));
-            let mut faults: Vec<u64> = at.iter().map(|(_, t)| t.minflt).collect();
-            faults.sort_unstable();
-            println!(
-                "  at init: on CPU {on_cpu:?}, runnable {runnable:?}, neither {other:?}, minor faults {}",
-                faults[faults.len() / 2]
-            );
-        }
     }
     let breakdown = if matches!(config.backend, shared::config::Backend::Embedded) {
         Some(init_breakdown(em, addr, &prepared, &env, &all_samples, runs).await)

@@ -149,15 +149,10 @@ async fn handler_once(handler: &str) {
 }
 
 /// The AWS configuration the parent provisioned on moto, from the
-/// environment as a function reads it, with the limits lifted as
-/// [`bench::unlimited_config`] lifts them.
+/// environment as a function reads it, with the limits lifted.
 fn moto_config() -> shared::Config {
     let mut config = shared::Config::from_env().expect("the parent's configuration");
-    let limits = bench::unlimited_config(&config.data_dir.clone());
-    config.login_max_failures_per_account = limits.login_max_failures_per_account;
-    config.login_max_failures_per_ip = limits.login_max_failures_per_ip;
-    config.login_max_failures_per_client = limits.login_max_failures_per_client;
-    config.signups_per_ip_per_hour = limits.signups_per_ip_per_hour;
+    bench::lift_limits(&mut config);
     config
 }
 
