@@ -5,7 +5,9 @@
 //! print one JSON object in µs) and writes the medians to BENCHMARKS.md:
 //! `cargo run --release -p bench --bin first-use` (`BENCH_RUNS`, default 20).
 //! With `MOTO_ENDPOINT` set (bench/run.sh starts moto) it also measures a
-//! whole login on moto and, alone, the SDK's first DynamoDB request.
+//! whole login on moto (also after one store read, or one argon2
+//! verification, done beforehand) and, alone, the SDK's first request of
+//! each kind a login makes.
 use std::time::{Duration, Instant};
 
 use serde_json::json;
