@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this file).
-# Installs what it needs (Python tools into .venv, rustfmt/clippy), then runs:
-# formatting, lints, template checks, every Rust test (the port contract suites
-# on both the embedded adapters and the AWS adapters on moto), the black-box API
-# tests on both backends, again over the function binaries (each its own
-# process, as on Lambda), and an independent JWT check.
+# Installs what it needs (Python tools into .venv, rustfmt/clippy, the arm64
+# target), then runs: formatting, lints, template checks (the transformed
+# template has no dependency cycle and no key in any function's
+# configuration), every Rust test (the port contract suites on both the
+# embedded adapters and the AWS adapters on moto), the black-box API tests on
+# both backends, again over the function binaries (each its own process, as
+# on Lambda), the deploy rehearsal (the whole stack created by moto's
+# CloudFormation, the smoke test on its resources), the check of every
+# recorded AWS call against its function's IAM role, an arm64 Lambda build,
+# and an independent JWT check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,6 +30,8 @@ VENV=$ROOT/.venv
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 export PATH="$VENV/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
+# The Lambda build (Graviton) below: cargo-lambda cross-compiles with zig.
+rustup target add aarch64-unknown-linux-gnu >/dev/null
 
 step "format and lints"
 cargo fmt --all --check
@@ -33,6 +40,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "template"
 cfn-lint template.yaml
 sam validate --lint --template template.yaml --region eu-west-1
+# After the SAM transform (offline): no dependency cycle CloudFormation
+# would refuse, no key material in any function's configuration; each check
+# shown able to fail on the mistake it guards against.
+python tests/deploy/check_template.py "$OUT" 2>&1 | grep -v 'unpublished metrics' | tee -a "$OUT/template.log"
+grep -E '^template-deployable: ' "$OUT/template.log" >> "$SUMMARY"
+# The deploy checks' own logic (cycle finder, IAM evaluation).
+python -m unittest discover -s tests/deploy -p 'test_*.py' 2>&1 | tee "$OUT/deploy-tools.log"
+sed -nE 's/^Ran ([0-9]+) tests?.*/deploy-tools: \1 passed, 0 failed/p' "$OUT/deploy-tools.log" >> "$SUMMARY"
 
 step "one TLS stack: the posts function reaches its upstream over the SDK's rustls + aws-lc-rs"
 tree=$(cargo tree -p posts -e normal --locked --prefix none | sed "s/ (\*)$//" | sort -u)
@@ -59,7 +74,7 @@ for dir in functions/*/; do
     echo "$fn links local-only code:"; grep -E '^(rusqlite|libsqlite3-sys|local|bench) ' <<<"$tree"; exit 1
   fi
   features=$(sed -n 's/^shared = {.*features = \[\(.*\)\].*/\1/p' "$dir/Cargo.toml" | tr -d '" ' | tr ',' ' ')
-  for pair in dynamodb:aws-sdk-dynamodb s3:aws-sdk-s3 sqs:aws-sdk-sqs ses:aws-sdk-sesv2; do
+  for pair in dynamodb:aws-sdk-dynamodb s3:aws-sdk-s3 sqs:aws-sdk-sqs ses:aws-sdk-sesv2 secrets:aws-sdk-secretsmanager; do
     feature=${pair%%:*} crate=${pair#*:}
     declared=no; [[ " $features " == *" $feature "* ]] && declared=yes
     linked=no; grep -qE "^$crate " <<<"$tree" && linked=yes
@@ -69,7 +84,7 @@ for dir in functions/*/; do
 done
 # ... and the check can see SQLite and every client when they are there.
 full=$(cargo tree -p local -e normal --prefix none --locked)
-for crate in rusqlite aws-sdk-dynamodb aws-sdk-s3 aws-sdk-sqs aws-sdk-sesv2; do
+for crate in rusqlite aws-sdk-dynamodb aws-sdk-s3 aws-sdk-sqs aws-sdk-sesv2 aws-sdk-secretsmanager; do
   grep -qE "^$crate " <<<"$full" || { echo "cargo tree no longer shows $crate for local: the check above is blind"; exit 1; }
 done
 echo "lambda-builds-link-what-they-declare: $checked passed, 0 failed" | tee -a "$SUMMARY"
@@ -94,6 +109,9 @@ done
 python -c "import urllib.request; urllib.request.urlopen('$MOTO_ENDPOINT/moto-api/reset', data=b'')" \
   || { echo "moto did not start:"; cat "$OUT/moto.log"; exit 1; }
 echo "moto on $MOTO_ENDPOINT"
+# Every AWS call every function makes from here on, for the IAM check.
+export AWS_CALL_LOG=$OUT/aws-calls.jsonl
+: > "$AWS_CALL_LOG"
 
 step "Rust tests: unit, contract suites on embedded and moto, black-box API on embedded"
 cargo test --workspace --locked 2>&1 | tee "$OUT/cargo-test.log"
@@ -117,12 +135,68 @@ step "black-box API tests over the function binaries (TEST_FUNCTIONS=binaries), 
 # counted argon2 verifications, contract suites, no_panic), and one test
 # whose configuration no environment can express (a 2 s failure window; the
 # variable's minimum is 10 s).
-cargo build --workspace --bins --exclude bench --exclude local --features shared/embedded --locked
-BINARY_PASS="accounts avatars binaries compat consumer gateway pdf posts restart shop signup_login tasks tokens trust user_events"
+cargo build --workspace --bins --exclude bench --exclude local --features shared/embedded,shared/call-log --locked
+BINARY_PASS="accounts avatars binaries compat consumer cors gateway pdf posts restart shop signup_login tasks tokens trust user_events"
 echo "binary pass: $BINARY_PASS"
 TEST_FUNCTIONS=binaries cargo test --workspace --locked $(printf -- '--test %s ' $BINARY_PASS) \
   -- --skip the_failure_window_expires_by_itself 2>&1 | tee "$OUT/cargo-test-binaries.log"
 grep -E '^test result: ' "$OUT/cargo-test-binaries.log" >> "$SUMMARY"
+
+step "deploy rehearsal: the transformed template as a stack on moto, then the smoke test on its resources"
+# The whole stack (functions, roles, table, bucket, queues) created by
+# moto's CloudFormation from the transformed template; what moto skips
+# (API Gateway v2, the bucket policy) and the properties it does not apply
+# are listed. The local server then runs the function binaries on the
+# stack's table, bucket and queues (names from its outputs; login and
+# refresh read the signing key from the stack's secret) and
+# tests/smoke.sh, what a user runs after `sam deploy`, passes against it.
+[ -x target/debug/local ] || cargo build -p local --locked
+python tests/deploy/rehearse.py target/debug/local "$OUT/rehearsal.env" 2>&1 \
+  | grep -v 'unpublished metrics' | tee "$OUT/rehearsal.log"
+grep -E '^deploy-rehearsal: ' "$OUT/rehearsal.log" >> "$SUMMARY"
+grep -qE '^deploy-rehearsal: [0-9]+ passed, 0 failed' "$OUT/rehearsal.log"
+. tests/e2e/lib.sh
+(
+  . "$OUT/rehearsal.env"
+  LOCAL_ARGS="--lambda-dir target/debug" start_local "$OUT/rehearsal-server.log" \
+    STORE=aws AWS_ENDPOINT_URL="$MOTO_ENDPOINT" TABLE_NAME="$TABLE_NAME" BUCKET_NAME="$BUCKET_NAME" \
+    QUEUE_URL="$QUEUE_URL" DEAD_LETTER_QUEUE_URL="$DEAD_LETTER_QUEUE_URL" \
+    JWT_PRIVATE_KEY_SECRET="$JWT_PRIVATE_KEY_SECRET"
+  bash tests/smoke.sh "$URL" | tee "$OUT/smoke-rehearsal.log"
+  sed -n 's/^smoke: \([0-9]* passed\)/smoke-on-the-rehearsal-stack: \1/p' "$OUT/smoke-rehearsal.log" >> "$SUMMARY"
+)
+
+step "smoke test against the local server (embedded, as \`cargo run -p local\` starts)"
+(
+  start_local "$OUT/smoke-server.log"
+  bash tests/smoke.sh "$URL" | tee "$OUT/smoke-embedded.log"
+  sed -n 's/^smoke: \([0-9]* passed\)/smoke-embedded: \1/p' "$OUT/smoke-embedded.log" >> "$SUMMARY"
+  # ... and it fails where the API is not: a wrong base URL is caught.
+  if bash tests/smoke.sh "$URL/not-the-api" > "$OUT/smoke-negative.log" 2>&1; then
+    echo "tests/smoke.sh passed against a URL that serves no API"; exit 1
+  fi
+  grep -q 'smoke: FAIL' "$OUT/smoke-negative.log"
+)
+
+step "IAM: every recorded AWS call is one its function's role allows"
+# Recorded above (AWS_CALL_LOG) in the moto passes, in process and by the
+# function binaries, and by the smoke test's server.
+python tests/deploy/iam_check.py "$AWS_CALL_LOG" --require-binaries 2>&1 \
+  | grep -v 'unpublished metrics' | tee "$OUT/iam.log"
+grep -E '^iam-recorded-calls: ' "$OUT/iam.log" >> "$SUMMARY"
+grep -qE '^iam-recorded-calls: [0-9]+ passed, 0 failed' "$OUT/iam.log"
+unset AWS_CALL_LOG
+
+step "Lambda build: the authorizer for arm64 with cargo-lambda, as \`sam build\` builds it"
+# A broken Lambda build (cross-compilation, zig, the aarch64 flags in
+# .cargo/config.toml, the release profile) fails here rather than in a
+# deploy: the release build `sam build` ships, ~3.5 min on 2 cores (every
+# function: tests/sam-build.sh, ~28 min, not on every run).
+(cd functions/validate-token && cargo lambda build --release --arm64 --bin authorizer --locked)
+# An ELF (7f 'E' 'L' 'F') for EM_AARCH64 (183 at offset 18).
+python -c 'import sys; h = open(sys.argv[1], "rb").read(20); sys.exit(h[:4] != b"\x7fELF" or int.from_bytes(h[18:20], "little") != 183)' \
+  target/lambda/authorizer/bootstrap || { echo "target/lambda/authorizer/bootstrap is not an aarch64 ELF"; exit 1; }
+echo "lambda-build-arm64: 1 passed, 0 failed" | tee -a "$SUMMARY"
 
 step "cargo-lambda: watch serves the functions, invoke runs every sample in events/"
 OUT=$OUT bash tests/e2e/cargo-lambda.sh | tee -a "$SUMMARY"
@@ -139,8 +213,6 @@ bash tests/e2e/docs-page.sh | tee -a "$SUMMARY"
 
 step "independent JWT check (PyJWT against the running local server)"
 # `cargo test` above already built target/debug/local with the test feature set.
-[ -x target/debug/local ] || cargo build -p local --locked
-. tests/e2e/lib.sh
 (
   start_local "$OUT/local-server.log"
   python tests/e2e/independent_jwt.py "$URL" | tee -a "$SUMMARY"

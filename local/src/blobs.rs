@@ -120,8 +120,9 @@ fn notify_object_created(state: Arc<AppState>, key: String, size: usize) {
     let mut event = S3Event::default();
     event.records.push(record);
     tokio::spawn(async move {
+        let view = crate::ports::view(&state, "media-process");
         if let Err(e) =
-            media_process::handle(crate::ports::view(&state, "media-process"), event).await
+            crate::ports::run_as("media-process", media_process::handle(view, event)).await
         {
             tracing::error!(error = %e, "media-process failed");
         }

@@ -23,7 +23,19 @@ pub struct Delivery {
 }
 
 /// Receives up to 10 messages and delivers them to `handler` once.
+///
+/// The event-source mapping's own receives and deletes are made with the
+/// consumer's role on AWS (its `AWSLambdaSQSQueueExecutionRole`), so the
+/// whole delivery is recorded as `user-events`' calls.
 pub async fn deliver_once(
+    state: &Arc<AppState>,
+    handler: ConsumerHandler,
+    visibility: Duration,
+) -> Delivery {
+    crate::ports::run_as("user-events", deliver(state, handler, visibility)).await
+}
+
+async fn deliver(
     state: &Arc<AppState>,
     handler: ConsumerHandler,
     visibility: Duration,

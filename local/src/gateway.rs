@@ -251,9 +251,13 @@ async fn authorize(
         Functions::InProcess => {
             let event: ApiGatewayV2CustomAuthorizerV2Request =
                 serde_json::from_value(event).map_err(|e| e.to_string())?;
-            validate_token::authorize(&crate::ports::view(state, "validate-token"), &event)
-                .await
-                .map_err(|e| e.to_string())
+            // The authorizer binary is built from the validate-token crate.
+            crate::ports::run_as(
+                "authorizer",
+                validate_token::authorize(&crate::ports::view(state, "validate-token"), &event),
+            )
+            .await
+            .map_err(|e| e.to_string())
         }
         Functions::Binaries(runner) => {
             let answer = runner
@@ -278,7 +282,11 @@ async fn integrate(
             let request: lambda_http::Request = serde_json::from_value::<LambdaRequest>(event)
                 .map_err(|e| e.to_string())?
                 .into();
-            let response = handle(crate::ports::view(&state, route.function), request).await;
+            let response = crate::ports::run_as(
+                route.function,
+                handle(crate::ports::view(&state, route.function), request),
+            )
+            .await;
             let (parts, body) = response.into_parts();
             let bytes: Vec<u8> = match body {
                 lambda_http::Body::Text(s) => s.into_bytes(),

@@ -201,6 +201,10 @@ const REPORTS_KEPT: usize = 1000;
 /// verify-only, as deployed.
 pub const SIGNERS: &[&str] = &["login", "refresh"];
 
+/// The variables that lead to the signing key (the key itself, or the
+/// secret that holds it): only the [`SIGNERS`] get them.
+pub const SIGNING_KEY: &[&str] = &["JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_SECRET"];
+
 /// Where the binaries are and what they run with.
 pub struct Runner {
     dir: PathBuf,
@@ -212,8 +216,8 @@ pub struct Runner {
 
 impl Runner {
     /// Binaries from `dir` (`target/release`, say), each process given `env`
-    /// (and the Lambda variables) — without `JWT_PRIVATE_KEY` unless it is
-    /// one of the [`SIGNERS`]. `quiet` sends the processes' own output
+    /// (and the Lambda variables) — without the [`SIGNING_KEY`] variables
+    /// unless it is one of the [`SIGNERS`]. `quiet` sends the processes' own output
     /// nowhere rather than to this terminal; REPORT lines are logged anyway.
     pub fn new(dir: PathBuf, env: Vec<(String, String)>, quiet: bool) -> Self {
         Self {
@@ -279,7 +283,9 @@ impl Runner {
             .envs(
                 self.env
                     .iter()
-                    .filter(|(k, _)| k != "JWT_PRIVATE_KEY" || SIGNERS.contains(&function))
+                    .filter(|(k, _)| {
+                        !SIGNING_KEY.contains(&k.as_str()) || SIGNERS.contains(&function)
+                    })
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             )
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())

@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod consumer;
+pub mod cors;
 pub mod gateway;
 pub mod lambda;
 pub mod openapi;
@@ -84,6 +85,7 @@ pub fn router(state: Arc<AppState>, base_paths: &[BasePath], functions: &Functio
     )
     .fallback(|| async { gateway_message(StatusCode::NOT_FOUND, "Not Found") })
     .layer(DefaultBodyLimit::disable())
+    .layer(middleware::from_fn_with_state(state.clone(), cors::layer))
     .layer(middleware::from_fn(log_request))
     .with_state(state)
 }
@@ -241,7 +243,7 @@ pub const TEMPLATE_VARIABLES: &[&str] = &[
     "DEAD_LETTER_QUEUE_URL",
     "JWT_AUDIENCE",
     "JWT_ISSUER",
-    "JWT_PRIVATE_KEY",
+    "JWT_PRIVATE_KEY_SECRET",
     "ACCESS_TOKEN_TTL_SECONDS",
     "ADMIN_EMAILS",
     "MAIL_FROM",
@@ -270,6 +272,8 @@ pub fn sam_env(config: &Config) -> serde_json::Value {
 /// What the function processes get besides the configuration: the AWS
 /// credentials and region, and the log filter.
 const PASSED_THROUGH: &[&str] = &[
+    // The IAM test's record of AWS calls (builds with `call-log` only).
+    "AWS_CALL_LOG",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -321,7 +325,9 @@ pub async fn start_full(
                 "JWT_PUBLIC_JWKS".into(),
                 serde_json::to_string(state.tokens.jwks())?,
             ));
-            if config.jwt_private_key_pem.is_none() {
+            // (A configured secret is passed on as it is: the signers read
+            // it at their cold start, as deployed.)
+            if config.jwt_private_key_pem.is_none() && config.jwt_private_key_secret.is_none() {
                 let pem = std::fs::read_to_string(shared::tokens::local_key_path(&config))?;
                 env.push(("JWT_PRIVATE_KEY".into(), pem));
             }

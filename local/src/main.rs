@@ -54,10 +54,12 @@ enum Command {
     PublicJwks,
     /// Print an env-vars file for `sam local invoke|start-api --env-vars`:
     /// this command's configuration (e.g. moto's, after `provision`), with
-    /// a new signing key when JWT_PRIVATE_KEY is not set.
+    /// the public keys of the key in JWT_PRIVATE_KEY_SECRET.
     SamEnv,
-    /// Create the table, bucket, queues and mail identity on AWS_ENDPOINT_URL
-    /// (e.g. moto) as template.yaml declares them; prints the queue URLs.
+    /// Create the table, bucket and queues on AWS_ENDPOINT_URL (e.g. moto)
+    /// as a CloudFormation stack of template.yaml's own definitions, verify
+    /// the sender, and put a new signing key in Secrets Manager; prints
+    /// their names as `export` lines.
     Provision,
 }
 
@@ -82,17 +84,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Command::MakeAdmin { email } => make_admin(config, &email).await,
         Command::SamEnv => {
-            let pem = match &config.jwt_private_key_pem {
-                Some(pem) => pem.clone(),
-                None => {
-                    eprintln!("JWT_PRIVATE_KEY is not set: the file carries a new key");
-                    shared::tokens::generate_private_key_pem()
-                }
-            };
-            // Login and refresh get the key (the template declares it for
-            // them alone); every function gets the public keys.
+            // Login and refresh read the key from its secret (the template
+            // tells them alone its name); every function gets its public half.
+            let secret = config
+                .jwt_private_key_secret
+                .clone()
+                .ok_or("set JWT_PRIVATE_KEY_SECRET (`provision` prints it)")?;
+            let sdk = shared::adapters::aws::sdk_config(&config).await;
+            let pem = shared::adapters::aws::read_secret_string(&sdk, &secret).await?;
             config.jwt_public_jwks = Some(shared::tokens::TokenKeys::public_jwks_of(&pem)?);
-            config.jwt_private_key_pem = Some(pem);
+            config.jwt_private_key_pem = None;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&local::sam_env(&config))?
@@ -179,22 +180,32 @@ async fn make_admin(
 }
 
 async fn provision(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    use shared::adapters::aws::{self, provision};
+    use shared::adapters::aws::{self, stacks};
     let endpoint = config
         .aws_endpoint_url
         .clone()
         .ok_or("set AWS_ENDPOINT_URL (for example moto's address)")?;
     let sdk = aws::sdk_config(&config).await;
-    let resources = provision::Resources {
-        table: config.table_name.clone(),
-        bucket: config.bucket_name.clone(),
-        queue: "user-events".into(),
-        dead_letter_queue: "user-events-dlq".into(),
-        mail_from: config.mail_from.clone(),
-    };
-    let out = provision::provision(&sdk, &resources, true).await?;
-    eprintln!("provisioned on {endpoint}");
-    println!("export QUEUE_URL={}", out.queue_url);
-    println!("export DEAD_LETTER_QUEUE_URL={}", out.dead_letter_url);
+    // The template's own data resources, by CloudFormation (moto's too).
+    let origin = config
+        .app_origin
+        .clone()
+        .unwrap_or_else(|| shared::testing::DEV_APP_ORIGIN.to_owned());
+    let stack =
+        stacks::create_data_stack(&sdk, "user-platform-local", &[("AppOrigin", &origin)]).await?;
+    stacks::verify_sender(&sdk, &config.mail_from).await?;
+    // The signing key, where the deployed signers read it from.
+    let secret = stacks::put_secret(
+        &sdk,
+        "user-platform/local/jwt-private-key",
+        &shared::tokens::generate_private_key_pem(),
+    )
+    .await?;
+    eprintln!("stack user-platform-local and the signing key's secret created on {endpoint}");
+    println!("export TABLE_NAME={}", stack.table);
+    println!("export BUCKET_NAME={}", stack.bucket);
+    println!("export QUEUE_URL={}", stack.queue_url);
+    println!("export DEAD_LETTER_QUEUE_URL={}", stack.dead_letter_url);
+    println!("export JWT_PRIVATE_KEY_SECRET={secret}");
     Ok(())
 }

@@ -75,6 +75,13 @@ pub fn view(state: &Arc<AppState>, function: &str) -> Arc<AppState> {
     view
 }
 
+/// Runs `fut` as `function`: the AWS calls it makes are recorded as that
+/// function's (`AWS_CALL_LOG`, the IAM test), as its own process's are in
+/// binary mode.
+pub async fn run_as<F: std::future::Future>(function: &'static str, fut: F) -> F::Output {
+    shared::adapters::aws::call_log::scope(function, fut).await
+}
+
 /// The ports named by a manifest's `shared` dependency features.
 pub fn read(manifest: &Path) -> Result<PortSet, String> {
     let text =

@@ -29,7 +29,8 @@ pub fn start(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
                 }
                 _ = relay.tick() => {
                     // It logs its own failure; the next tick retries.
-                    let _ = outbox_relay::run(&crate::ports::view(&state, "outbox-relay")).await;
+                    let relay = crate::ports::view(&state, "outbox-relay");
+                    let _ = crate::ports::run_as("outbox-relay", outbox_relay::run(&relay)).await;
                 }
                 _ = sweep.tick() => {
                     if let Some(parts) = &state.embedded {

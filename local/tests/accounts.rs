@@ -969,6 +969,16 @@ async fn admin_actions_outlive_the_admin_and_exports_hide_the_admins_address() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The doomed account has a username: deleting the account frees it.
+    let named = send(
+        &s,
+        "PATCH",
+        "/users/me",
+        &access(&doomed),
+        Some(json!({ "username": "doomed_one" })),
+    )
+    .await;
+    assert_eq!(named.status, 200, "{}", named.text);
     let admin_call = |method: &'static str, path: String| {
         let s = &s;
         let token = access(&admin);
@@ -993,6 +1003,20 @@ async fn admin_actions_outlive_the_admin_and_exports_hide_the_admins_address() {
             .await
             .status,
         204
+    );
+    let claimant = session(&s, "claimant@example.com").await;
+    let claimed = send(
+        &s,
+        "PATCH",
+        "/users/me",
+        &access(&claimant),
+        Some(json!({ "username": "doomed_one" })),
+    )
+    .await;
+    assert_eq!(
+        claimed.status, 200,
+        "the username is free: {}",
+        claimed.text
     );
     // The admin leaves; the consumer erases what was kept about them.
     let gone = send(

@@ -114,11 +114,13 @@ fn no_policy_allows_wildcard_actions_or_resources() {
     }
 }
 
-/// The resources the tests create on moto are the template's: same keys,
-/// index, TTL attribute and queue settings.
+/// The code reads and writes the key attributes, index and TTL attribute
+/// the template's table has, and counts receives as its queue does. (The
+/// resources every test on moto runs on are made from the template itself:
+/// `shared::adapters::aws::stacks`.)
 #[test]
-fn provisioning_matches_the_template() {
-    use shared::adapters::aws::provision;
+fn the_code_uses_the_templates_table_and_queue_settings() {
+    use shared::ports::item_store::{EXPIRES_AT, GSI1PK, GSI1SK, PK, SK};
     let t = template();
     let table = &t["Resources"]["Table"]["Properties"];
     let keys = |v: &Value| -> Vec<(String, String)> {
@@ -138,19 +140,21 @@ fn provisioning_matches_the_template() {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
     };
-    assert_eq!(keys(&table["KeySchema"]), owned(&provision::TABLE_KEYS));
+    assert_eq!(
+        keys(&table["KeySchema"]),
+        owned(&[(PK, "HASH"), (SK, "RANGE")])
+    );
     let gsi = &table["GlobalSecondaryIndexes"][0];
-    assert_eq!(gsi["IndexName"], provision::INDEX_NAME);
-    assert_eq!(keys(&gsi["KeySchema"]), owned(&provision::INDEX_KEYS));
+    assert_eq!(gsi["IndexName"], shared::adapters::aws::GSI1);
+    assert_eq!(
+        keys(&gsi["KeySchema"]),
+        owned(&[(GSI1PK, "HASH"), (GSI1SK, "RANGE")])
+    );
     assert_eq!(
         table["TimeToLiveSpecification"]["AttributeName"],
-        provision::TTL_ATTRIBUTE
+        EXPIRES_AT
     );
     let queue = &t["Resources"]["EventsQueue"]["Properties"];
-    assert_eq!(
-        queue["VisibilityTimeout"].as_i64(),
-        Some(i64::from(provision::QUEUE_VISIBILITY_SECS))
-    );
     assert_eq!(
         queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
         Some(u64::from(shared::state::MAX_RECEIVES))
@@ -185,13 +189,20 @@ fn storage_is_private_and_encrypted() {
         t["Resources"]["EventsQueue"]["Properties"]["SqsManagedSseEnabled"],
         true
     );
-    // The signing key is resolved from Secrets Manager, never given in the
-    // template (and only to the signing functions: the test below).
-    let key = format!(
-        "{:?}",
-        t["Resources"]["LoginFunction"]["Properties"]["Environment"]["Variables"]["JWT_PRIVATE_KEY"]
-    );
-    assert!(key.contains("resolve:secretsmanager"), "{key}");
+    // The signing key stays in Secrets Manager: the template names the
+    // secret, never its value (the test below).
+    for function in ["LoginFunction", "RefreshFunction"] {
+        let Value::Tagged(secret) = &t["Resources"][function]["Properties"]["Environment"]["Variables"]
+            ["JWT_PRIVATE_KEY_SECRET"]
+        else {
+            panic!("{function}: JWT_PRIVATE_KEY_SECRET is not !Ref JwtPrivateKeySecret");
+        };
+        assert_eq!(
+            (secret.tag.to_string(), secret.value.as_str()),
+            ("!Ref".to_owned(), Some("JwtPrivateKeySecret")),
+            "{function}"
+        );
+    }
     assert!(
         !std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
             .unwrap()
@@ -378,7 +389,7 @@ fn the_sam_local_env_file_sets_what_the_template_declares() {
     config.table_name = "t-1".into();
     config.bucket_name = "b-1".into();
     config.queue_url = Some("http://host.docker.internal:5000/123/q".into());
-    config.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
+    config.jwt_private_key_secret = Some("user-platform/dev/jwt-private-key".into());
     config.admin_emails = vec!["boss@example.com".into()];
     let file = local::sam_env(&config);
     let vars = file["Parameters"].as_object().unwrap();
@@ -392,7 +403,7 @@ fn the_sam_local_env_file_sets_what_the_template_declares() {
             back.table_name,
             back.bucket_name,
             back.queue_url,
-            back.jwt_private_key_pem,
+            back.jwt_private_key_secret,
             back.admin_emails
         ),
         (
@@ -400,43 +411,78 @@ fn the_sam_local_env_file_sets_what_the_template_declares() {
             config.table_name,
             config.bucket_name,
             config.queue_url,
-            // Variables are read trimmed: the PEM without its final newline.
-            config.jwt_private_key_pem.map(|p| p.trim().to_owned()),
+            config.jwt_private_key_secret,
             config.admin_emails
         )
     );
     assert!(matches!(back.backend, shared::config::Backend::Aws));
 }
 
-/// Only the functions that sign tokens get the private key; every function
-/// gets the public keys; and the binary mode gives the key to the same ones.
+/// Only the functions that sign tokens can reach the private key: they are
+/// told the secret's name (never its value, which a deploy-time
+/// `{{resolve:secretsmanager:…}}` would have written into their
+/// configuration) and only their roles may read it. Every function gets
+/// the public keys; the binary mode gives the key to the same ones.
 #[test]
 fn the_private_key_reaches_only_the_signing_functions() {
     let t = template();
     let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
-    assert!(globals["JWT_PRIVATE_KEY"].is_null(), "not in Globals");
+    for variable in ["JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_SECRET"] {
+        assert!(globals[variable].is_null(), "{variable} not in Globals");
+    }
     assert!(!globals["JWT_PUBLIC_JWKS"].is_null(), "public keys for all");
-    let mut holders: Vec<String> = functions(&t)
-        .into_iter()
-        .filter(|(_, f)| !f["Properties"]["Environment"]["Variables"]["JWT_PRIVATE_KEY"].is_null())
-        .map(|(_, f)| {
-            f["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    holders.sort();
-    assert_eq!(holders, ["login", "refresh"]);
+    let binary = |f: &Value| {
+        f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut told: Vec<String> = Vec::new();
+    let mut may_read: Vec<String> = Vec::new();
+    for (name, f) in functions(&t) {
+        let variables = &f["Properties"]["Environment"]["Variables"];
+        assert!(
+            variables["JWT_PRIVATE_KEY"].is_null(),
+            "{name}: a key in its configuration"
+        );
+        if !variables["JWT_PRIVATE_KEY_SECRET"].is_null() {
+            told.push(binary(f));
+        }
+        let mut statements = Vec::new();
+        walk_statements(&f["Properties"]["Policies"], &mut statements);
+        for s in statements {
+            if !strings(&s["Action"])
+                .iter()
+                .any(|a| a.starts_with("secretsmanager:"))
+            {
+                continue;
+            }
+            assert_eq!(
+                strings(&s["Action"]),
+                ["secretsmanager:GetSecretValue"],
+                "{name}"
+            );
+            let Value::Tagged(resource) = &s["Resource"] else {
+                panic!("{name}: the secret's ARN is not a !Sub");
+            };
+            assert_eq!(
+                resource.value.as_str(),
+                Some(
+                    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${JwtPrivateKeySecret}-??????"
+                ),
+                "{name}: that secret only"
+            );
+            may_read.push(binary(f));
+        }
+    }
+    told.sort();
+    may_read.sort();
+    assert_eq!(told, ["login", "refresh"]);
+    assert_eq!(may_read, ["login", "refresh"]);
     assert_eq!(local::lambda::SIGNERS, ["login", "refresh"]);
-    // The key is resolved from Secrets Manager at deploy time, never inline.
     let text = std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
         .unwrap();
-    assert_eq!(
-        text.matches("JWT_PRIVATE_KEY: !Sub \"{{resolve:secretsmanager:")
-            .count(),
-        2
-    );
+    assert!(!text.contains("resolve:secretsmanager"));
     assert!(!text.contains("PRIVATE KEY-----"));
 }
 
@@ -498,6 +544,17 @@ fn each_function_links_exactly_the_services_its_policies_allow() {
             if on {
                 linked.insert(service.to_owned());
             }
+        }
+        // The signing key's secret: a feature, not a port.
+        let features: toml::Table = toml::from_str(&manifest).unwrap();
+        let reads_secrets = features
+            .get("dependencies")
+            .and_then(|d| d.get("shared"))
+            .and_then(|s| s.get("features"))
+            .and_then(|f| f.as_array())
+            .is_some_and(|f| f.iter().any(|x| x.as_str() == Some("secrets")));
+        if reads_secrets {
+            linked.insert("secretsmanager".to_owned());
         }
         let mut allowed = BTreeSet::new();
         collect_services(&f["Properties"]["Policies"], &mut allowed);
@@ -561,4 +618,132 @@ fn lambda_builds_target_graviton_without_unwind_tables() {
     // Every function is built for arm64, where these flags apply.
     let t = template();
     assert_eq!(t["Globals"]["Function"]["Architectures"][0], "arm64");
+}
+
+/// Browsers: the HTTP API's and the bucket's CORS are the local gateway's
+/// (local/src/cors.rs), both for the one `AppOrigin`, which has no default
+/// and accepts exactly the origins `APP_ORIGIN` does (never `*`).
+#[test]
+fn cors_allows_one_origin_as_the_local_gateway_does() {
+    let t = template();
+    let list =
+        |v: &Value| -> Vec<String> { strings(v).into_iter().map(|s| s.to_lowercase()).collect() };
+    let own = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_lowercase()).collect() };
+    let is_app_origin = |v: &Value| {
+        matches!(&v[0], Value::Tagged(t) if t.tag == "!Ref" && t.value.as_str() == Some("AppOrigin"))
+            && v.as_sequence().is_some_and(|s| s.len() == 1)
+    };
+    let api = &t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    assert!(
+        is_app_origin(&api["AllowOrigins"]),
+        "{:?}",
+        api["AllowOrigins"]
+    );
+    assert_eq!(api["AllowCredentials"], true);
+    assert_eq!(
+        list(&api["AllowMethods"]),
+        own(&local::cors::API_ALLOW_METHODS)
+    );
+    assert_eq!(
+        list(&api["AllowHeaders"]),
+        own(&local::cors::API_ALLOW_HEADERS)
+    );
+    assert_eq!(
+        list(&api["ExposeHeaders"]),
+        own(&local::cors::API_EXPOSE_HEADERS)
+    );
+    assert_eq!(
+        api["MaxAge"].as_u64(),
+        Some(u64::from(local::cors::API_MAX_AGE_SECS))
+    );
+
+    let rules = t["Resources"]["Bucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(rules.len(), 1);
+    let rule = &rules[0];
+    assert!(is_app_origin(&rule["AllowedOrigins"]), "{rule:?}");
+    assert_eq!(
+        list(&rule["AllowedMethods"]),
+        own(&local::cors::BUCKET_ALLOW_METHODS)
+    );
+    assert_eq!(
+        list(&rule["AllowedHeaders"]),
+        own(&local::cors::BUCKET_ALLOW_HEADERS)
+    );
+    assert_eq!(
+        rule["MaxAge"].as_u64(),
+        Some(u64::from(local::cors::BUCKET_MAX_AGE_SECS))
+    );
+
+    let parameter = &t["Parameters"]["AppOrigin"];
+    assert!(
+        parameter["Default"].is_null(),
+        "AppOrigin must be chosen, not defaulted"
+    );
+    let re = regex_lite::Regex::new(parameter["AllowedPattern"].as_str().unwrap()).unwrap();
+    for origin in [
+        "http://localhost:5173",
+        "https://app.example.com",
+        "*",
+        "https://*",
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "app.example.com",
+        "http://127.0.0.1:3000",
+    ] {
+        assert_eq!(
+            re.is_match(origin),
+            shared::config::parse_origin(origin).is_some(),
+            "{origin}"
+        );
+    }
+    assert!(!re.is_match("*"));
+}
+
+/// Every function reaches only the key layouts it uses: each statement
+/// granting DynamoDB actions on the table (not its index) carries a
+/// `dynamodb:LeadingKeys` condition naming layouts (`USER#*`) or fixed
+/// partitions, never everything. (Which layouts: the recorded-calls check,
+/// tests/deploy/iam_check.py, fails a run where a function reaches another.)
+#[test]
+fn table_access_is_narrowed_to_key_layouts() {
+    let t = template();
+    let mut narrowed = 0;
+    for (name, f) in functions(&t) {
+        let mut statements = Vec::new();
+        walk_statements(&f["Properties"]["Policies"], &mut statements);
+        for s in statements {
+            if !strings(&s["Action"])
+                .iter()
+                .any(|a| a.starts_with("dynamodb:"))
+            {
+                continue;
+            }
+            let on_table = match &s["Resource"] {
+                Value::Tagged(r) => r.tag == "!GetAtt" && r.value.as_str() == Some("Table.Arn"),
+                other => panic!("{name}: one resource per DynamoDB statement, not {other:?}"),
+            };
+            if !on_table {
+                // The index: queries only.
+                assert_eq!(strings(&s["Action"]), ["dynamodb:Query"], "{name}");
+                continue;
+            }
+            let layouts =
+                strings(&s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+            assert!(
+                !layouts.is_empty(),
+                "{name}: table access without LeadingKeys"
+            );
+            for layout in &layouts {
+                let fixed = layout.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+                let prefix = layout.strip_suffix("#*").is_some_and(|p| {
+                    !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                });
+                assert!(fixed || prefix, "{name}: {layout} is not a key layout");
+            }
+            narrowed += 1;
+        }
+    }
+    assert!(narrowed >= 18, "{narrowed} narrowed statements");
 }

@@ -158,6 +158,12 @@ fn settings_of(user_id: &str) -> shared::ports::Key {
     user_events::settings_key(user_id)
 }
 
+/// The relay, run as the scheduled function (its AWS calls are checked
+/// against its role: tests/deploy/iam_check.py).
+async fn relay(state: &AppState) -> Result<Value, String> {
+    local::ports::run_as("outbox-relay", outbox_relay::run(state)).await
+}
+
 async fn signup_survives_a_queue_outage_and_the_relay_delivers_later(b: TestBackend) {
     let (_d, state) = state(b).await;
     let broken = with_queue(&state, Arc::new(DownQueue));
@@ -169,7 +175,7 @@ async fn signup_survives_a_queue_outage_and_the_relay_delivers_later(b: TestBack
     );
     assert!(drain(&state).await.is_empty(), "nothing reached the queue");
     // The queue is back: one relay run delivers the event, once.
-    let relayed = outbox_relay::run(&state).await.unwrap();
+    let relayed = relay(&state).await.unwrap();
     assert_eq!(relayed["sent"], 1);
     assert_eq!(state.outbox.pending().await.unwrap(), 0);
     let (counted, mails) = counting(&state);
@@ -181,7 +187,7 @@ async fn signup_survives_a_queue_outage_and_the_relay_delivers_later(b: TestBack
     );
     assert_eq!(mails.lock().unwrap().get("outage@example.com"), Some(&1));
     assert_eq!(
-        outbox_relay::run(&state).await.unwrap()["sent"],
+        relay(&state).await.unwrap()["sent"],
         0,
         "nothing sent twice"
     );
@@ -194,7 +200,7 @@ async fn two_relays_at_once_send_each_record_once(b: TestBackend) {
         signup(&broken, &format!("r{i}@example.com")).await;
     }
     assert_eq!(state.outbox.pending().await.unwrap(), 12);
-    let (a, b2) = tokio::join!(outbox_relay::run(&state), outbox_relay::run(&state));
+    let (a, b2) = tokio::join!(relay(&state), relay(&state));
     let sent = a.unwrap()["sent"].as_u64().unwrap() + b2.unwrap()["sent"].as_u64().unwrap();
     assert_eq!(sent, 12);
     let messages = drain(&state).await;

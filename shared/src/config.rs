@@ -35,9 +35,16 @@ pub struct Config {
     pub jwt_audience: String,
     /// Access-token lifetime.
     pub access_token_ttl: Duration,
-    /// PKCS#8 PEM Ed25519 private key. Required on AWS; generated and kept
-    /// under `data_dir/keys/` when running embedded.
+    /// PKCS#8 PEM Ed25519 private key, given directly (`JWT_PRIVATE_KEY`:
+    /// the local server, `sam local`). Generated and kept under
+    /// `data_dir/keys/` when running embedded with neither this nor a secret.
     pub jwt_private_key_pem: Option<String>,
+    /// `JWT_PRIVATE_KEY_SECRET`: the name or ARN of the Secrets Manager
+    /// secret holding that PEM. What the deployed signing functions get: the
+    /// key is read at cold start and kept in the process, never in the
+    /// function's configuration, where `lambda:GetFunctionConfiguration`
+    /// (AWS's ReadOnlyAccess) would show it.
+    pub jwt_private_key_secret: Option<String>,
     /// Extra public keys (a JWKS JSON document) still accepted after a key
     /// rotation, so tokens signed by the previous key stay valid until expiry.
     pub jwt_previous_jwks: Option<String>,
@@ -71,6 +78,11 @@ pub struct Config {
     /// `APP_BASE_URL`: the front end that mailed links point at (never a
     /// URL built from a request's `Host`).
     pub app_base_url: String,
+    /// `APP_ORIGIN`: the one web origin allowed to call the API from a
+    /// browser (CORS) and to PUT presigned uploads (the bucket's CORS). On
+    /// AWS the template's `AppOrigin` configures API Gateway and the bucket;
+    /// locally the gateway emulation reads it. Unset: no cross-origin access.
+    pub app_origin: Option<String>,
     /// `MAX_SESSIONS_PER_USER`: past it, a login ends the oldest session.
     pub max_sessions_per_user: u32,
     /// `OUTBOX_LEASE_SECONDS`: how long a sender owns an outbox record
@@ -96,6 +108,24 @@ pub struct Config {
     pub posts_max_stale: Duration,
     /// `POSTS_UPSTREAM_TIMEOUT_MS`: connect plus read, for one upstream fetch.
     pub posts_upstream_timeout: Duration,
+}
+
+/// A web origin exactly as browsers send it (`https://app.example.com`,
+/// `http://localhost:5173`): no path, no wildcard. `None` for anything else,
+/// `*` included: credentials-bearing routes are never open to every origin.
+pub fn parse_origin(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    let host_ok = |h: &str| {
+        !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    };
+    let valid = matches!(scheme, "http" | "https")
+        && match rest.rsplit_once(':') {
+            Some((host, port)) => host_ok(host) && port.parse::<u16>().is_ok_and(|p| p > 0),
+            None => host_ok(rest),
+        };
+    valid.then(|| text.to_ascii_lowercase())
 }
 
 /// JSONPlaceholder, the posts API the replaced system used.
@@ -188,6 +218,15 @@ impl Config {
                 .trim_end_matches('/')
                 .to_owned(),
             max_sessions_per_user: count("MAX_SESSIONS_PER_USER", 50)?,
+            app_origin: match get("APP_ORIGIN") {
+                None => None,
+                Some(origin) => Some(parse_origin(&origin).ok_or_else(|| ConfigError {
+                    variable: "APP_ORIGIN",
+                    problem: format!(
+                        "must be one origin, scheme://host[:port], not a pattern (got {origin:?})"
+                    ),
+                })?),
+            },
             backend,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| ".data".to_owned())),
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| public_base_url.clone()),
@@ -196,6 +235,7 @@ impl Config {
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "user-platform".to_owned()),
             access_token_ttl: secs("ACCESS_TOKEN_TTL_SECONDS", 900, 30..=86_400)?,
             jwt_private_key_pem: get("JWT_PRIVATE_KEY"),
+            jwt_private_key_secret: get("JWT_PRIVATE_KEY_SECRET"),
             jwt_previous_jwks: get("JWT_PREVIOUS_JWKS"),
             jwt_public_jwks: get("JWT_PUBLIC_JWKS"),
             admin_emails: get("ADMIN_EMAILS")
@@ -310,6 +350,8 @@ impl Config {
         }
         for (name, value) in [
             ("JWT_PRIVATE_KEY", &self.jwt_private_key_pem),
+            ("JWT_PRIVATE_KEY_SECRET", &self.jwt_private_key_secret),
+            ("APP_ORIGIN", &self.app_origin),
             ("JWT_PREVIOUS_JWKS", &self.jwt_previous_jwks),
             ("JWT_PUBLIC_JWKS", &self.jwt_public_jwks),
             ("QUEUE_URL", &self.queue_url),
@@ -390,6 +432,7 @@ mod tests {
         changed.jwt_audience = "aud".into();
         changed.access_token_ttl = Duration::from_secs(120);
         changed.jwt_private_key_pem = Some("pem".into());
+        changed.jwt_private_key_secret = Some("user-platform/jwt-private-key".into());
         changed.jwt_previous_jwks = Some("{}".into());
         changed.jwt_public_jwks = Some("{\"keys\":[]}".into());
         changed.admin_emails = vec!["a@example.com".into(), "b@example.com".into()];
@@ -407,6 +450,7 @@ mod tests {
         changed.verification_mails_per_hour = 6;
         changed.app_base_url = "https://app.example.com".into();
         changed.max_sessions_per_user = 3;
+        changed.app_origin = Some("https://app.example.com".into());
         changed.table_name = "t".into();
         changed.bucket_name = "b".into();
         changed.queue_url = Some("q".into());
@@ -443,6 +487,34 @@ mod tests {
             Backend::Embedded
         );
         assert_eq!(with(&[("STORE", "aws")]).backend, Backend::Aws);
+    }
+
+    #[test]
+    fn the_app_origin_is_one_origin_never_a_pattern() {
+        assert_eq!(
+            with(&[("APP_ORIGIN", "http://localhost:5173")]).app_origin,
+            Some("http://localhost:5173".into())
+        );
+        assert_eq!(
+            with(&[("APP_ORIGIN", "https://App.Example.com")]).app_origin,
+            Some("https://app.example.com".into())
+        );
+        assert_eq!(with(&[]).app_origin, None);
+        for bad in [
+            "*",
+            "https://*",
+            "https://app.example.com/",
+            "app.example.com",
+            "ftp://x",
+            "https://a.b:0",
+            "https://a b",
+        ] {
+            assert_eq!(
+                error(&[("APP_ORIGIN", bad)]).variable,
+                "APP_ORIGIN",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub async fn state_from_env() -> Result<Arc<AppState>, lambda_http::Error> {
     init_tracing();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start refused"))?;
-    Ok(AppState::for_function(config).await?)
+    // Lambda reports the init error; the log says which setting to fix.
+    Ok(AppState::for_function(config)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "cold start refused"))?)
 }
 
 /// Runs an HTTP function on Lambda.

@@ -74,6 +74,8 @@ impl PortSet {
                 "s3" => set.blobs = true,
                 "sqs" => set.queue = true,
                 "ses" => set.mailer = true,
+                // The signing key's secret, read at cold start: not a port.
+                "secrets" => {}
                 other => return Err(format!("`{other}` is not a port feature of `shared`")),
             }
         }
@@ -122,6 +124,10 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("AWS: {0}")]
     Aws(String),
+    /// The signing key's secret could not be read (missing, not allowed,
+    /// empty) or this build cannot read secrets.
+    #[error("signing key: {0}")]
+    SigningKey(String),
     /// `STORE=embedded` in a build without the `embedded` feature (a Lambda
     /// build): refuse the cold start rather than run on nothing.
     #[error("this build has no embedded adapters (build with `--features shared/embedded`)")]
@@ -131,7 +137,7 @@ pub enum StartupError {
 impl AppState {
     /// Builds the state for `config`, choosing adapters by `config.backend`.
     pub async fn build(config: Config) -> Result<Arc<AppState>, StartupError> {
-        let tokens = TokenKeys::from_config(&config)?;
+        let tokens = token_keys(&config).await?;
         match config.backend {
             #[cfg(feature = "embedded")]
             Backend::Embedded => Self::embedded(config, tokens),
@@ -148,7 +154,7 @@ impl AppState {
     /// builds an S3 or SQS client. No embedded parts: only the local server
     /// serves blob URLs and sweeps expired items.
     pub async fn for_function(config: Config) -> Result<Arc<AppState>, StartupError> {
-        let tokens = TokenKeys::from_config(&config)?;
+        let tokens = token_keys(&config).await?;
         let ports = match config.backend {
             #[cfg(feature = "embedded")]
             Backend::Embedded => embedded_ports::lazy(&config)?,
@@ -296,6 +302,31 @@ impl AppState {
     }
 }
 
+/// The token keys. When the configuration names the signing key's secret
+/// (`JWT_PRIVATE_KEY_SECRET`: the deployed login and refresh), the key is
+/// read from Secrets Manager here, once per process, and kept only inside
+/// [`TokenKeys`]; a secret that cannot be read fails the start.
+async fn token_keys(config: &Config) -> Result<TokenKeys, StartupError> {
+    let secret = match (&config.jwt_private_key_secret, &config.jwt_private_key_pem) {
+        (Some(secret), None) => secret,
+        _ => return Ok(TokenKeys::from_config(config)?),
+    };
+    #[cfg(feature = "secrets")]
+    {
+        let sdk = crate::adapters::aws::sdk_config(config).await;
+        let pem = crate::adapters::aws::read_secret_string(&sdk, secret)
+            .await
+            .map_err(StartupError::SigningKey)?;
+        let mut with_key = config.clone();
+        with_key.jwt_private_key_pem = Some(pem);
+        Ok(TokenKeys::from_config(&with_key)?)
+    }
+    #[cfg(not(feature = "secrets"))]
+    Err(StartupError::SigningKey(format!(
+        "JWT_PRIVATE_KEY_SECRET names {secret:?}, but this function is built without the `secrets` feature of `shared`"
+    )))
+}
+
 /// The AWS adapters over one `SdkConfig`, built all at once or on first use.
 /// Each is behind its service's feature; in a build without it, the port
 /// fails to build (`not_linked`), so a request that reaches it answers 503
@@ -328,7 +359,7 @@ mod aws_ports {
     fn store(_sdk: &Sdk, _config: &Config) -> Result<Arc<dyn ItemStore>, String> {
         #[cfg(feature = "dynamodb")]
         return Ok(Arc::new(aws::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(_sdk),
+            aws::client!(aws_sdk_dynamodb, _sdk),
             _config.table_name.clone(),
         )));
         #[cfg(not(feature = "dynamodb"))]
@@ -338,11 +369,9 @@ mod aws_ports {
     fn blobs(_sdk: &Sdk, _config: &Config) -> Result<Arc<dyn BlobStore>, String> {
         #[cfg(feature = "s3")]
         return {
-            let s3 = aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(_sdk)
-                    .force_path_style(_config.aws_endpoint_url.is_some())
-                    .build(),
-            );
+            let path_style = _config.aws_endpoint_url.is_some();
+            let s3 = aws::client!(aws_sdk_s3, _sdk, |b: aws_sdk_s3::config::Builder| b
+                .force_path_style(path_style));
             Ok(Arc::new(aws::S3Blobs::new(s3, _config.bucket_name.clone())))
         };
         #[cfg(not(feature = "s3"))]
@@ -352,7 +381,7 @@ mod aws_ports {
     fn queue(_sdk: &Sdk, _config: &Config, _url: String) -> Result<Arc<dyn Queue>, String> {
         #[cfg(feature = "sqs")]
         return Ok(Arc::new(aws::SqsQueue::new(
-            aws_sdk_sqs::Client::new(_sdk),
+            aws::client!(aws_sdk_sqs, _sdk),
             _url,
             _config.dead_letter_queue_url.clone(),
         )));
@@ -363,7 +392,7 @@ mod aws_ports {
     fn mailer(_sdk: &Sdk, _config: &Config) -> Result<Arc<dyn Mailer>, String> {
         #[cfg(feature = "ses")]
         return Ok(Arc::new(aws::SesMailer::new(
-            aws_sdk_sesv2::Client::new(_sdk),
+            aws::client!(aws_sdk_sesv2, _sdk),
             _config.mail_from.clone(),
         )));
         #[cfg(not(feature = "ses"))]

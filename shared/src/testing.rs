@@ -2,12 +2,14 @@
 //! runs against the embedded adapters and against the AWS adapters on moto.
 //!
 //! The AWS backend is used when `MOTO_ENDPOINT` is set (the test command
-//! starts moto and sets it). Each call provisions fresh, uniquely named
-//! resources, so tests never see each other's data.
+//! starts moto and sets it). Each call creates a CloudFormation stack of the
+//! template's data resources ([`stacks`]) and runs on what its outputs name,
+//! so tests never see each other's data and every suite on moto runs on a
+//! table, bucket and queues made from the template itself.
 
 use std::path::Path;
 
-use crate::adapters::aws::{self, provision};
+use crate::adapters::aws::{self, stacks};
 use crate::config::{Backend, Config};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,10 @@ pub enum TestBackend {
     Embedded,
     Aws,
 }
+
+/// The origin of a front end developed locally (the template's `AppOrigin`
+/// in samconfig.toml's dev environment): what test stacks are created with.
+pub const DEV_APP_ORIGIN: &str = "http://localhost:5173";
 
 /// The moto endpoint, if the test command started one.
 pub fn moto_endpoint() -> Option<String> {
@@ -49,8 +55,8 @@ pub fn aws_required() -> bool {
     moto_endpoint().is_some()
 }
 
-/// A configuration for one test: embedded under `dir`, or AWS on moto with
-/// freshly provisioned resources.
+/// A configuration for one test: embedded under `dir`, or AWS on moto on a
+/// stack of its own, with the signing key in Secrets Manager.
 pub async fn config(backend: TestBackend, dir: &Path) -> Config {
     let mut config = Config::embedded(dir);
     // Every test client is 127.0.0.1: suites sign up far more accounts and
@@ -66,23 +72,55 @@ pub async fn config(backend: TestBackend, dir: &Path) -> Config {
     let short = &id[..12];
     config.backend = Backend::Aws;
     config.aws_endpoint_url = Some(endpoint);
-    config.table_name = format!("user-platform-{short}");
-    config.bucket_name = format!("user-platform-files-{short}");
-    config.jwt_private_key_pem = Some(crate::tokens::generate_private_key_pem());
-    let resources = provision::Resources {
-        table: config.table_name.clone(),
-        bucket: config.bucket_name.clone(),
-        queue: format!("user-events-{short}"),
-        dead_letter_queue: format!("user-events-dlq-{short}"),
-        mail_from: config.mail_from.clone(),
-    };
     let sdk = aws::sdk_config(&config).await;
-    let provisioned = provision::provision(&sdk, &resources, true)
+    // The signing key's secret is named as a deployment names it: a stack
+    // parameter (the IAM check finds the stack of a secret read by it).
+    let secret = format!("test-{short}/jwt-private-key");
+    let stack = stacks::create_data_stack(
+        &sdk,
+        &format!("test-{short}"),
+        &[
+            ("FilesBucketPrefix", &format!("files-{short}")),
+            ("AppOrigin", DEV_APP_ORIGIN),
+            ("JwtPrivateKeySecret", &secret),
+        ],
+    )
+    .await
+    .expect("a test stack on moto");
+    config.table_name = stack.table;
+    config.bucket_name = stack.bucket;
+    config.queue_url = Some(stack.queue_url);
+    config.dead_letter_queue_url = Some(stack.dead_letter_url);
+    stacks::verify_sender(&sdk, &config.mail_from)
         .await
-        .expect("provision on moto");
-    config.queue_url = Some(provisioned.queue_url);
-    config.dead_letter_queue_url = Some(provisioned.dead_letter_url);
+        .expect("verify the sender on moto");
+    // The signing key as on AWS: in Secrets Manager, read when the state is
+    // built (every function process that signs reads it at its cold start).
+    // Its public half is what every other function gets.
+    let pem = crate::tokens::generate_private_key_pem();
+    let arn = stacks::put_secret(&sdk, &secret, &pem)
+        .await
+        .expect("the signing key in moto's Secrets Manager");
+    SECRETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(arn.clone(), pem);
+    config.jwt_private_key_secret = Some(arn);
     config
+}
+
+/// The keys [`config`] put in Secrets Manager, by secret ARN.
+static SECRETS: std::sync::Mutex<std::collections::BTreeMap<String, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The signing key a test configuration's secret holds (tests craft hostile
+/// tokens with it).
+pub fn secret_pem(secret: &str) -> Option<String> {
+    SECRETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(secret)
+        .cloned()
 }
 
 /// A mailer that keeps a copy of every mail it sends (through the wrapped

@@ -64,7 +64,7 @@ pub enum TokenError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("JWT_PRIVATE_KEY is required when running on AWS")]
+    #[error("JWT_PRIVATE_KEY_SECRET (or JWT_PRIVATE_KEY) or JWT_PUBLIC_JWKS is required on AWS")]
     Missing,
     #[error("the JWT private key is not a PKCS#8 Ed25519 key")]
     Invalid,
@@ -72,6 +72,10 @@ pub enum KeyError {
     BadPreviousJwks(String),
     #[error("JWT_PUBLIC_JWKS is not a valid JWKS: {0}")]
     BadPublicJwks(String),
+    #[error(
+        "the signing key (kid {0}) is not in JWT_PUBLIC_JWKS: the other functions would refuse its tokens; publish its public key first"
+    )]
+    NotPublished(String),
     #[error("cannot keep the local key: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -188,13 +192,29 @@ impl TokenKeys {
                 }
             }
         };
-        Self::new(
+        let keys = Self::new(
             &pem,
             config.jwt_previous_jwks.as_deref(),
             &config.jwt_issuer,
             &config.jwt_audience,
             config.access_token_ttl,
-        )
+        )?;
+        // Where the verifiers' keys are configured too (on AWS, every
+        // function gets them), a signing key they do not list would mint
+        // tokens every other function refuses: during a rotation, the new
+        // key is published first, then signed with (README, "Rotating the
+        // signing key").
+        if let Some(public) = &config.jwt_public_jwks {
+            let mut published = Vec::new();
+            add_keys(&mut published, public).map_err(KeyError::BadPublicJwks)?;
+            if !published
+                .iter()
+                .any(|k| k.common.key_id.as_deref() == Some(keys.kid.as_str()))
+            {
+                return Err(KeyError::NotPublished(keys.kid));
+            }
+        }
+        Ok(keys)
     }
 
     pub fn new(
@@ -451,6 +471,39 @@ mod tests {
         assert!(!verifier.can_sign());
         assert!(!dir.path().join("keys").exists(), "no key generated");
         config.jwt_private_key_pem = Some(pem);
+        assert!(TokenKeys::from_config(&config).unwrap().can_sign());
+    }
+
+    /// A signer refuses to start with a key the verifiers do not list (its
+    /// tokens would be refused everywhere else); a rotation publishes the
+    /// new key beside the old one first, and then either signs.
+    #[test]
+    fn a_signer_starts_only_with_a_published_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (generate_private_key_pem(), generate_private_key_pem());
+        let mut config = Config::embedded(dir.path());
+        config.jwt_public_jwks = Some(TokenKeys::public_jwks_of(&old).unwrap());
+        config.jwt_private_key_pem = Some(new.clone());
+        let new_kid = TokenKeys::new(&new, None, "i", "a", TTL).unwrap().kid;
+        match TokenKeys::from_config(&config) {
+            Err(KeyError::NotPublished(kid)) => assert_eq!(kid, new_kid),
+            other => panic!("{:?}", other.map(|k| k.kid)),
+        }
+        // Both published: the old key still signs, and so does the new one.
+        let both = |a: &str, b: &str| {
+            let keys: Vec<serde_json::Value> = [a, b]
+                .iter()
+                .map(|p| {
+                    let set: serde_json::Value =
+                        serde_json::from_str(&TokenKeys::public_jwks_of(p).unwrap()).unwrap();
+                    set["keys"][0].clone()
+                })
+                .collect();
+            serde_json::json!({ "keys": keys }).to_string()
+        };
+        config.jwt_public_jwks = Some(both(&old, &new));
+        assert!(TokenKeys::from_config(&config).unwrap().can_sign());
+        config.jwt_private_key_pem = Some(old);
         assert!(TokenKeys::from_config(&config).unwrap().can_sign());
     }
 }

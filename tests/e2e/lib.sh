@@ -1,12 +1,13 @@
 # Sourced by the test scripts. start_local LOG [ENV...]: starts
-# target/debug/local on a free port with a fresh data folder; sets URL and
-# SERVER (its pid) and removes the data folder when the shell exits.
+# target/debug/local on a free port with a fresh data folder (and the
+# arguments in LOCAL_ARGS, if any); sets URL and SERVER (its pid) and
+# removes the data folder when the shell exits.
 start_local() {
   local log=$1
   shift
   local data
   data=$(mktemp -d)
-  env -u MOTO_ENDPOINT -u AWS_ENDPOINT_URL -u TABLE_NAME "$@" ./target/debug/local --port 0 --data-dir "$data" > "$log" 2>&1 &
+  env -u MOTO_ENDPOINT -u AWS_ENDPOINT_URL -u TABLE_NAME "$@" ./target/debug/local --port 0 --data-dir "$data" ${LOCAL_ARGS:-} > "$log" 2>&1 &
   SERVER=$!
   DATA=$data
   trap 'kill $SERVER 2>/dev/null || true; rm -rf "'"$data"'"' EXIT

@@ -171,7 +171,7 @@ impl TestServer {
             }
             if !self.background {
                 let state = &self.running.state;
-                let _ = outbox_relay::run(state).await;
+                let _ = local::ports::run_as("outbox-relay", outbox_relay::run(state)).await;
                 local::consumer::deliver_once(
                     state,
                     local::routes::user_events_consumer(),
@@ -365,9 +365,15 @@ impl TestServer {
     /// The signing key (for crafting hostile tokens): configured, or the one
     /// generated under the data folder.
     pub fn private_key_pem(&self) -> String {
-        match &self.config.jwt_private_key_pem {
-            Some(pem) => pem.clone(),
-            None => std::fs::read_to_string(self.dir.path().join("keys/jwt-ed25519.pem")).unwrap(),
+        match (
+            &self.config.jwt_private_key_pem,
+            &self.config.jwt_private_key_secret,
+        ) {
+            (Some(pem), _) => pem.clone(),
+            (None, Some(secret)) => shared::testing::secret_pem(secret).expect("a test's secret"),
+            (None, None) => {
+                std::fs::read_to_string(self.dir.path().join("keys/jwt-ed25519.pem")).unwrap()
+            }
         }
     }
 }

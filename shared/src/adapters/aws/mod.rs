@@ -3,16 +3,42 @@
 //! (`dynamodb`, `s3`, `sqs`, `ses`). SDK clients are built once per process
 //! from one `SdkConfig` and shared by every invocation.
 
+/// A client of an SDK crate over the shared configuration, with the call
+/// recorder attached in builds that have one (`call-log`, tests only) and
+/// `AWS_CALL_LOG` set. `client!(aws_sdk_s3, sdk, |b| b.force_path_style(true))`
+/// adjusts the service's configuration first.
+macro_rules! client {
+    ($krate:ident, $sdk:expr) => {
+        $crate::adapters::aws::client!($krate, $sdk, |b| b)
+    };
+    ($krate:ident, $sdk:expr, $adjust:expr) => {{
+        let builder = $krate::config::Builder::from($sdk);
+        #[cfg(feature = "call-log")]
+        let builder = match $crate::adapters::aws::call_log::Recorder::from_env() {
+            Some(recorder) => builder.interceptor(recorder),
+            None => builder,
+        };
+        #[allow(clippy::redundant_closure_call)]
+        let builder = ($adjust)(builder);
+        $krate::Client::from_conf(builder.build())
+    }};
+}
+pub(crate) use client;
+
+#[cfg(feature = "call-log")]
+pub mod call_log;
 #[cfg(feature = "dynamodb")]
 mod dynamo_store;
-#[cfg(feature = "dev")]
-pub mod provision;
 #[cfg(feature = "s3")]
 mod s3_blobs;
+#[cfg(feature = "secrets")]
+mod secrets_manager;
 #[cfg(feature = "ses")]
 mod ses_mailer;
 #[cfg(feature = "sqs")]
 mod sqs_queue;
+#[cfg(feature = "dev")]
+pub mod stacks;
 
 use std::time::Duration;
 
@@ -27,9 +53,11 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 #[cfg(feature = "dynamodb")]
-pub use dynamo_store::DynamoStore;
+pub use dynamo_store::{DynamoStore, GSI1};
 #[cfg(feature = "s3")]
 pub use s3_blobs::S3Blobs;
+#[cfg(feature = "secrets")]
+pub use secrets_manager::read_secret_string;
 #[cfg(feature = "ses")]
 pub use ses_mailer::SesMailer;
 #[cfg(feature = "sqs")]
