@@ -133,3 +133,92 @@ async fn only_the_signing_functions_hold_the_private_key() {
         assert!(vars.contains(&"JWT_PUBLIC_JWKS".to_owned()), "{function}");
     }
 }
+
+/// Keys as deployed on AWS: the signers are told the secret's name (never
+/// the key), read it from Secrets Manager at their cold start, and sign;
+/// no other process is told even the name.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_aws_the_signers_read_the_key_from_secrets_manager() {
+    if !common::aws_required() {
+        eprintln!(
+            "SKIPPED binaries::on_aws_the_signers_read_the_key_from_secrets_manager: MOTO_ENDPOINT is unset"
+        );
+        return;
+    }
+    let s = TestServer::start_on(common::TestBackend::Aws).await;
+    let Some(r) = runner(&s) else { return };
+    assert!(s.config.jwt_private_key_pem.is_none());
+    assert!(s.config.jwt_private_key_secret.is_some());
+    let token = s.user_token("secret-keys@example.com").await;
+    assert_eq!(s.get("/auth/me", Some(&token)).await.status, 200);
+    let environ = |function: &str| {
+        let pid = reports_of(&r, function)[0].pid.unwrap();
+        let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        String::from_utf8_lossy(&raw)
+            .split('\0')
+            .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let login = environ("login");
+    assert!(login.contains(&"JWT_PRIVATE_KEY_SECRET".to_owned()));
+    assert!(!login.contains(&"JWT_PRIVATE_KEY".to_owned()));
+    for function in ["signup", "authorizer", "auth-me"] {
+        let vars = environ(function);
+        for key in ["JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_SECRET"] {
+            assert!(!vars.contains(&key.to_owned()), "{function} has {key}");
+        }
+    }
+}
+
+/// A signing function whose secret cannot be read refuses its cold start
+/// (Lambda reports the init error) with a log line naming the secret,
+/// rather than starting without a key. The binary itself, on moto.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signer_without_its_secret_refuses_to_start() {
+    if std::env::var("TEST_FUNCTIONS").as_deref() != Ok("binaries") || !common::aws_required() {
+        eprintln!(
+            "SKIPPED binaries::a_signer_without_its_secret_refuses_to_start: needs TEST_FUNCTIONS=binaries and moto"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = shared::testing::config(common::TestBackend::Aws, dir.path()).await;
+    let binary = common::binaries().unwrap().dir.join("login");
+    for (secret, why) in [
+        ("user-platform/missing-key", "does not exist"),
+        (config.jwt_private_key_secret.as_deref().unwrap(), ""),
+    ] {
+        let mut env = config.clone();
+        env.jwt_private_key_secret = Some(secret.to_owned());
+        let out = tokio::process::Command::new(&binary)
+            .env_clear()
+            .envs(env.to_env())
+            .envs(
+                [
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "AWS_SESSION_TOKEN",
+                    "AWS_REGION",
+                ]
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "login")
+            // No Runtime API: a process past its cold start fails to reach it.
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .output()
+            .await
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{log}");
+        if why.is_empty() {
+            // The real secret: the cold start passed; the runtime then
+            // failed to reach the (absent) Runtime API.
+            assert!(!log.contains("cold start refused"), "{log}");
+        } else {
+            assert!(log.contains("cold start refused"), "{log}");
+            assert!(log.contains(secret) && log.contains(why), "{log}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 """The template CloudFormation gets can be created: no dependency cycle
 after the SAM transform, and no function's environment holds key material.
 
-Usage: python tests/deploy/check_template.py [OUT_DIR]
+Usage: python tests/deploy/check_template.py [OUT_DIR] [TEMPLATE]
 Writes the transformed template to OUT_DIR/transformed.json (the rehearsal
 and the IAM check read it) and prints one summary line for the test command.
 
@@ -45,7 +45,7 @@ def key_material_in_environment(transformed: dict) -> list[str]:
 
 def main() -> int:
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else cfn.ROOT / "tests" / "out"
-    template = cfn.load()
+    template = cfn.load(Path(sys.argv[2])) if len(sys.argv) > 2 else cfn.load()
     transformed = cfn.transform(template)
     cfn.dump(transformed, out_dir / "transformed.json")
     cycles = cfn.cycles(transformed)

@@ -1,6 +1,6 @@
 """Every AWS call a function made in the suites is one its own role allows.
 
-Usage: python tests/deploy/iam_check.py CALLS.jsonl [--require-binaries]
+Usage: python tests/deploy/iam_check.py CALLS.jsonl [--require-binaries] [--template FILE]
 Environment: MOTO_ENDPOINT (the moto the suites ran on, still up).
 
 The suites run with `AWS_CALL_LOG` set: every SDK call of every function is
@@ -230,6 +230,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("calls")
     parser.add_argument("--require-binaries", action="store_true")
+    parser.add_argument("--template", type=Path, default=cfn.TEMPLATE,
+                        help="check against another template (e.g. an older one: git show REV:template.yaml)")
     args = parser.parse_args()
     records = [json.loads(line) for line in Path(args.calls).read_text().splitlines() if line.strip()]
     attributed = [r for r in records if r.get("function")]
@@ -238,7 +240,7 @@ def main() -> int:
     distinct = list({json.dumps(r, sort_keys=True): r for r in attributed}.values())
     cf, sm = moto_clients()
     stacks = Stacks(cf, sm)
-    transformed = cfn.transform(cfn.load())
+    transformed = cfn.transform(cfn.load(args.template))
     layouts: dict = {}
     shapes: set = set()
     checked, denials, used, seen = check(transformed, distinct, stacks, layouts, shapes)
