@@ -21,7 +21,8 @@ guessing: the check must never pass because it did not understand.
 """
 from __future__ import annotations
 
-import fnmatch
+import copy
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -233,10 +234,15 @@ def _as_list(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str, case_sensitive: bool) -> re.Pattern:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, 0 if case_sensitive else re.IGNORECASE)
+
+
 def _glob(pattern: str, value: str, case_sensitive: bool = True) -> bool:
     """IAM's wildcards: `*` any run of characters, `?` one character."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
+    return _compiled(pattern, case_sensitive).fullmatch(value) is not None
 
 
 def _string_test(operator: str):
@@ -414,15 +420,19 @@ class _NoValue:
 _NO_VALUE = _NoValue()
 
 
-def managed_policy(arn: str) -> dict:
-    """An AWS managed policy's document (moto carries AWS's own copies)."""
+@functools.lru_cache(maxsize=None)
+def _managed_policies() -> dict:
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-    data = json.loads(aws_managed_policies_data)
+    return json.loads(aws_managed_policies_data)
+
+
+def managed_policy(arn: str) -> dict:
+    """An AWS managed policy's document (moto carries AWS's own copies)."""
     name = arn.rsplit("/", 1)[-1]
-    if name not in data:
+    if name not in _managed_policies():
         raise Unsupported(f"managed policy {arn}")
-    return data[name]["Document"]
+    return copy.deepcopy(_managed_policies()[name]["Document"])
 
 
 def function_roles(transformed: dict) -> dict[str, str]:
