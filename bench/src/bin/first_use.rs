@@ -255,6 +255,22 @@ async fn sdk_once() {
         })
         .await,
     );
+    // What login and refresh do once per cold start, before any request:
+    // read the signing key from Secrets Manager (a client of its own, built
+    // as shared builds it, and the process's first connection to it).
+    if let Some(secret) = &config.jwt_private_key_secret {
+        let read = twice(|| async {
+            shared::adapters::aws::read_secret_string(&sdk, secret)
+                .await
+                .map(drop)
+        })
+        .await;
+        out.insert(
+            "the signing key from Secrets Manager, GetSecretValue (moto; once per signer's cold start)"
+                .into(),
+            json!({"first_us": read.0, "second_us": read.1}),
+        );
+    }
     println!("{}", serde_json::Value::Object(out));
 }
 
