@@ -69,15 +69,7 @@ pub async fn layer(State(state): State<Arc<AppState>>, req: Request, next: Next)
         if matches {
             let h = out.headers_mut();
             allow_origin(h, origin.as_deref().unwrap_or_default());
-            h.insert(
-                ACCESS_CONTROL_ALLOW_METHODS,
-                value(&API_ALLOW_METHODS.join(",")),
-            );
-            h.insert(
-                ACCESS_CONTROL_ALLOW_HEADERS,
-                value(&API_ALLOW_HEADERS.join(",")),
-            );
-            h.insert(ACCESS_CONTROL_MAX_AGE, value(&API_MAX_AGE_SECS.to_string()));
+            preflight_answer(h, &API_ALLOW_METHODS, &API_ALLOW_HEADERS, API_MAX_AGE_SECS);
         }
         return out;
     }
@@ -103,6 +95,13 @@ pub async fn layer(State(state): State<Arc<AppState>>, req: Request, next: Next)
         }
     }
     out
+}
+
+/// What a preflight for an allowed origin is told it may send.
+fn preflight_answer(h: &mut HeaderMap, methods: &[&str], headers: &[&str], max_age: u32) {
+    h.insert(ACCESS_CONTROL_ALLOW_METHODS, value(&methods.join(",")));
+    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, value(&headers.join(",")));
+    h.insert(ACCESS_CONTROL_MAX_AGE, value(&max_age.to_string()));
 }
 
 fn allow_origin(h: &mut HeaderMap, origin: &str) {
@@ -144,17 +143,11 @@ async fn bucket(req: Request, next: Next, matches: bool) -> Response {
         if let Some(origin) = origin {
             h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         }
-        h.insert(
-            ACCESS_CONTROL_ALLOW_METHODS,
-            value(&BUCKET_ALLOW_METHODS.join(",")),
-        );
-        h.insert(
-            ACCESS_CONTROL_ALLOW_HEADERS,
-            value(&BUCKET_ALLOW_HEADERS.join(",")),
-        );
-        h.insert(
-            ACCESS_CONTROL_MAX_AGE,
-            value(&BUCKET_MAX_AGE_SECS.to_string()),
+        preflight_answer(
+            h,
+            &BUCKET_ALLOW_METHODS,
+            &BUCKET_ALLOW_HEADERS,
+            BUCKET_MAX_AGE_SECS,
         );
         h.append(VARY, HeaderValue::from_static("origin"));
         return out;

@@ -25,6 +25,16 @@ fn runner(s: &TestServer) -> Option<Arc<Runner>> {
     }
 }
 
+/// The names of the variables the first process of `function` was given.
+fn environ_names(r: &Runner, function: &str) -> Vec<String> {
+    let pid = reports_of(r, function)[0].pid.unwrap();
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    String::from_utf8_lossy(&raw)
+        .split('\0')
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
+        .collect()
+}
+
 fn reports_of(r: &Runner, function: &str) -> Vec<local::lambda::Report> {
     r.reports()
         .into_iter()
@@ -118,14 +128,7 @@ async fn only_the_signing_functions_hold_the_private_key() {
     let token = s.user_token("keys@example.com").await;
     // The authorizer and auth-me verify with public keys only.
     assert_eq!(s.get("/auth/me", Some(&token)).await.status, 200);
-    let environ = |function: &str| {
-        let pid = reports_of(&r, function)[0].pid.unwrap();
-        let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
-        String::from_utf8_lossy(&raw)
-            .split('\0')
-            .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
-            .collect::<Vec<_>>()
-    };
+    let environ = |function: &str| environ_names(&r, function);
     assert!(environ("login").contains(&"JWT_PRIVATE_KEY".to_owned()));
     for function in ["signup", "authorizer", "auth-me"] {
         let vars = environ(function);
@@ -151,14 +154,7 @@ async fn on_aws_the_signers_read_the_key_from_secrets_manager() {
     assert!(s.config.jwt_private_key_secret.is_some());
     let token = s.user_token("secret-keys@example.com").await;
     assert_eq!(s.get("/auth/me", Some(&token)).await.status, 200);
-    let environ = |function: &str| {
-        let pid = reports_of(&r, function)[0].pid.unwrap();
-        let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
-        String::from_utf8_lossy(&raw)
-            .split('\0')
-            .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_owned()))
-            .collect::<Vec<_>>()
-    };
+    let environ = |function: &str| environ_names(&r, function);
     let login = environ("login");
     assert!(login.contains(&"JWT_PRIVATE_KEY_SECRET".to_owned()));
     assert!(!login.contains(&"JWT_PRIVATE_KEY".to_owned()));

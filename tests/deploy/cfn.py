@@ -165,6 +165,20 @@ def _loop(component: list[str], edges: dict[str, list[str]]) -> list[str]:
     return sorted(component)
 
 
+def moto_client(service: str):
+    """A boto3 client of moto (MOTO_ENDPOINT), with the test command's
+    credentials and region."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=os.environ["MOTO_ENDPOINT"],
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+
+
 def dump(template: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(template, indent=1, sort_keys=True, default=str))

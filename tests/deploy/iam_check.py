@@ -38,25 +38,12 @@ import argparse
 import collections
 import copy
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cfn  # noqa: E402
 import iam  # noqa: E402
-
-
-def moto_clients():
-    import boto3
-
-    kw = dict(
-        endpoint_url=os.environ["MOTO_ENDPOINT"],
-        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    )
-    return boto3.client("cloudformation", **kw), boto3.client("secretsmanager", **kw)
 
 
 class Stacks:
@@ -238,8 +225,7 @@ def main() -> int:
     skipped = len(records) - len(attributed)
     # One check per distinct call (retries and repeats ask the same).
     distinct = list({json.dumps(r, sort_keys=True): r for r in attributed}.values())
-    cf, sm = moto_clients()
-    stacks = Stacks(cf, sm)
+    stacks = Stacks(cfn.moto_client("cloudformation"), cfn.moto_client("secretsmanager"))
     transformed = cfn.transform(cfn.load(args.template))
     layouts: dict = {}
     shapes: set = set()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -67,15 +66,7 @@ def same(what: str, live, declared) -> None:
 
 
 def clients():
-    import boto3
-
-    kw = dict(
-        endpoint_url=os.environ["MOTO_ENDPOINT"],
-        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    )
-    return {name: boto3.client(name, **kw)
+    return {name: cfn.moto_client(name)
             for name in ("cloudformation", "s3", "ssm", "secretsmanager", "dynamodb", "sqs", "lambda")}
 
 
