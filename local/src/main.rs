@@ -151,8 +151,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                         .unwrap_or_default()
                 ),
             }
-            tokio::signal::ctrl_c().await?;
+            // Ctrl-C or SIGTERM (`kill`): stop, and with the server the
+            // function processes of the binary mode (the runtime drops
+            // them, and they are killed on drop) rather than orphan them.
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r?,
+                _ = term.recv() => {}
+            }
             println!("stopping");
+            drop(running);
             Ok(())
         }
     }

@@ -220,7 +220,17 @@ def main() -> int:
     parser.add_argument("--template", type=Path, default=cfn.TEMPLATE,
                         help="check against another template (e.g. an older one: git show REV:template.yaml)")
     args = parser.parse_args()
-    records = [json.loads(line) for line in Path(args.calls).read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(Path(args.calls).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            print(f"iam: FAIL line {number} of {args.calls} is not a whole record ({e}): "
+                  "something was still writing it when the check began")
+            print("iam-recorded-calls: 0 passed, 1 failed")
+            return 1
     attributed = [r for r in records if r.get("function")]
     skipped = len(records) - len(attributed)
     # One check per distinct call (retries and repeats ask the same).

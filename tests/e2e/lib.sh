@@ -10,7 +10,9 @@ start_local() {
   env -u MOTO_ENDPOINT -u AWS_ENDPOINT_URL -u TABLE_NAME "$@" ./target/debug/local --port 0 --data-dir "$data" ${LOCAL_ARGS:-} > "$log" 2>&1 &
   SERVER=$!
   DATA=$data
-  trap 'kill $SERVER 2>/dev/null || true; rm -rf "'"$data"'"' EXIT
+  # Stopped and waited for: nothing it started (function processes, the
+  # consumer) writes anything once the shell has moved on.
+  trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "'"$data"'"' EXIT
   URL=""
   for _ in $(seq 1 200); do
     URL=$(grep -oE 'listening on http://[0-9.:]+' "$log" | awk '{print $3}' || true)
