@@ -45,7 +45,8 @@ const PATTERNS: &[(&str, &str, &str)] = &[
     ("ProfilePatchBody", "username", USERNAME),
     ("ProfilePatchBody", "bio", BIO),
     ("OrderLineBody", "book_id", UUID),
-    ("TokenBody", "token", REFRESH_TOKEN),
+    ("VerifyEmailBody", "token", REFRESH_TOKEN),
+    ("EmailChangeConfirmBody", "token", REFRESH_TOKEN),
     ("ResetConfirmBody", "token", REFRESH_TOKEN),
     ("ResetRequestBody", "email", EMAIL),
     ("EmailChangeBody", "new_email", EMAIL),
@@ -383,11 +384,30 @@ const PROBLEM: &str = "application/problem+json";
               (status = 409, description = "Email or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
 fn signup() {}
 
-/// A one-time token from a mailed link.
+/// A verification link's token, with the password half: the account's
+/// current password, or a new one (exactly one of the two). The link proves
+/// the mailbox; the password, that no one else set the account up.
 #[derive(ToSchema, Deserialize)]
-struct TokenBody {
-    /// 43 base64url characters.
+struct VerifyEmailBody {
+    /// 43 base64url characters, from the link's fragment (`#token=`).
     token: String,
+    /// The account's current password.
+    #[schema(min_length = 1, max_length = 1024)]
+    password: Option<String>,
+    /// A new password replacing the one set before the address was proven
+    /// (signup's rules).
+    #[schema(min_length = 8, max_length = 128)]
+    new_password: Option<String>,
+}
+
+/// An address-change link's token and the account's password: the click
+/// alone proves the new mailbox, not the account.
+#[derive(ToSchema, Deserialize)]
+struct EmailChangeConfirmBody {
+    /// 43 base64url characters, from the link's fragment (`#token=`).
+    token: String,
+    #[schema(min_length = 1, max_length = 1024)]
+    password: String,
 }
 
 #[derive(ToSchema, Deserialize)]
@@ -419,9 +439,10 @@ struct Accepted {
     message: String,
 }
 
-#[utoipa::path(post, path = "/auth/verify-email", tag = "auth", request_body = TokenBody,
-    responses((status = 204, description = "The address is verified (an address in ADMIN_EMAILS becomes admin now)"),
-              (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
+#[utoipa::path(post, path = "/auth/verify-email", tag = "auth", request_body = VerifyEmailBody,
+    responses((status = 204, description = "The address is verified; every session and every other pending link ends (an address in ADMIN_EMAILS becomes admin now)"),
+              (status = 400, description = "The token is unknown, used, superseded, expired, or ended by a change of the account (one answer)", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "No password or new password, both, a wrong password or a weak new one", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
 fn verify_email_op() {}
 
@@ -435,7 +456,7 @@ fn verify_email_resend_op() {}
 fn password_reset_op() {}
 
 #[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmBody,
-    responses((status = 204, description = "The password is changed; every session is over; the login lock is cleared"),
+    responses((status = 204, description = "The password is changed; every session and every other pending link is over; the address counts as verified; the login lock is cleared"),
               (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
 fn password_reset_confirm_op() {}
@@ -444,8 +465,9 @@ fn password_reset_confirm_op() {}
     responses((status = 202, description = "A link to the new address, a notice to the old one; nothing changes yet", body = Accepted)))]
 fn email_change_op() {}
 
-#[utoipa::path(post, path = "/auth/email-change/confirm", tag = "auth", request_body = TokenBody,
-    responses((status = 204, description = "The address is changed (and verified)"),
+#[utoipa::path(post, path = "/auth/email-change/confirm", tag = "auth", request_body = EmailChangeConfirmBody,
+    responses((status = 204, description = "The address is changed (and verified); every session and pending link ends"),
+              (status = 422, description = "The password is missing or wrong", body = shared::error::Problem, content_type = PROBLEM),
               (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
               (status = 409, description = "Another account took the address meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
 fn email_change_confirm_op() {}

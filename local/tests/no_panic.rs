@@ -74,9 +74,13 @@ fn world(backend: TestBackend) -> &'static World {
             if role == "admin" {
                 // The address is verified through a real token (no
                 // consumer runs here to mail one): that makes it admin.
+                let user = rt
+                    .block_on(state.users.get(signup.1["id"].as_str().unwrap()))
+                    .unwrap()
+                    .unwrap();
                 let (token, writes) = shared::one_time::issue(
                     shared::one_time::Purpose::VerifyEmail,
-                    signup.1["id"].as_str().unwrap(),
+                    &user,
                     json!({ "email": email }),
                 );
                 rt.block_on(state.store.transact(writes)).unwrap();
@@ -84,7 +88,7 @@ fn world(backend: TestBackend) -> &'static World {
                     &rt,
                     &state,
                     route("POST", "/auth/verify-email"),
-                    &json!({ "token": token }).to_string(),
+                    &json!({ "token": token, "password": PASSWORD }).to_string(),
                     None,
                     "",
                 );

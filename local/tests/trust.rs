@@ -68,22 +68,33 @@ async fn verification_flow(b: TestBackend) {
         .await;
     assert_ne!(first, second);
     let superseded = s
-        .post("/auth/verify-email", json!({ "token": first }))
+        .post(
+            "/auth/verify-email",
+            json!({ "password": PASSWORD, "token": first }),
+        )
         .await;
     let problem = superseded.problem(400).clone();
 
     let ok = s
-        .post("/auth/verify-email", json!({ "token": second }))
+        .post(
+            "/auth/verify-email",
+            json!({ "password": PASSWORD, "token": second }),
+        )
         .await;
     assert_eq!(ok.status, 204, "{}", ok.text);
     // Used, garbage, and a token of another purpose: the same answer.
     for bad in [second.clone(), "garbage".into(), "A".repeat(43)] {
-        let a = s.post("/auth/verify-email", json!({ "token": bad })).await;
+        let a = s
+            .post(
+                "/auth/verify-email",
+                json!({ "password": PASSWORD, "token": bad }),
+            )
+            .await;
         assert_eq!(a.problem(400), &problem, "{bad}");
     }
     assert_eq!(
         s.post("/auth/verify-email", json!({})).await.fields(),
-        vec!["token"]
+        vec!["token", "password"]
     );
 
     let token = s.user_token_of("vera@example.com").await;
@@ -123,9 +134,12 @@ async fn a_listed_address_is_admin_only_once_verified(b: TestBackend) {
     let t = s.user_token_of("chief@example.com").await;
     assert_eq!(s.get("/admin/users", Some(&t)).await.status, 403);
     // The old account's link is no use: only the newcomer's own works.
-    s.post("/auth/verify-email", json!({ "token": old_link }))
-        .await
-        .problem(400);
+    s.post(
+        "/auth/verify-email",
+        json!({ "password": PASSWORD, "token": old_link }),
+    )
+    .await
+    .problem(400);
     let new_link = loop {
         let t = s.mailed_token("chief@example.com", "Welcome").await;
         if t != old_link {
@@ -134,7 +148,10 @@ async fn a_listed_address_is_admin_only_once_verified(b: TestBackend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let ok = s
-        .post("/auth/verify-email", json!({ "token": new_link }))
+        .post(
+            "/auth/verify-email",
+            json!({ "password": PASSWORD, "token": new_link }),
+        )
         .await;
     assert_eq!(ok.status, 204, "{}", ok.text);
     let t = s.user_token_of("chief@example.com").await;
@@ -295,7 +312,10 @@ async fn email_change_moves_the_claim_and_loses_a_race(b: TestBackend) {
     // Until confirmed, the old address stays.
     assert_eq!(s.login("old@example.com", PASSWORD).await.status, 200);
     let done = s
-        .post("/auth/email-change/confirm", json!({"token": token}))
+        .post(
+            "/auth/email-change/confirm",
+            json!({"token": token, "password": PASSWORD}),
+        )
         .await;
     assert_eq!(done.status, 204, "{}", done.text);
     s.login("old@example.com", PASSWORD).await.problem(401);
@@ -325,7 +345,10 @@ async fn email_change_moves_the_claim_and_loses_a_race(b: TestBackend) {
         .await;
     s.signup("contested@example.com").await;
     let lost = s
-        .post("/auth/email-change/confirm", json!({"token": token}))
+        .post(
+            "/auth/email-change/confirm",
+            json!({"token": token, "password": PASSWORD}),
+        )
         .await;
     lost.problem(409);
     let me = s.get("/users/me", Some(&t)).await;

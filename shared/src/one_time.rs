@@ -2,7 +2,7 @@
 //!
 //! | item | pk | sk | notes |
 //! |---|---|---|---|
-//! | token | `OTT#{sha256}` | `OTT` | `purpose`, `user_id`, `data`; TTL at expiry |
+//! | token | `OTT#{sha256}` | `OTT` | `purpose`, `user_id`, `data`, `stamp`; TTL at expiry |
 //! | current token | `USER#{id}` | `OTT#{purpose}` | `hash` of the newest token of that purpose; TTL at expiry |
 //!
 //! A token is 32 random bytes (base64url) shown once, in a mail; only its
@@ -13,12 +13,25 @@
 //! token authorises: single use under concurrency, never read-then-write.
 //! Unknown, used, superseded, expired and wrong-purpose tokens all get the
 //! same answer.
+//!
+//! A token also records the account's *stamp* when it was asked for
+//! ([`User::token_stamp`]: the session cut-off). Every change that ends the
+//! account's sessions (password reset or change, logout-all, deactivation,
+//! verification, a confirmed address change) moves the stamp, and a token
+//! whose stamp is not the account's current one is dead: one write ends every
+//! pending link of every purpose, as it ends every session. Without it an
+//! attacker's email-change link would outlive the owner's password reset.
+//! The change a token authorises is saved on the condition that the account
+//! is still at the version read with the token, so a stamp moved meanwhile
+//! fails that transaction too.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::domain::User;
 use crate::ports::item_store::{Condition, Key, StoreError, Write};
+use crate::repo::{RepoError, from_item};
 use crate::secrets::{new_token, token_hash};
 use crate::state::AppState;
 
@@ -61,16 +74,18 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// A new token: the secret to mail, and the writes that store its hash.
-pub fn issue(purpose: Purpose, user_id: &str, data: Value) -> (String, Vec<Write>) {
+/// A new token for `user` as read (its stamp is recorded): the secret to
+/// mail, and the writes that store its hash.
+pub fn issue(purpose: Purpose, user: &User, data: Value) -> (String, Vec<Write>) {
     let token = new_token();
     let hash = token_hash(&token);
     let expires = now() + purpose.ttl().as_secs() as i64;
     let token_item = json!({
         "pk": token_key(&hash).pk, "sk": "OTT", "purpose": purpose.as_str(),
-        "user_id": user_id, "data": data, "expires_at": expires,
+        "user_id": user.id, "data": data, "expires_at": expires,
+        "stamp": user.token_stamp(),
     });
-    let current = current_key(user_id, purpose);
+    let current = current_key(&user.id, purpose);
     let current_item = json!({
         "pk": current.pk, "sk": current.sk, "hash": hash, "expires_at": expires,
     });
@@ -81,10 +96,11 @@ pub fn issue(purpose: Purpose, user_id: &str, data: Value) -> (String, Vec<Write
     (token, vec![put(token_item), put(current_item)])
 }
 
-/// A token that may be used: whose it is and what it carries.
+/// A token that may be used: its account (active, as read now) and what
+/// it carries.
 #[derive(Debug, Clone)]
 pub struct Valid {
-    pub user_id: String,
+    pub user: User,
     pub data: Value,
     hash: String,
     purpose: Purpose,
@@ -100,7 +116,7 @@ impl Valid {
                 condition: Some(Condition::Exists),
             },
             Write::Delete {
-                key: current_key(&self.user_id, self.purpose),
+                key: current_key(&self.user.id, self.purpose),
                 condition: Some(Condition::Equals("hash".into(), json!(self.hash))),
             },
         ]
@@ -108,12 +124,13 @@ impl Valid {
 }
 
 /// Looks a presented token up: `Ok(None)` for every token that cannot be
-/// used (unknown, used, superseded, expired, another purpose, malformed).
+/// used (unknown, used, superseded, expired, another purpose, malformed,
+/// ended by a change of the account, or of an inactive or deleted account).
 pub async fn find(
     state: &AppState,
     purpose: Purpose,
     token: &str,
-) -> Result<Option<Valid>, StoreError> {
+) -> Result<Option<Valid>, RepoError> {
     let token = token.trim();
     if token.len() != 43
         || !token
@@ -132,7 +149,10 @@ pub async fn find(
     let Some(user_id) = item.get("user_id").and_then(Value::as_str) else {
         return Ok(None);
     };
-    let current = state.store.get(&current_key(user_id, purpose)).await?;
+    // The pointer and the account share a partition: one read for both.
+    let keys = [current_key(user_id, purpose), crate::keys::user(user_id)];
+    let mut found = state.store.get_many(&keys).await?.into_iter();
+    let (current, user) = (found.next().flatten(), found.next().flatten());
     if current
         .as_ref()
         .and_then(|c| c.get("hash"))
@@ -141,8 +161,15 @@ pub async fn find(
     {
         return Ok(None);
     }
+    let Some(user) = user.map(from_item::<User>).transpose()? else {
+        return Ok(None);
+    };
+    let stamp = item.get("stamp").and_then(Value::as_i64);
+    if !user.active || stamp != Some(user.token_stamp()) {
+        return Ok(None);
+    }
     Ok(Some(Valid {
-        user_id: user_id.to_owned(),
+        user,
         data: item.get("data").cloned().unwrap_or(Value::Null),
         hash,
         purpose,

@@ -162,7 +162,7 @@ impl crate::ports::Mailer for RecordingMailer {
     }
 }
 
-/// The one-time token in a mailed link (`…?token=…`).
+/// The one-time token in a mailed link (`…#token=…`).
 pub fn token_in(text: &str) -> Option<String> {
     let start = text.find("token=")? + "token=".len();
     let token: String = text[start..]

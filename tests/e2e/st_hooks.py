@@ -75,7 +75,7 @@ def _mailed_token(to, subject=""):
 
 
 _call("POST", "/auth/signup", {"email": EMAIL, "password": PASSWORD})
-_status, _ = _call("POST", "/auth/verify-email", {"token": _mailed_token(EMAIL)})
+_status, _ = _call("POST", "/auth/verify-email", {"token": _mailed_token(EMAIL), "password": PASSWORD})
 assert _status == 204, f"verifying the schemathesis admin failed: {_status}"
 _admin = _login()["access_token"]
 _status, _book = _call(
@@ -165,13 +165,13 @@ def _realistic(case):
     if op == "DELETE /users/me":
         return {"password": THROWAWAY_PASSWORD}
     if op == "POST /auth/verify-email":
-        return {"token": _mailed_token(_throwaway_with_email()[2], "Welcome")}
+        return {"token": _mailed_token(_throwaway_with_email()[2], "Welcome"), "password": THROWAWAY_PASSWORD}
     if op == "POST /auth/verify-email/resend":
         return case.body
     if op == "POST /auth/password-reset/confirm":
         return {"token": _reset_token(), "new_password": STRONG}
     if op == "POST /auth/email-change/confirm":
-        return {"token": _email_change_token()}
+        return {"token": _email_change_token(), "password": THROWAWAY_PASSWORD}
     if op == "POST /users/me/email":
         return {"new_email": f"st-change-{next(_counter)}@example.com", "password": PASSWORD}
     if op == "POST /auth/refresh" and body is not None:

@@ -1,8 +1,12 @@
 //! Proving and changing an email address, and getting back into an account
 //! (OWASP's Forgot Password Cheat Sheet):
-//! - `POST /auth/verify-email {token}` → 204: the address is verified; an
-//!   address listed in `ADMIN_EMAILS` becomes admin at this moment (never at
-//!   sign-up);
+//! - `POST /auth/verify-email {token, password | new_password}` → 204: the
+//!   address is verified. The link proves the mailbox, not who set the
+//!   password (someone else may have signed up with this address first:
+//!   a "pre-hijacked" account), so the request also proves the account's
+//!   password or sets a new one. Either way every session and every other
+//!   pending link ends, and an address listed in `ADMIN_EMAILS` becomes admin
+//!   only now, held by someone who proved both;
 //! - `POST /auth/verify-email/resend` (bearer) → 202: a new link (the old
 //!   ones stop working);
 //! - `POST /auth/password-reset {email}` → 202, the same answer and the
@@ -10,16 +14,22 @@
 //!   queues an event; the `user-events` consumer looks the address up and
 //!   mails the link;
 //! - `POST /auth/password-reset/confirm {token, new_password}` → 204: the new
-//!   password (signup's rules), every session over, the login lock cleared,
-//!   a notice mailed, audited;
+//!   password (signup's rules), every session and every other pending link
+//!   over, the address counted as verified (the link proved it; an
+//!   `ADMIN_EMAILS` address becomes admin), the login lock cleared, a notice
+//!   mailed, audited;
 //! - `POST /users/me/email {new_email, password}` (bearer) → 202: a link to
 //!   the new address and a notice to the old one; nothing changes yet;
-//! - `POST /auth/email-change/confirm {token}` → 204: the address moves, with
-//!   its uniqueness claim, in one transaction (409 if it was taken meanwhile).
+//! - `POST /auth/email-change/confirm {token, password}` → 204: the address
+//!   moves, with its uniqueness claim, in one transaction (409 if it was
+//!   taken meanwhile); every session and pending link ends. The password
+//!   keeps a stranger who merely owns the new mailbox from adopting someone
+//!   else's account by clicking (a "trojan identifier").
 //!
 //! Tokens are `shared::one_time`'s: random, stored hashed, single use,
-//! expiring, a newer one replacing older ones. Every token that cannot be
-//! used gets the same 400.
+//! expiring, a newer one replacing older ones, and all ended by any change
+//! that ends the account's sessions. Every token that cannot be used gets the
+//! same 400, checked before any password: the routes are no password oracle.
 
 use std::sync::Arc;
 
@@ -66,17 +76,6 @@ fn accepted(message: &str) -> Result<Response<Body>, ApiError> {
     json_response(StatusCode::ACCEPTED, &json!({ "message": message }))
 }
 
-#[derive(Deserialize)]
-struct TokenBody {
-    token: Option<String>,
-}
-
-fn token_of(body: TokenBody) -> Result<String, ApiError> {
-    body.token
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| ApiError::field("token", "is required"))
-}
-
 /// Runs a token's transaction: `writes[0]` saves the user; the token's
 /// writes come next. A failed save is a concurrent change (409); a failed
 /// token write means it was used meanwhile (the invalid-token 400);
@@ -105,20 +104,93 @@ async fn commit(
     }
 }
 
+#[derive(Deserialize)]
+struct VerifyBody {
+    token: Option<String>,
+    password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// How a verifier proves the password half: the account's current password,
+/// or a new one that replaces whatever was set before the address was proven.
+enum PasswordProof {
+    Current(String),
+    New(String),
+}
+
+fn password_proof(
+    password: Option<String>,
+    new_password: Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<PasswordProof> {
+    match (password.filter(|p| !p.is_empty()), new_password) {
+        (Some(p), None) => Some(PasswordProof::Current(p)),
+        (None, Some(p)) => Some(PasswordProof::New(p)),
+        (Some(_), Some(_)) => {
+            errors.push(FieldError::new(
+                "new_password",
+                "give either the account's password or a new one, not both",
+            ));
+            None
+        }
+        (None, None) => {
+            errors.push(FieldError::new(
+                "password",
+                "is required: the account's password, or choose a new one as new_password",
+            ));
+            None
+        }
+    }
+}
+
+/// Checks the account's current password (under the re-authentication
+/// limit) or hashes a new one: the hash the account keeps.
+async fn prove_password(
+    state: &AppState,
+    user: &shared::domain::User,
+    proof: PasswordProof,
+) -> Result<(String, bool), ApiError> {
+    match proof {
+        PasswordProof::Current(password) => {
+            state.login_limiter.reauth_attempt(&user.id).await?;
+            match password::verify(password, Some(user.password_hash.clone())).await? {
+                Verdict::Invalid => Err(ApiError::field("password", "is incorrect")),
+                _ => Ok((user.password_hash.clone(), false)),
+            }
+        }
+        PasswordProof::New(raw) => {
+            let new_password = NewPassword::parse(&raw, &user.guessable_words())
+                .map_err(|m| ApiError::field("new_password", &m))?;
+            Ok((password::hash(new_password.into_inner()).await?, true))
+        }
+    }
+}
+
 async fn verify(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
-    let token = token_of(json_body(req)?)?;
+    let body: VerifyBody = json_body(req)?;
+    let mut errors = Vec::new();
+    if body.token.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        errors.push(FieldError::new("token", "is required"));
+    }
+    let proof = password_proof(body.password, body.new_password, &mut errors);
+    let (Some(token), Some(proof), true) = (body.token, proof, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
     let Some(valid) = one_time::find(state, Purpose::VerifyEmail, &token).await? else {
         return Err(invalid());
     };
-    let Some(user) = state.users.get(&valid.user_id).await? else {
-        return Err(invalid());
-    };
+    let user = &valid.user;
     // A link for an address the account no longer has proves nothing.
     if valid.data["email"].as_str() != Some(user.email.as_str()) {
         return Err(invalid());
     }
+    let (password_hash, new_password) = prove_password(state, user, proof).await?;
     let mut verified = user.clone();
     verified.email_verified = true;
+    verified.password_hash = password_hash;
+    // Whoever held a session before the mailbox was proven is out, and so
+    // is every other pending link.
+    verified.sessions_cutoff = Some(SessionCutoff::now(None));
     let admin = state.config.is_admin_email(user.email.as_str()) && user.role != Role::Admin;
     if admin {
         verified.role = Role::Admin;
@@ -134,11 +206,22 @@ async fn verify(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         Some(&user.id),
         None,
         &client,
-        json!({ "admin_granted": admin }),
+        json!({ "admin_granted": admin, "password_set": new_password }),
     )?);
     commit(state, writes, None).await?;
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    if new_password {
+        clear_login_lock(state, user.email.as_str()).await;
+    }
     Ok(no_content())
+}
+
+/// The owner proved control of the address: the login lock goes. (After
+/// the commit; if this fails the lock still lapses with its window.)
+async fn clear_login_lock(state: &AppState, email: &str) {
+    if let Err(e) = state.login_limiter.clear_account(email).await {
+        tracing::warn!(error = %e, "could not clear the login counters");
+    }
 }
 
 async fn resend(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -211,15 +294,21 @@ async fn reset_confirm(state: &AppState, req: &Request) -> Result<Response<Body>
     let Some(valid) = one_time::find(state, Purpose::ResetPassword, &token).await? else {
         return Err(invalid());
     };
-    let Some(user) = state.users.get(&valid.user_id).await?.filter(|u| u.active) else {
-        return Err(invalid());
-    };
-    let new_password = NewPassword::parse(&raw_password, &user.guessable_words())
-        .map_err(|m| ApiError::field("new_password", &m))?;
+    let user = &valid.user;
+    let (password_hash, _) = prove_password(state, user, PasswordProof::New(raw_password)).await?;
     let mut reset = user.clone();
-    reset.password_hash = password::hash(new_password.into_inner()).await?;
-    // Whoever knew the old password is out: every session ends.
+    reset.password_hash = password_hash;
+    // Whoever knew the old password is out: every session ends, and with
+    // it every other pending link (an email change asked for with the old
+    // password, say).
     reset.sessions_cutoff = Some(SessionCutoff::now(None));
+    // The link proved the mailbox and its follower set the password: both
+    // halves, so the address counts as verified (and a listed one as admin).
+    reset.email_verified = true;
+    let admin = state.config.is_admin_email(user.email.as_str()) && user.role != Role::Admin;
+    if admin {
+        reset.role = Role::Admin;
+    }
     let client = ClientInfo::from_request(req);
     let (save, _) = state.users.next_version(&reset)?;
     let event = UserEvent::new(USER_PASSWORD_CHANGED, &user.id, json!({ "reset": true }));
@@ -231,15 +320,11 @@ async fn reset_confirm(state: &AppState, req: &Request) -> Result<Response<Body>
         Some(&user.id),
         None,
         &client,
-        json!({}),
+        json!({ "admin_granted": admin }),
     )?);
     commit(state, writes, None).await?;
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
-    // The owner proved control of the address: the login lock goes. (After
-    // the commit; if this fails the lock still lapses with its window.)
-    if let Err(e) = state.login_limiter.clear_account(user.email.as_str()).await {
-        tracing::warn!(error = %e, "could not clear the login counters after a reset");
-    }
+    clear_login_lock(state, user.email.as_str()).await;
     Ok(no_content())
 }
 
@@ -286,7 +371,13 @@ async fn change_request(state: &AppState, req: &Request) -> Result<Response<Body
     let event = UserEvent::new(
         USER_EMAIL_CHANGE_REQUESTED,
         &user.id,
-        json!({ "new_email": new_email.as_str(), "from": user.email.as_str() }),
+        json!({
+            "new_email": new_email.as_str(),
+            "from": user.email.as_str(),
+            // The link is issued later, by the consumer: it must die with
+            // anything that ends the sessions meanwhile (a reset, say).
+            "stamp": user.token_stamp(),
+        }),
     );
     let audit = AuditRepo::entry(
         "email.change_requested",
@@ -305,14 +396,32 @@ async fn change_request(state: &AppState, req: &Request) -> Result<Response<Body
     )
 }
 
+#[derive(Deserialize)]
+struct ChangeConfirm {
+    token: Option<String>,
+    password: Option<String>,
+}
+
 async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
-    let token = token_of(json_body(req)?)?;
+    let body: ChangeConfirm = json_body(req)?;
+    let mut errors = Vec::new();
+    if body.token.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        errors.push(FieldError::new("token", "is required"));
+    }
+    let password = body.password.filter(|p| !p.is_empty());
+    if password.is_none() {
+        errors.push(FieldError::new(
+            "password",
+            "is required: the account's password",
+        ));
+    }
+    let (Some(token), Some(password), true) = (body.token, password, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
     let Some(valid) = one_time::find(state, Purpose::ChangeEmail, &token).await? else {
         return Err(invalid());
     };
-    let Some(user) = state.users.get(&valid.user_id).await? else {
-        return Err(invalid());
-    };
+    let user = &valid.user;
     let (Some(to), Some(from)) = (
         valid.data["new_email"].as_str(),
         valid.data["from"].as_str(),
@@ -326,10 +435,13 @@ async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body
     if from != user.email.as_str() {
         return Err(invalid());
     }
+    prove_password(state, user, PasswordProof::Current(password)).await?;
     let mut moved = user.clone();
-    // Following the link proves the new address.
+    // Following the link proves the new address; the password, the account.
     moved.email_verified = true;
-    if state.config.is_admin_email(to.as_str()) {
+    moved.sessions_cutoff = Some(SessionCutoff::now(None));
+    let admin = state.config.is_admin_email(to.as_str()) && user.role != Role::Admin;
+    if admin {
         moved.role = Role::Admin;
     }
     let (mut writes, next) = state.users.move_email(&moved, &to)?;
@@ -346,7 +458,7 @@ async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body
         Some(&user.id),
         None,
         &ClientInfo::from_request(req),
-        json!({}),
+        json!({ "admin_granted": admin }),
     )?);
     commit(state, writes, Some(taken)).await?;
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;

@@ -228,6 +228,12 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             if from != user.email.as_str() {
                 return Ok(()); // superseded by a later change
             }
+            // Asked for before something ended the account's sessions (a
+            // password reset, say): that ended this request too.
+            if event.data["stamp"].as_i64() != Some(user.token_stamp()) {
+                tracing::info!(event_id = %event.event_id, "email change ended before its link was sent");
+                return Ok(());
+            }
             let data = json!({ "new_email": to, "from": from });
             let link =
                 mails::link(state, Purpose::ChangeEmail, &user, data, "confirm-email").await?;
@@ -235,8 +241,9 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 "Hello,\n\nto make this the address of your User Platform account, follow this link (it works for 24 hours):\n{link}\n\nUser Platform\n"
             );
             mails::send(state, to, "Confirm your new address", confirm).await?;
+            let reset = format!("{}/reset-password", state.config.app_base_url);
             let notice = format!(
-                "Hello,\n\nsomeone signed in to your account asked to change its address to {to}. Until the link sent there is used, nothing changes. If it was not you, change your password now.\n\nUser Platform\n"
+                "Hello,\n\nsomeone signed in to your account asked to change its address to {to}. Until the link sent there is used (with the account's password), nothing changes.\n\nIf it was not you, reset your password now: {reset}\nA reset cancels the change, ends the link sent to {to} and signs everyone out.\n\nUser Platform\n"
             );
             mails::send(state, from, "A change of address was requested", notice).await
         }
@@ -320,7 +327,10 @@ mod mails {
 
     /// Issues a token (replacing the user's earlier ones of that purpose)
     /// and returns the front end's link carrying it. The token is only
-    /// ever in the mail; the store keeps its hash.
+    /// ever in the mail; the store keeps its hash. It rides in the link's
+    /// fragment (`#token=`), which browsers never send to a server: it
+    /// reaches no access log, proxy or `Referer` (the page reads it and
+    /// posts it).
     pub async fn link(
         state: &AppState,
         purpose: Purpose,
@@ -328,14 +338,14 @@ mod mails {
         data: Value,
         page: &str,
     ) -> Result<String, String> {
-        let (token, writes) = one_time::issue(purpose, &user.id, data);
+        let (token, writes) = one_time::issue(purpose, user, data);
         state
             .store
             .transact(writes)
             .await
             .map_err(|e| e.to_string())?;
         Ok(format!(
-            "{}/{page}?token={token}",
+            "{}/{page}#token={token}",
             state.config.app_base_url
         ))
     }

@@ -209,7 +209,10 @@ impl TestServer {
         let mut token = self.mailed_token(email, "").await;
         for _ in 0..200 {
             let a = self
-                .post("/auth/verify-email", json!({ "token": token }))
+                .post(
+                    "/auth/verify-email",
+                    json!({ "token": token, "password": PASSWORD }),
+                )
                 .await;
             if a.status == 204 {
                 return;

@@ -89,6 +89,13 @@ impl User {
         words
     }
 
+    /// What one-time tokens record when issued and must still match when
+    /// used (`shared::one_time`): the session cut-off, so every change that
+    /// ends the sessions also ends every pending link.
+    pub fn token_stamp(&self) -> i64 {
+        self.sessions_cutoff.as_ref().map_or(0, |c| c.at_ms)
+    }
+
     /// Whether a session of this user started at `started` is still
     /// allowed by the user's cut-off.
     pub fn allows_session(&self, session_id: &str, started: OffsetDateTime) -> bool {
