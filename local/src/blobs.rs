@@ -38,13 +38,22 @@ pub async fn get(
     match parts.blobs.get(&grant.key).await {
         Ok(Some(blob)) => {
             let mut headers = HeaderMap::new();
-            if let Ok(v) = HeaderValue::from_str(&blob.content_type) {
-                headers.insert(header::CONTENT_TYPE, v);
-            }
-            if let Some(name) = grant.download_name
-                && let Ok(v) = HeaderValue::from_str(&shared::ports::blob_store::attachment(&name))
-            {
-                headers.insert(header::CONTENT_DISPOSITION, v);
+            // What S3 answers with: the headers stored with the object, the
+            // URL's signed download name over its disposition. And what S3
+            // cannot store: no browser may guess another type than ours.
+            let disposition = grant
+                .download_name
+                .map(|name| shared::ports::blob_store::attachment(&name))
+                .or(blob.content_disposition);
+            for (name, value) in [
+                (header::CONTENT_TYPE, Some(blob.content_type)),
+                (header::CONTENT_DISPOSITION, disposition),
+                (header::CACHE_CONTROL, blob.cache_control),
+                (header::X_CONTENT_TYPE_OPTIONS, Some("nosniff".to_owned())),
+            ] {
+                if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                    headers.insert(name, v);
+                }
             }
             (StatusCode::OK, headers, blob.bytes).into_response()
         }
@@ -88,7 +97,8 @@ pub async fn put(
         return denied("the body's length differs from the signed Content-Length");
     }
     let size = body.len();
-    match parts.blobs.put(&grant.key, body, &content_type).await {
+    let served = shared::ports::Served::upload(&content_type);
+    match parts.blobs.put(&grant.key, body, &served).await {
         Ok(()) => {
             if grant.key.starts_with("uploads/") {
                 notify_object_created(state.clone(), grant.key, size);

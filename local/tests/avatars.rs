@@ -379,6 +379,93 @@ async fn bad_input_is_refused_and_nothing_stored(backend: TestBackend) {
     assert!(profile_has_no_avatar(&s, &token).await);
 }
 
+/// Served images say what they are (issue 26, item 9): the headers are
+/// stored with each object at upload (S3's metadata; the blob folder's
+/// sidecar) and come back on every GET of a link. S3 cannot store
+/// `X-Content-Type-Options`; the local blob route adds it.
+async fn served_avatars_say_what_they_are(backend: TestBackend) {
+    let s = TestServer::start_on(backend).await;
+    let token = s.user_token("headers@example.com").await;
+    for (content_type, bytes) in samples() {
+        let a = put_avatar(&s, &token, content_type, bytes).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let ext = if a.body["content_type"] == "image/png" {
+            "png"
+        } else {
+            "jpg"
+        };
+        for (field, side) in [("url", 512), ("thumbnail_url", 128)] {
+            let url = a.body[field].as_str().unwrap();
+            let r = s.client.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            let h = r.headers();
+            assert_eq!(h["content-type"], a.body["content_type"].as_str().unwrap());
+            assert_eq!(
+                h["content-disposition"],
+                format!("inline; filename=\"avatar-{side}.{ext}\"").as_str()
+            );
+            assert_eq!(h["cache-control"], "private, max-age=31536000, immutable");
+            if backend == TestBackend::Embedded {
+                assert_eq!(h["x-content-type-options"], "nosniff");
+            }
+        }
+    }
+}
+
+/// Decompression bombs (issue 26, item 7): each refused with a 422 naming
+/// the limit, through the body and through a presigned upload, before the
+/// pixels are allocated (`BENCHMARKS.md` has the time and peak memory of
+/// each rejection); nothing is stored.
+async fn image_bombs_are_refused_before_decoding(backend: TestBackend) {
+    let s = TestServer::start_on(backend).await;
+    let token = s.user_token("bomber@example.com").await;
+    for (name, content_type, bytes) in media_upload::hostile::all() {
+        let limit = match name {
+            "png-lying-ihdr" | "gif-animated-many-frames" => None,
+            "png-16bit-11000"
+            | "gif-12000-screen"
+            | "gif-frame-larger-than-screen"
+            | "jpeg-11000-square" => Some("at most 40 megapixels"),
+            "jpeg-absurd-dimensions" => Some("larger than 12000 × 12000 pixels"),
+            other => unreachable!("{other}"),
+        };
+        let size = bytes.len();
+        let started = std::time::Instant::now();
+        let direct = put_avatar(&s, &token, content_type, bytes.clone()).await;
+        let took = started.elapsed();
+        match limit {
+            Some(limit) => {
+                assert_eq!(direct.fields(), ["file"], "{name}");
+                assert!(direct.text.contains(limit), "{name}: {}", direct.text);
+                let view = presigned_upload(&s, backend, &token, content_type, bytes).await;
+                assert_eq!(view["status"], "rejected", "{name}: {view}");
+                assert!(
+                    view["reason"].as_str().unwrap().contains(limit),
+                    "{name}: {view}"
+                );
+            }
+            // Within the limits: the header is honest about what is decoded
+            // (the first frame of the animation; the 4,000 × 4,000 pixels
+            // the PNG promised, however much more its data inflates to).
+            None => {
+                assert!(
+                    direct.status == 200 || direct.status == 422,
+                    "{name}: {} {}",
+                    direct.status,
+                    direct.text
+                );
+            }
+        }
+        eprintln!("{name}: {size} bytes, {} in {took:?}", direct.status);
+    }
+    assert!(
+        objects(&s, &token)
+            .await
+            .iter()
+            .all(|k| !k.starts_with("uploads/"))
+    );
+}
+
 async fn upload_urls_are_limited_per_hour(backend: TestBackend) {
     let s = TestServer::start_on(backend).await;
     let token = s.user_token("eager@example.com").await;
@@ -405,7 +492,7 @@ async fn account_deletion_leaves_no_object(backend: TestBackend) {
         .put(
             &format!("uploads/{user}/{}", uuid::Uuid::new_v4()),
             bytes.into(),
-            ct,
+            &shared::ports::Served::upload(ct),
         )
         .await
         .unwrap();
@@ -434,6 +521,8 @@ async fn account_deletion_leaves_no_object(backend: TestBackend) {
 }
 
 on_both_backends!(
+    image_bombs_are_refused_before_decoding,
+    served_avatars_say_what_they_are,
     every_format_through_both_paths,
     metadata_is_dropped_and_orientation_applied,
     bad_input_is_refused_and_nothing_stored,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{TestBackend, TestServer};
-use shared::ports::BlobError;
+use shared::ports::{BlobError, Served};
 
 on_both_backends!(
     objects_round_trip,
@@ -22,14 +22,33 @@ async fn objects_round_trip(b: TestBackend) {
     let blobs = s.running.state.blobs.clone();
     assert_eq!(blobs.get("avatars/u1/a.png").await.unwrap(), None);
     let png = Bytes::from_static(b"\x89PNG\r\n\x1a\nfake");
+    let served = Served::inline("image/png", "a.png", "private, max-age=60");
     blobs
-        .put("avatars/u1/a.png", png.clone(), "image/png")
+        .put("avatars/u1/a.png", png.clone(), &served)
         .await
         .unwrap();
     let got = blobs.get("avatars/u1/a.png").await.unwrap().unwrap();
-    assert_eq!((got.bytes, got.content_type.as_str()), (png, "image/png"));
+    assert_eq!(
+        (
+            got.bytes,
+            got.content_type.as_str(),
+            got.content_disposition.as_deref(),
+            got.cache_control.as_deref()
+        ),
+        (
+            png,
+            "image/png",
+            Some(r#"inline; filename="a.png""#),
+            Some("private, max-age=60")
+        ),
+        "the headers are stored with the object"
+    );
     blobs
-        .put("avatars/u1/a.png", Bytes::from_static(b"v2"), "image/webp")
+        .put(
+            "avatars/u1/a.png",
+            Bytes::from_static(b"v2"),
+            &Served::upload("image/webp"),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -54,7 +73,7 @@ async fn presigned_get_over_http(b: TestBackend) {
         .put(
             "pdfs/u1/profile.pdf",
             Bytes::from_static(b"%PDF-1.7 test"),
-            "application/pdf",
+            &Served::inline("application/pdf", "profile.pdf", "private, no-cache"),
         )
         .await
         .unwrap();
@@ -70,8 +89,11 @@ async fn presigned_get_over_http(b: TestBackend) {
     assert_eq!(r.status(), 200, "{url}");
     assert_eq!(
         r.headers()["content-disposition"],
-        "attachment; filename=\"profile.pdf\""
+        "attachment; filename=\"profile.pdf\"",
+        "the URL's download name wins over the stored disposition"
     );
+    assert_eq!(r.headers()["cache-control"], "private, no-cache");
+    assert_eq!(r.headers()["content-type"], "application/pdf");
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"%PDF-1.7 test");
 }
 
@@ -121,7 +143,11 @@ async fn listing_a_folder(b: TestBackend) {
         "l/u2/d.png",
     ] {
         blobs
-            .put(key, bytes::Bytes::from_static(b"x"), "image/png")
+            .put(
+                key,
+                bytes::Bytes::from_static(b"x"),
+                &Served::upload("image/png"),
+            )
             .await
             .unwrap();
     }
@@ -140,7 +166,9 @@ async fn unsafe_keys_are_refused(b: TestBackend) {
     let blobs = s.running.state.blobs.clone();
     for key in ["../etc/passwd", "/abs", "a//b", "a/../b", "sp ace"] {
         assert_eq!(
-            blobs.put(key, Bytes::from_static(b"x"), "text/plain").await,
+            blobs
+                .put(key, Bytes::from_static(b"x"), &Served::upload("text/plain"))
+                .await,
             Err(BlobError::InvalidKey),
             "{key}"
         );
@@ -162,7 +190,11 @@ async fn embedded_urls_check_signature_method_type_and_expiry() {
     let s = TestServer::start_on(TestBackend::Embedded).await;
     let blobs = s.running.state.blobs.clone();
     blobs
-        .put("f/a.txt", Bytes::from_static(b"secret"), "text/plain")
+        .put(
+            "f/a.txt",
+            Bytes::from_static(b"secret"),
+            &Served::upload("text/plain"),
+        )
         .await
         .unwrap();
     let client = reqwest::Client::new();

@@ -264,7 +264,11 @@ async fn the_avatar_samples_run_through_their_handlers() {
     .unwrap();
     state
         .blobs
-        .put(&key, png.into(), "image/png")
+        .put(
+            &key,
+            png.into(),
+            &shared::ports::Served::upload("image/png"),
+        )
         .await
         .unwrap();
     let avatar_of_ada = || async { state.users.get(&ada).await.unwrap().unwrap().avatar };

@@ -463,7 +463,11 @@ async fn landed_upload(r: &Rig) -> Fixture {
         .unwrap();
     r.state()
         .blobs
-        .put(&record.key, bytes.into(), "image/png")
+        .put(
+            &record.key,
+            bytes.into(),
+            &shared::ports::Served::upload("image/png"),
+        )
         .await
         .unwrap();
     f["key"] = json!(record.key);

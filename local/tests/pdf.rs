@@ -18,6 +18,12 @@ async fn pdf_text(s: &TestServer, url: &str) -> String {
         .unwrap()
         .to_owned();
     assert!(disposition.contains("profile.pdf"), "{disposition}");
+    // Redrawn under its key: stored with "check before reuse" (issue 26).
+    assert_eq!(response.headers()["cache-control"], "private, no-cache");
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    if s.running.state.embedded.is_some() {
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
     let bytes = response.bytes().await.unwrap();
     assert!(bytes.starts_with(b"%PDF-"));
     let doc = lopdf::Document::load_mem(&bytes).unwrap();

@@ -23,12 +23,18 @@ use time::OffsetDateTime;
 
 use crate::domain::{Avatar, AvatarLinks, User};
 use crate::files::now_secs;
+use crate::ports::Served;
 use crate::ports::item_store::{Attrs, Change};
 use crate::state::AppState;
 use crate::storage::StorageError;
 
 /// How long avatar links work.
 pub const LINK_TTL: Duration = Duration::from_secs(600);
+
+/// An avatar's images never change under their key (a new avatar gets new
+/// keys), so a browser may keep them for a year; `private`: they are one
+/// person's, behind signed links, not for shared caches.
+pub const AVATAR_CACHE_CONTROL: &str = "private, max-age=31536000, immutable";
 /// How long a presigned upload URL works.
 pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(300);
 /// Upload URLs a user may ask for per hour.
@@ -100,10 +106,12 @@ pub async fn install(
     };
     let written = async {
         for (key, r) in [(&avatar.key, large), (&avatar.thumbnail_key, small)] {
-            state
-                .blobs
-                .put(key, Bytes::from(r.bytes), content_type)
-                .await?;
+            let served = Served::inline(
+                content_type,
+                &format!("avatar-{}.{ext}", r.side),
+                AVATAR_CACHE_CONTROL,
+            );
+            state.blobs.put(key, Bytes::from(r.bytes), &served).await?;
         }
         set_avatar(state, user_id, Some(avatar.clone())).await
     }

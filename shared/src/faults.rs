@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use crate::ports::item_store::{ItemStore, Key, Page, Query, StoreError, Write};
 use crate::ports::{
-    Blob, BlobError, BlobStore, Mail, MailError, Mailer, Queue, QueueError, Received,
+    Blob, BlobError, BlobStore, Mail, MailError, Mailer, Queue, QueueError, Received, Served,
 };
 
 /// Which calls fail.
@@ -205,9 +205,9 @@ impl FaultyBlobs {
 
 #[async_trait]
 impl BlobStore for FaultyBlobs {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), BlobError> {
+    async fn put(&self, key: &str, bytes: Bytes, served: &Served) -> Result<(), BlobError> {
         self.check("blob.put")?;
-        self.inner.put(key, bytes, content_type).await
+        self.inner.put(key, bytes, served).await
     }
     async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError> {
         self.check("blob.get")?;

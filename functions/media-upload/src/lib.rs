@@ -18,6 +18,8 @@
 //! Both upload paths end in [`pipeline::process`] and
 //! [`shared::avatars::install`]: one processing path.
 
+#[cfg(feature = "samples")]
+pub mod hostile;
 pub mod pipeline;
 
 use std::sync::Arc;
@@ -135,7 +137,10 @@ pub fn rejected(e: ImageRejected) -> ApiError {
         ImageRejected::UnsupportedFormat | ImageRejected::Mismatch { .. } => {
             ApiError::Unsupported(format!("{e}; send a PNG, JPEG, WebP or GIF image."))
         }
-        ImageRejected::TooLarge | ImageRejected::Corrupt => ApiError::field("file", &e.to_string()),
+        ImageRejected::TooLarge
+        | ImageRejected::TooManyPixels { .. }
+        | ImageRejected::TooMuchMemory
+        | ImageRejected::Corrupt => ApiError::field("file", &e.to_string()),
     }
 }
 

@@ -17,9 +17,15 @@ pub const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 /// Larger sides are refused before any pixel is decoded (a 100,000 ×
 /// 100,000 "bomb" fails here, without allocating).
 pub const MAX_SIDE: u32 = 12_000;
-/// What decoding may allocate at most (a 12,000 × 12,000 RGBA image is 550 MB:
-/// the side limit and this one together bound the work).
-pub const MAX_ALLOC: u64 = 256 * 1024 * 1024;
+/// The most pixels an original may have: its canvas, and (GIF) its first
+/// frame's rectangle, both read from the headers before anything is
+/// decoded. A 512-pixel avatar needs far less; 40 MP admits any camera
+/// photo of today's phones.
+pub const MAX_PIXELS: u64 = 40_000_000;
+/// What the decoded image may take at most (the decoder's own buffers are
+/// bounded by the same figure through `image`'s limits): 40 MP of 8-bit
+/// RGBA; a 16-bit image must be smaller.
+pub const MAX_ALLOC: u64 = 160_000_000;
 /// The square renditions written, largest first.
 pub const SIZES: [u32; 2] = [512, 128];
 
@@ -38,9 +44,21 @@ pub enum ImageRejected {
         declared: &'static str,
         actual: &'static str,
     },
-    /// Over the pixel or memory limits.
+    /// A side over [`MAX_SIDE`].
     #[error("the image is larger than {MAX_SIDE} × {MAX_SIDE} pixels")]
     TooLarge,
+    /// More pixels (canvas or frame) than [`MAX_PIXELS`].
+    #[error(
+        "the image has {megapixels} megapixels ({width} × {height}); at most 40 megapixels are accepted"
+    )]
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        megapixels: u64,
+    },
+    /// Decoding would take more memory than [`MAX_ALLOC`].
+    #[error("decoding the image would take more than 160 MB of memory (the limit)")]
+    TooMuchMemory,
     /// Truncated or corrupt.
     #[error("the image could not be decoded (truncated or corrupt)")]
     Corrupt,
@@ -138,6 +156,17 @@ pub fn decode(bytes: &[u8], min_side: u32) -> Result<DynamicImage, ImageRejected
     if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
         return Err(ImageRejected::TooLarge);
     }
+    check_pixels(w, h)?;
+    if format == "image/gif" {
+        check_gif_first_frame(bytes)?;
+    }
+    // `from_decoder` allocates this much at once, outside `image`'s
+    // allocation limit (only `ImageReader::decode` reserves it): checked
+    // here, before the allocation.
+    let bytes_needed = decoder.total_bytes();
+    if bytes_needed > MAX_ALLOC {
+        return Err(ImageRejected::TooMuchMemory);
+    }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -149,6 +178,34 @@ pub fn decode(bytes: &[u8], min_side: u32) -> Result<DynamicImage, ImageRejected
     };
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+fn check_pixels(width: u32, height: u32) -> Result<(), ImageRejected> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PIXELS {
+        return Err(ImageRejected::TooManyPixels {
+            width,
+            height,
+            megapixels: pixels.div_ceil(1_000_000),
+        });
+    }
+    Ok(())
+}
+
+/// A GIF frame may be larger than its screen; `image` then decodes the
+/// whole frame into a buffer of its own before cropping it onto the
+/// canvas. The first frame (the only one read) is held to the pixel limit
+/// too, read from its descriptor without decoding it.
+fn check_gif_first_frame(bytes: &[u8]) -> Result<(), ImageRejected> {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::Indexed);
+    let mut decoder = options
+        .read_info(Cursor::new(bytes))
+        .map_err(|_| ImageRejected::Corrupt)?;
+    match decoder.next_frame_info() {
+        Ok(Some(frame)) => check_pixels(u32::from(frame.width), u32::from(frame.height)),
+        Ok(None) | Err(_) => Err(ImageRejected::Corrupt),
+    }
 }
 
 /// A JPEG whose header was already checked, decoded at a reduced scale.
@@ -200,7 +257,12 @@ fn decode_jpeg_scaled(
 
 fn classify(e: image::ImageError) -> ImageRejected {
     match e {
-        image::ImageError::Limits(_) => ImageRejected::TooLarge,
+        image::ImageError::Limits(l)
+            if matches!(l.kind(), image::error::LimitErrorKind::DimensionError) =>
+        {
+            ImageRejected::TooLarge
+        }
+        image::ImageError::Limits(_) => ImageRejected::TooMuchMemory,
         image::ImageError::Unsupported(_) => ImageRejected::UnsupportedFormat,
         _ => ImageRejected::Corrupt,
     }

@@ -22,6 +22,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::domain::User;
 use shared::http::{json, respond, route_key};
+use shared::ports::Served;
 use shared::profile_pdf::{self, PdfRecord};
 use shared::{ApiError, AppState};
 use time::OffsetDateTime;
@@ -112,7 +113,9 @@ async fn current(
         .put(
             &profile_pdf::blob_key(&user.id),
             bytes.clone(),
-            "application/pdf",
+            // Redrawn under the same key whenever the profile changes: a
+            // cached copy must be checked first.
+            &Served::inline("application/pdf", "profile.pdf", "private, no-cache"),
         )
         .await?;
     profile_pdf::save_record(state, &user.id, &record).await?;
@@ -150,6 +153,10 @@ async fn download(state: &AppState, user: &User) -> Result<Response<Body>, ApiEr
     headers.insert(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
     );
     Ok(response)
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use crate::ports::blob_store::{Blob, BlobError, BlobStore};
+use crate::ports::blob_store::{Blob, BlobError, BlobStore, Served};
 use crate::ports::item_store::{Attrs, ItemStore, Key, Page, Query, StoreError, Write};
 use crate::ports::mailer::{Mail, MailError, Mailer};
 use crate::ports::queue::{Queue, QueueError, Received};
@@ -132,8 +132,8 @@ impl Lazy<dyn Queue> {
 
 #[async_trait]
 impl BlobStore for Lazy<dyn BlobStore> {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), BlobError> {
-        self.port_blobs().await?.put(key, bytes, content_type).await
+    async fn put(&self, key: &str, bytes: Bytes, served: &Served) -> Result<(), BlobError> {
+        self.port_blobs().await?.put(key, bytes, served).await
     }
     async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError> {
         self.port_blobs().await?.get(key).await

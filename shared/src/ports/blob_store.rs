@@ -9,6 +9,43 @@ use bytes::Bytes;
 pub struct Blob {
     pub bytes: Bytes,
     pub content_type: String,
+    /// As stored with the object ([`Served`]).
+    pub content_disposition: Option<String>,
+    pub cache_control: Option<String>,
+}
+
+/// The headers an object is served with, stored with it when it is written
+/// (S3's system metadata, returned on every GET of the object or of a
+/// presigned URL; the embedded store keeps them beside the object and its
+/// blob route answers with them, plus `X-Content-Type-Options: nosniff`,
+/// which S3 cannot store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub content_type: String,
+    pub content_disposition: Option<String>,
+    pub cache_control: Option<String>,
+}
+
+impl Served {
+    /// Only a content type: what arrives through a presigned upload (never
+    /// served back; `no-store` in case a URL ever is).
+    pub fn upload(content_type: &str) -> Self {
+        Served {
+            content_type: content_type.to_owned(),
+            content_disposition: Some(attachment("upload")),
+            cache_control: Some("no-store".into()),
+        }
+    }
+
+    /// Shown in the browser under a safe file name, cached as `cache_control`
+    /// says (see the callers for why each lifetime fits).
+    pub fn inline(content_type: &str, file_name: &str, cache_control: &str) -> Self {
+        Served {
+            content_type: content_type.to_owned(),
+            content_disposition: Some(inline(file_name)),
+            cache_control: Some(cache_control.to_owned()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,7 +60,7 @@ pub enum BlobError {
 
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), BlobError>;
+    async fn put(&self, key: &str, bytes: Bytes, served: &Served) -> Result<(), BlobError>;
     async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError>;
     /// Deleting a missing blob is not an error.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
@@ -50,14 +87,22 @@ pub trait BlobStore: Send + Sync {
     async fn health(&self) -> Result<(), BlobError>;
 }
 
-/// `Content-Disposition: attachment` for a download name, keeping only
-/// printable ASCII without quotes or backslashes (no header injection).
-pub fn attachment(name: &str) -> String {
-    let safe: String = name
-        .chars()
+/// A file name safe in a header: printable ASCII without quotes or
+/// backslashes (no header injection).
+fn safe_name(name: &str) -> String {
+    name.chars()
         .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
-        .collect();
-    format!("attachment; filename=\"{safe}\"")
+        .collect()
+}
+
+/// `Content-Disposition: attachment` for a download name.
+pub fn attachment(name: &str) -> String {
+    format!("attachment; filename=\"{}\"", safe_name(name))
+}
+
+/// `Content-Disposition: inline` under a file name.
+pub fn inline(name: &str) -> String {
+    format!("inline; filename=\"{}\"", safe_name(name))
 }
 
 /// Keys are relative paths of safe segments: no `..`, no leading `/`, no
@@ -83,6 +128,7 @@ mod tests {
             super::attachment("a \"b\"\r\nX: y.pdf"),
             "attachment; filename=\"abX:y.pdf\""
         );
+        assert_eq!(super::inline("a\r\n\"b.png"), "inline; filename=\"ab.png\"");
     }
 
     #[test]

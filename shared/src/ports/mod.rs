@@ -9,7 +9,7 @@ pub mod item_store;
 pub mod mailer;
 pub mod queue;
 
-pub use blob_store::{Blob, BlobError, BlobStore};
+pub use blob_store::{Blob, BlobError, BlobStore, Served};
 pub use item_store::{
     Attrs, Change, Condition, Index, ItemStore, Key, Page, Query, SortKey, StoreError, Write,
 };

@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use super::classify;
-use crate::ports::blob_store::{Blob, BlobError, BlobStore, attachment, valid_key};
+use crate::ports::blob_store::{Blob, BlobError, BlobStore, Served, attachment, valid_key};
 
 #[derive(Clone)]
 pub struct S3Blobs {
@@ -54,12 +54,14 @@ impl S3Blobs {
 
 #[async_trait]
 impl BlobStore for S3Blobs {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), BlobError> {
+    async fn put(&self, key: &str, bytes: Bytes, served: &Served) -> Result<(), BlobError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(checked(key)?)
-            .content_type(content_type)
+            .content_type(&served.content_type)
+            .set_content_disposition(served.content_disposition.clone())
+            .set_cache_control(served.cache_control.clone())
             .body(ByteStream::from(bytes))
             .send()
             .await
@@ -86,6 +88,8 @@ impl BlobStore for S3Blobs {
             .content_type
             .clone()
             .unwrap_or_else(|| "application/octet-stream".into());
+        let (content_disposition, cache_control) =
+            (out.content_disposition.clone(), out.cache_control.clone());
         let bytes = out
             .body
             .collect()
@@ -95,6 +99,8 @@ impl BlobStore for S3Blobs {
         Ok(Some(Blob {
             bytes,
             content_type,
+            content_disposition,
+            cache_control,
         }))
     }
 

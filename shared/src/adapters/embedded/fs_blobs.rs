@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::now_secs;
-use crate::ports::blob_store::{Blob, BlobError, BlobStore, valid_key};
+use crate::ports::blob_store::{Blob, BlobError, BlobStore, Served, valid_key};
 
 #[derive(Clone)]
 pub struct FsBlobs {
@@ -60,6 +60,10 @@ struct Signed {
 #[derive(Serialize, Deserialize)]
 struct Meta {
     content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cache_control: Option<String>,
 }
 
 fn io_err(e: std::io::Error) -> BlobError {
@@ -159,10 +163,12 @@ async fn write_atomically(path: &PathBuf, bytes: &[u8]) -> std::io::Result<()> {
 
 #[async_trait]
 impl BlobStore for FsBlobs {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), BlobError> {
+    async fn put(&self, key: &str, bytes: Bytes, served: &Served) -> Result<(), BlobError> {
         let (object, meta) = self.paths(key)?;
         let meta_json = serde_json::to_vec(&Meta {
-            content_type: content_type.into(),
+            content_type: served.content_type.clone(),
+            content_disposition: served.content_disposition.clone(),
+            cache_control: served.cache_control.clone(),
         })
         .map_err(|e| BlobError::Internal(e.to_string()))?;
         write_atomically(&meta, &meta_json).await.map_err(io_err)?;
@@ -176,15 +182,20 @@ impl BlobStore for FsBlobs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(e)),
         };
-        let content_type = tokio::fs::read(&meta)
+        let meta = tokio::fs::read(&meta)
             .await
             .ok()
             .and_then(|m| serde_json::from_slice::<Meta>(&m).ok())
-            .map(|m| m.content_type)
-            .unwrap_or_else(|| "application/octet-stream".into());
+            .unwrap_or_else(|| Meta {
+                content_type: "application/octet-stream".into(),
+                content_disposition: None,
+                cache_control: None,
+            });
         Ok(Some(Blob {
             bytes: bytes.into(),
-            content_type,
+            content_type: meta.content_type,
+            content_disposition: meta.content_disposition,
+            cache_control: meta.cache_control,
         }))
     }
 
