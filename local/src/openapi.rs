@@ -381,7 +381,8 @@ const PROBLEM: &str = "application/problem+json";
 
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupBody,
     responses((status = 201, description = "The new user", body = shared::domain::PublicUser),
-              (status = 409, description = "Email or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 202, description = "With SIGNUP_CONCEALS_EXISTING=true, for a free and a taken address alike: check your mail", body = Accepted),
+              (status = 409, description = "Email (unless concealed) or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
 fn signup() {}
 
 /// A verification link's token, with the password half: the account's

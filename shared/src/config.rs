@@ -72,6 +72,12 @@ pub struct Config {
     /// address asked for and per client address, mails a user may ask for
     /// (verification resends, email changes).
     pub signups_per_ip_per_hour: u32,
+    /// `SIGNUP_CONCEALS_EXISTING=true`: sign-up answers a taken address
+    /// exactly as a free one (202, "check your mail"), creates nothing and
+    /// mails the address's owner; accounts then sign in only once verified
+    /// (otherwise a sign-in with the password just chosen would tell).
+    /// Off by default: the old services' clients expect 201 and 409.
+    pub signup_conceals_existing: bool,
     pub resets_per_email_per_hour: u32,
     pub resets_per_ip_per_hour: u32,
     pub verification_mails_per_hour: u32,
@@ -210,6 +216,16 @@ impl Config {
             login_failure_window: secs("LOGIN_FAILURE_WINDOW_SECONDS", 900, 10..=86_400)?,
             outbox_lease: secs("OUTBOX_LEASE_SECONDS", 30, 1..=900)?,
             signups_per_ip_per_hour: count("SIGNUPS_PER_IP_PER_HOUR", 20)?,
+            signup_conceals_existing: match get("SIGNUP_CONCEALS_EXISTING").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError {
+                        variable: "SIGNUP_CONCEALS_EXISTING",
+                        problem: format!("must be \"true\" or \"false\" (got {other:?})"),
+                    });
+                }
+            },
             resets_per_email_per_hour: count("RESETS_PER_EMAIL_PER_HOUR", 3)?,
             resets_per_ip_per_hour: count("RESETS_PER_IP_PER_HOUR", 10)?,
             verification_mails_per_hour: count("VERIFICATION_MAILS_PER_HOUR", 5)?,
@@ -316,6 +332,10 @@ impl Config {
             (
                 "SIGNUPS_PER_IP_PER_HOUR",
                 self.signups_per_ip_per_hour.to_string(),
+            ),
+            (
+                "SIGNUP_CONCEALS_EXISTING",
+                self.signup_conceals_existing.to_string(),
             ),
             (
                 "RESETS_PER_EMAIL_PER_HOUR",
@@ -445,6 +465,7 @@ mod tests {
         changed.login_failure_window = Duration::from_secs(60);
         changed.outbox_lease = Duration::from_secs(5);
         changed.signups_per_ip_per_hour = 1_000_000;
+        changed.signup_conceals_existing = true;
         changed.resets_per_email_per_hour = 4;
         changed.resets_per_ip_per_hour = 5;
         changed.verification_mails_per_hour = 6;

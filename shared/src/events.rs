@@ -39,6 +39,10 @@ pub const USER_EMAIL_VERIFIED: &str = "user.email_verified";
 /// Someone asked to reset the password of an address (`user_id` is empty:
 /// the request does not know, and must not look up, whether it exists).
 pub const PASSWORD_RESET_REQUESTED: &str = "password.reset_requested";
+/// Someone signed up with an address an account already has, while
+/// sign-up conceals that (`data.email`; `user_id` empty): the consumer mails
+/// the owner.
+pub const SIGNUP_EXISTING_ADDRESS: &str = "signup.existing_address";
 /// `data.new_email`: the address to confirm.
 pub const USER_EMAIL_CHANGE_REQUESTED: &str = "user.email_change_requested";
 pub const USER_EMAIL_CHANGED: &str = "user.email_changed";

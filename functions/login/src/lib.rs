@@ -3,7 +3,8 @@
 //! Accepts JSON `{email, password}` or the OAuth2 password form
 //! (`username`, `password`, optional `grant_type=password`). Unknown email,
 //! wrong password and deactivated account all get the same 401, and cost
-//! the same: an unknown email is verified against a dummy hash.
+//! the same: an unknown email is verified against a dummy hash, after the
+//! same two store reads as a known one.
 
 use std::sync::Arc;
 
@@ -98,8 +99,9 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
         .attempt(&account, client.ip.as_deref())
         .await?;
     // A malformed email cannot belong to an account: treat it as unknown.
+    // Known or not, the same reads.
     let user = match Email::parse(&email) {
-        Ok(email) => state.users.find_by_email(&email).await?,
+        Ok(email) => state.users.find_by_email_evenly(&email).await?,
         Err(_) => None,
     };
     let verdict = password::verify(
@@ -108,7 +110,12 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     )
     .await?;
     let user = match (verdict, user) {
-        (Verdict::Valid { needs_rehash }, Some(user)) if user.active => {
+        // While sign-up conceals taken addresses, an unverified account
+        // does not sign in: otherwise signing in with the password just
+        // chosen would tell whether the sign-up created the account.
+        (Verdict::Valid { needs_rehash }, Some(user))
+            if user.active && (user.email_verified || !state.config.signup_conceals_existing) =>
+        {
             if needs_rehash {
                 rehash(state, &user, password).await;
             }

@@ -4,6 +4,13 @@
 //! username is taken, enforced by conditional writes in one transaction;
 //! 422 with every invalid field. The first user is an ordinary user: admins
 //! come only from the `ADMIN_EMAILS` bootstrap setting.
+//!
+//! With `SIGNUP_CONCEALS_EXISTING=true` a free address and a taken one get
+//! the same 202 ("check your mail"): the same checks, the same hash, the same
+//! create transaction (which fails on the taken claim); for a taken address
+//! nothing is created, and an event mails the owner instead (what happened,
+//! how to sign in or reset, and for a never-verified account a link that
+//! takes it over).
 
 use std::sync::Arc;
 
@@ -11,7 +18,7 @@ use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::domain::{NewPassword, PublicUser, Role, SignupRequest, User};
-use shared::events::{USER_CREATED, UserEvent};
+use shared::events::{SIGNUP_EXISTING_ADDRESS, USER_CREATED, UserEvent};
 use shared::http::{allow, json, json_body, respond};
 use shared::repo::AuditRepo;
 use shared::repo::users::CreateError;
@@ -85,6 +92,16 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         .await?
     {
         Ok(()) => {}
+        Err(CreateError::EmailTaken) if state.config.signup_conceals_existing => {
+            let notice = UserEvent::new(
+                SIGNUP_EXISTING_ADDRESS,
+                "",
+                json!({ "email": user.email.as_str() }),
+            );
+            state.store.write(outbox::record(&notice)?).await?;
+            outbox::dispatch_after_commit(&state.outbox, &[notice]).await;
+            return concealed();
+        }
         Err(CreateError::EmailTaken) => {
             return Err(ApiError::Conflict(
                 "An account with this email already exists.".into(),
@@ -96,7 +113,18 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     }
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     tracing::info!(user_id = %user.id, "user signed up");
+    if state.config.signup_conceals_existing {
+        return concealed();
+    }
     json(StatusCode::CREATED, &PublicUser::from(&user))
+}
+
+/// The one answer of a concealing sign-up, taken address or free.
+pub const CONCEALED: &str =
+    "Check your mail: a message to this address tells how to finish signing up.";
+
+fn concealed() -> Result<Response<Body>, ApiError> {
+    json(StatusCode::ACCEPTED, &json!({ "message": CONCEALED }))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
 use shared::AppState;
 use shared::events::{
-    EVENT_VERSION, PASSWORD_RESET_REQUESTED, USER_CREATED, USER_DELETED,
+    EVENT_VERSION, PASSWORD_RESET_REQUESTED, SIGNUP_EXISTING_ADDRESS, USER_CREATED, USER_DELETED,
     USER_EMAIL_CHANGE_REQUESTED, USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
 };
 use shared::one_time::Purpose;
@@ -214,6 +214,44 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 "Hello,\n\nsomeone (hopefully you) asked to reset the password of this account. The link works for 30 minutes, once:\n{link}\n\nIf it was not you, ignore this mail: nothing changes.\n\nUser Platform\n"
             );
             mails::send(state, user.email.as_str(), "Reset your password", text).await
+        }
+        SIGNUP_EXISTING_ADDRESS => {
+            let Some(email) = event.data["email"]
+                .as_str()
+                .and_then(|e| shared::domain::Email::parse(e).ok())
+            else {
+                return Err("signup.existing_address without an email".into());
+            };
+            let Some(user) = state
+                .users
+                .find_by_email(&email)
+                .await
+                .map_err(|e| e.to_string())?
+                .filter(|u| u.active)
+            else {
+                return Ok(()); // deleted or deactivated meanwhile
+            };
+            let base = &state.config.app_base_url;
+            let mut text = format!(
+                "Hello,\n\nsomeone (perhaps you) tried to sign up with this address, which already has a User Platform account. Nothing was created.\n\nSign in: {base}/login\nForgot the password? Reset it: {base}/reset-password\n"
+            );
+            if !user.email_verified {
+                // Perhaps someone else signed up with this address first:
+                // the link lets the mailbox's owner take the account over
+                // with a password of their own.
+                let link = mails::verification_link(state, &user).await?;
+                text.push_str(&format!(
+                    "\nThis account was never confirmed. If you did not create it, make it yours: follow this link and choose a password (it works for 24 hours, and signs everyone else out):\n{link}\n"
+                ));
+            }
+            text.push_str("\nUser Platform\n");
+            mails::send(
+                state,
+                email.as_str(),
+                "Someone tried to sign up with your address",
+                text,
+            )
+            .await
         }
         USER_EMAIL_CHANGE_REQUESTED => {
             let Some(user) = mails::user(state, &event.user_id).await? else {
