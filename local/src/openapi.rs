@@ -96,6 +96,17 @@ struct LoginBody {
     email: String,
     #[schema(min_length = 1, max_length = 1024)]
     password: String,
+    /// The `device_token` of an earlier sign-in on this device: strangers'
+    /// failures never lock a trusted device out.
+    #[schema(max_length = 64)]
+    device_token: Option<String>,
+}
+
+/// A sign-in link's token (from the fragment, `#token=`).
+#[derive(ToSchema, Deserialize)]
+struct LoginLinkBody {
+    /// 43 base64url characters.
+    token: String,
 }
 
 /// The OAuth2 password grant form.
@@ -106,6 +117,8 @@ struct LoginForm {
     password: String,
     /// `password` when given.
     grant_type: Option<String>,
+    /// As in the JSON body.
+    device_token: Option<String>,
 }
 
 #[derive(ToSchema, Deserialize)]
@@ -480,9 +493,15 @@ fn register() {}
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
     request_body(content((LoginBody = "application/json"), (LoginForm = "application/x-www-form-urlencoded"))),
-    responses((status = 200, description = "Tokens", body = login::TokenResponse),
-              (status = 401, description = "Wrong email or password (one generic answer)", body = shared::error::Problem, content_type = PROBLEM)))]
+    responses((status = 200, description = "Tokens, and the device token to keep", body = login::TokenResponse),
+              (status = 401, description = "Wrong email or password (one generic answer)", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 429, description = "Too many failures: this device's own, or (type locked-for-new-devices) strangers' on this account, in which case a sign-in link is mailed to it", body = shared::error::Problem, content_type = PROBLEM)))]
 fn login_op() {}
+
+#[utoipa::path(post, path = "/auth/login/link", tag = "auth", request_body = LoginLinkBody,
+    responses((status = 200, description = "Tokens and a device token: the link is used up and this device trusted", body = login::TokenResponse),
+              (status = 400, description = "The token is unknown, used, superseded, expired, or ended by a change of the account (one answer)", body = shared::error::Problem, content_type = PROBLEM)))]
+fn login_link_op() {}
 
 #[utoipa::path(post, path = "/auth/validate-token", tag = "auth", request_body = ValidateBody,
     responses((status = 200, description = "The token is valid", body = validate_token::ValidateResponse),
@@ -837,7 +856,7 @@ fn redoc_js_op() {}
 #[openapi(
     info(title = "User platform", version = "0.1.0",
          description = "Sign-up, login, tokens, sessions, profiles, administration, tasks, profile PDFs and a book shop, as AWS Lambda functions behind API Gateway."),
-    paths(signup, register, login_op, validate, refresh_op, jwks_op, oidc, health_op, me, logout, logout_all, sessions_list,
+    paths(signup, register, login_op, login_link_op, validate, refresh_op, jwks_op, oidc, health_op, me, logout, logout_all, sessions_list,
           session_end, password, me_get, me_patch, me_delete, me_export, admin_users, admin_user, admin_patch, admin_delete,
           admin_deactivate, admin_activate, admin_audit, redrive, tasks_list, tasks_create, task_get,
           task_patch, task_delete, pdf_generate_op, pdf_get_op, books_list, book_get, book_create, book_patch,

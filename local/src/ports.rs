@@ -145,14 +145,14 @@ mod tests {
         let state = AppState::build(shared::Config::embedded(dir.path()))
             .await
             .unwrap();
-        let first = view(&state, "login");
-        assert!(Arc::ptr_eq(&first, &view(&state, "login")));
+        let first = view(&state, "refresh");
+        assert!(Arc::ptr_eq(&first, &view(&state, "refresh")));
         assert!(!Arc::ptr_eq(&first, &view(&state, "jwks")));
-        assert!(!Arc::ptr_eq(&first, &state), "login has no queue");
+        assert!(!Arc::ptr_eq(&first, &state), "refresh has no queue");
         let other = AppState::build(shared::Config::embedded(dir.path()))
             .await
             .unwrap();
-        assert!(!Arc::ptr_eq(&first, &view(&other, "login")));
+        assert!(!Arc::ptr_eq(&first, &view(&other, "refresh")));
     }
 
     #[test]
@@ -169,7 +169,8 @@ mod tests {
                 ..PortSet::default()
             }
         );
-        assert!(declared("login").store && !declared("login").queue);
+        assert!(declared("refresh").store && !declared("refresh").queue);
+        assert!(declared("login").queue, "it mails sign-in links");
         let all = manifests();
         assert!(all.len() >= 21, "functions/ has {} crates", all.len());
         for (name, manifest) in all {

@@ -41,6 +41,7 @@ pub const ROUTES: &[Route] = &[
     public("POST", "/auth/signup", "signup"),
     public("POST", "/auth/register", "signup"),
     public("POST", "/auth/login", "login"),
+    public("POST", "/auth/login/link", "login"),
     public("POST", "/auth/validate-token", "validate-token"),
     public("GET", "/.well-known/jwks.json", "jwks"),
     public("GET", "/.well-known/openid-configuration", "jwks"),

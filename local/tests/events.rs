@@ -47,6 +47,9 @@ async fn every_sample_event_runs_through_its_handler() {
     let (status, login) = run(&state, "login", "login.json").await;
     assert_eq!(status, 200, "{login}");
     assert_eq!(run(&state, "login", "login-form.json").await.0, 200);
+    // A sign-in link's sample token is not one we mailed.
+    let (status, problem) = run(&state, "login", "login-link.json").await;
+    assert_eq!((status, problem["status"].as_u64()), (400, Some(400)));
     let (status, reset) = run(&state, "account-email", "account-email.json").await;
     assert_eq!(status, 202, "{reset}");
     assert_eq!(reset["message"], account_email::RESET_ACCEPTED);

@@ -61,9 +61,9 @@ pub struct Config {
     /// refused without revoking the session (two tabs refreshing at once);
     /// after it, reuse revokes the session (the token was stolen).
     pub refresh_reuse_grace: Duration,
-    /// Login attempts allowed per window: per (account, client address) —
-    /// only a client's own failures block it —, per account from clients
-    /// that never logged into it, and per client address.
+    /// Failed logins allowed per window: per trusted device, or else per
+    /// (account, client address), per account from unknown devices, and
+    /// per client address (see `rate_limit`).
     pub login_max_failures_per_client: u32,
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
@@ -212,7 +212,9 @@ impl Config {
             refresh_reuse_grace: secs("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=10)?,
             login_max_failures_per_client: count("LOGIN_MAX_FAILURES_PER_CLIENT", 5)?,
             login_max_failures_per_account: count("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)?,
-            login_max_failures_per_ip: count("LOGIN_MAX_FAILURES_PER_IP", 50)?,
+            // Failures only (successes give theirs back), so one address
+            // shared by an office or a carrier's NAT is rarely near it.
+            login_max_failures_per_ip: count("LOGIN_MAX_FAILURES_PER_IP", 100)?,
             login_failure_window: secs("LOGIN_FAILURE_WINDOW_SECONDS", 900, 10..=86_400)?,
             outbox_lease: secs("OUTBOX_LEASE_SECONDS", 30, 1..=900)?,
             signups_per_ip_per_hour: count("SIGNUPS_PER_IP_PER_HOUR", 20)?,

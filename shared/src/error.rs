@@ -56,6 +56,10 @@ pub enum ApiError {
     Unsupported(String),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 429 for a sign-in from an unknown device while strangers' failures
+    /// lock the account: says how the owner gets in anyway.
+    #[error("locked for unknown devices")]
+    LockedOut { retry_after_secs: u64 },
     /// A dependency is down; the text is logged, not sent.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -111,7 +115,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType | ApiError::Unsupported(_) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::LockedOut { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) | ApiError::UnavailableFor { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -168,6 +174,16 @@ impl ApiError {
                 "Too many requests",
                 format!("Try again in {retry_after_secs} seconds."),
             ),
+            ApiError::LockedOut { retry_after_secs } => (
+                "locked-for-new-devices",
+                "Too many failed sign-ins from new devices",
+                format!(
+                    "This account is locked for devices it does not know, for {retry_after_secs} seconds. \
+                     If it is yours, a sign-in link is on its way to its address: it signs you in once, \
+                     within 15 minutes, and trusts this device from then on. Devices that signed in \
+                     before are not locked."
+                ),
+            ),
             ApiError::Unavailable(_) | ApiError::UnavailableFor { .. } => (
                 "unavailable",
                 "Service unavailable",
@@ -221,6 +237,7 @@ impl ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::LockedOut { retry_after_secs }
             | ApiError::UnavailableFor {
                 retry_after_secs, ..
             } => {
@@ -348,9 +365,9 @@ impl From<crate::password::PasswordError> for ApiError {
 impl From<crate::rate_limit::LimitError> for ApiError {
     fn from(e: crate::rate_limit::LimitError) -> Self {
         match e {
-            crate::rate_limit::LimitError::Limited { retry_after_secs } => {
-                ApiError::TooManyRequests { retry_after_secs }
-            }
+            crate::rate_limit::LimitError::Limited {
+                retry_after_secs, ..
+            } => ApiError::TooManyRequests { retry_after_secs },
             crate::rate_limit::LimitError::Store(e) => e.into(),
         }
     }

@@ -43,6 +43,9 @@ pub const PASSWORD_RESET_REQUESTED: &str = "password.reset_requested";
 /// sign-up conceals that (`data.email`; `user_id` empty): the consumer mails
 /// the owner.
 pub const SIGNUP_EXISTING_ADDRESS: &str = "signup.existing_address";
+/// An unknown device hit an account's lock for strangers (`data.email`;
+/// `user_id` empty): the consumer mails the owner a sign-in link.
+pub const LOGIN_LINK_REQUESTED: &str = "login.link_requested";
 /// `data.new_email`: the address to confirm.
 pub const USER_EMAIL_CHANGE_REQUESTED: &str = "user.email_change_requested";
 pub const USER_EMAIL_CHANGED: &str = "user.email_changed";

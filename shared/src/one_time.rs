@@ -1,4 +1,5 @@
-//! One-time tokens: email verification, password reset, email change.
+//! One-time tokens: email verification, password reset, email change,
+//! sign-in links.
 //!
 //! | item | pk | sk | notes |
 //! |---|---|---|---|
@@ -41,6 +42,8 @@ pub enum Purpose {
     VerifyEmail,
     ResetPassword,
     ChangeEmail,
+    /// A sign-in link for an owner locked out by strangers' failures.
+    SignIn,
 }
 
 impl Purpose {
@@ -49,6 +52,7 @@ impl Purpose {
             Purpose::VerifyEmail => "verify_email",
             Purpose::ResetPassword => "reset_password",
             Purpose::ChangeEmail => "change_email",
+            Purpose::SignIn => "sign_in",
         }
     }
 
@@ -57,6 +61,7 @@ impl Purpose {
         match self {
             Purpose::VerifyEmail | Purpose::ChangeEmail => Duration::from_secs(24 * 3600),
             Purpose::ResetPassword => Duration::from_secs(30 * 60),
+            Purpose::SignIn => Duration::from_secs(15 * 60),
         }
     }
 }
@@ -182,6 +187,7 @@ pub async fn forget_user(state: &AppState, user_id: &str) -> Result<(), StoreErr
         Purpose::VerifyEmail,
         Purpose::ResetPassword,
         Purpose::ChangeEmail,
+        Purpose::SignIn,
     ] {
         let key = current_key(user_id, purpose);
         if let Some(current) = state.store.get(&key).await? {

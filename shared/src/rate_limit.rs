@@ -15,14 +15,16 @@
 //! | item | pk | sk | notes |
 //! |---|---|---|---|
 //! | counter | `RATE#{scope}` | `{counter}#{window start}` | `count`; TTL two windows |
-//! | known client | `RATE#KNOWN#{account}` | `{client}` | a client that logged into the account; TTL 90 days |
+//! | trusted device | `RATE#DEVICE#{account}` | SHA-256 of the device token | a device that signed in to the account; TTL 90 days |
 //!
-//! Logins (see [`LoginLimiter::attempt`]) count per (account, client) —
-//! strict, only the client's own failures can block it — per client
-//! address, and per account for clients that never logged into it, so a
-//! stranger's guesses exhaust the strangers' allowance, never the owner's
-//! usual client. A success clears the (account, client) counter and
-//! remembers the client; a password reset clears every counter of the
+//! Logins (see [`LoginLimiter::attempt`]) follow OWASP's device-cookie
+//! design. A device the account trusts (it presents the device token a
+//! sign-in gave it) counts only its own failures. Any other client counts
+//! per (account, address), per address, and in the account's allowance for
+//! unknown devices, so a stranger's guesses lock the strangers out, never
+//! the owner's devices; a locked owner on a new device gets a sign-in link
+//! by mail. Only failures count: a success gives back what it took from
+//! the shared counters. A password reset clears every counter of the
 //! account. Password change and account deletion count per user in their
 //! own scope, which only the signed-in user can reach.
 
@@ -34,9 +36,13 @@ use crate::config::Config;
 /// Why an attempt is not let through.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {
-    /// A counter is spent; one frees up in `retry_after_secs` (HTTP 429).
+    /// A counter is spent (`counter`: its name); one frees up in
+    /// `retry_after_secs` (HTTP 429).
     #[error("rate limited for {retry_after_secs} s")]
-    Limited { retry_after_secs: u64 },
+    Limited {
+        retry_after_secs: u64,
+        counter: String,
+    },
     /// The counters could not be read or written (fails closed: HTTP 503).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -71,6 +77,11 @@ impl Counter {
     }
 }
 
+/// What one [`Limits::take`] took: each counter's name and the key of the
+/// window it was counted in.
+#[derive(Debug, Clone, Default)]
+pub struct Taken(Vec<(String, Key)>);
+
 /// Sliding-window counters over the item store.
 #[derive(Clone)]
 pub struct Limits {
@@ -87,8 +98,9 @@ impl Limits {
     }
 
     /// Takes one from every counter, all or none. `Err(TooManyRequests)`
-    /// (with the seconds until one is free again) when any is spent.
-    pub async fn take(&self, counters: &[Counter], window: i64) -> Result<(), LimitError> {
+    /// (with the seconds until one is free again) when any is spent; what
+    /// was taken, to give back with [`Limits::refund`].
+    pub async fn take(&self, counters: &[Counter], window: i64) -> Result<Taken, LimitError> {
         let now = now();
         let current = now - now.rem_euclid(window);
         let previous = current - window;
@@ -115,6 +127,7 @@ impl Limits {
             if cur >= allowance {
                 return Err(LimitError::Limited {
                     retry_after_secs: retry_after,
+                    counter: c.name.clone(),
                 });
             }
             writes.push(Write::Update {
@@ -126,15 +139,38 @@ impl Limits {
                 condition: Some(Condition::Below("count".into(), allowance)),
             });
         }
-        for write in writes {
+        let mut taken = Taken::default();
+        for (write, c) in writes.into_iter().zip(counters) {
             match self.store.write(write).await {
-                Ok(_) => {}
+                Ok(_) => taken.0.push((c.name.clone(), c.key(current))),
                 // Others took the last of the allowance meanwhile.
                 Err(StoreError::ConditionFailed) => {
                     return Err(LimitError::Limited {
                         retry_after_secs: retry_after,
+                        counter: c.name.clone(),
                     });
                 }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Gives back what [`Limits::take`] took from the counters named
+    /// `names` (an attempt that turned out not to count: a successful
+    /// login). A counter whose window has ended meanwhile is left alone.
+    pub async fn refund(&self, taken: &Taken, names: &[&str]) -> Result<(), LimitError> {
+        for (name, key) in &taken.0 {
+            if !names.contains(&name.as_str()) {
+                continue;
+            }
+            let refund = Write::Update {
+                key: key.clone(),
+                changes: vec![Change::Add("count".into(), -1)],
+                condition: Some(Condition::AtLeast("count".into(), 1)),
+            };
+            match self.store.write(refund).await {
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -171,11 +207,27 @@ pub struct LoginLimiter {
     window: i64,
 }
 
-/// How long a client stays "known" to an account after logging in.
-const KNOWN_FOR_SECS: i64 = 90 * 86_400;
+/// How long a device token keeps a device trusted by an account.
+pub const DEVICE_FOR_SECS: i64 = 90 * 86_400;
 
-fn known_key(account: &str, client: &str) -> Key {
-    Key::new(format!("RATE#KNOWN#{account}"), client.to_owned())
+/// The counter a stranger's failures spend: the one whose 429 offers the
+/// owner a sign-in link.
+pub const STRANGERS: &str = "STRANGERS";
+const PER_IP: &str = "IP";
+
+fn device_key(account: &str, token: &str) -> Key {
+    Key::new(
+        format!("RATE#DEVICE#{account}"),
+        crate::secrets::token_hash(token),
+    )
+}
+
+/// One login attempt let through: what it took, and whose it is.
+pub struct LoginAttempt {
+    taken: Taken,
+    own: Counter,
+    /// The device token presented, when it is one this account issued.
+    device: Option<String>,
 }
 
 impl LoginLimiter {
@@ -190,53 +242,103 @@ impl LoginLimiter {
         }
     }
 
-    fn client_counter(&self, account: &str, client: &str) -> Counter {
-        Counter::new(
-            format!("LOGIN#{account}"),
-            format!("CLIENT#{client}"),
-            self.per_client,
-        )
+    /// Takes a login attempt for `account` from `client` (its address)
+    /// presenting `device` (a device token, if any), before the password is
+    /// verified; 429 when a limit is spent.
+    ///
+    /// OWASP's device-cookie design: a device this account trusts (it
+    /// signed in before and kept the token it got) counts only its own
+    /// failures, so no one else's can lock it. Every other client counts
+    /// per (account, address), per address, and in the account's shared
+    /// allowance for unknown devices ([`STRANGERS`]).
+    pub async fn attempt(
+        &self,
+        account: &str,
+        client: Option<&str>,
+        device: Option<&str>,
+    ) -> Result<LoginAttempt, LimitError> {
+        let client = client.unwrap_or("unknown");
+        let device = match device.filter(|d| !d.is_empty() && d.len() <= 64) {
+            Some(d) if self.store.get(&device_key(account, d)).await?.is_some() => {
+                Some(d.to_owned())
+            }
+            _ => None,
+        };
+        let (own, counters) = match &device {
+            Some(d) => {
+                let own = Counter::new(
+                    format!("LOGIN#{account}"),
+                    format!("DEVICE#{}", crate::secrets::token_hash(d)),
+                    self.per_client,
+                );
+                (own.clone(), vec![own])
+            }
+            None => {
+                let own = Counter::new(
+                    format!("LOGIN#{account}"),
+                    format!("CLIENT#{client}"),
+                    self.per_client,
+                );
+                let counters = vec![
+                    own.clone(),
+                    Counter::new(format!("LOGIN_IP#{client}"), PER_IP, self.per_ip),
+                    Counter::new(format!("LOGIN#{account}"), STRANGERS, self.per_account),
+                ];
+                (own, counters)
+            }
+        };
+        let taken = self.limits.take(&counters, self.window).await?;
+        Ok(LoginAttempt { taken, own, device })
     }
 
-    /// Takes a login attempt for `account` from `client` (its address),
-    /// before the password is verified; 429 when a limit is spent.
-    pub async fn attempt(&self, account: &str, client: Option<&str>) -> Result<(), LimitError> {
-        let client = client.unwrap_or("unknown");
-        let known = self.store.get(&known_key(account, client)).await?.is_some();
-        let mut counters = vec![
-            self.client_counter(account, client),
-            Counter::new(format!("LOGIN_IP#{client}"), "IP", self.per_ip),
-        ];
-        if !known {
-            counters.push(Counter::new(
-                format!("LOGIN#{account}"),
-                "STRANGERS",
-                self.per_account,
-            ));
-        }
-        self.limits.take(&counters, self.window).await
-    }
-
-    /// A login succeeded: the client's own counter starts afresh and the
-    /// client is known to the account from now on.
-    pub async fn succeeded(&self, account: &str, client: Option<&str>) -> Result<(), LimitError> {
-        let client = client.unwrap_or("unknown");
+    /// The attempt succeeded, so it does not count: its own counter starts
+    /// afresh and what it took from the shared ones is given back (an
+    /// office behind one address signs in as often as it likes; only
+    /// failures add up). Returns the device token the client keeps: the one
+    /// it presented, or a new one this account trusts from now on.
+    pub async fn succeeded(
+        &self,
+        account: &str,
+        attempt: LoginAttempt,
+    ) -> Result<String, LimitError> {
+        self.limits.reset(&attempt.own, self.window).await?;
         self.limits
-            .reset(&self.client_counter(account, client), self.window)
+            .refund(&attempt.taken, &[PER_IP, STRANGERS])
             .await?;
-        let key = known_key(account, client);
-        let item = json!({"pk": key.pk, "sk": key.sk, "expires_at": now() + KNOWN_FOR_SECS});
+        match attempt.device {
+            Some(device) => Ok(device),
+            None => self.trust_device(account).await,
+        }
+    }
+
+    /// A new device token for `account` (a login, or a sign-in link).
+    pub async fn trust_device(&self, account: &str) -> Result<String, LimitError> {
+        let token = crate::secrets::new_token();
+        let key = device_key(account, &token);
+        let item = json!({"pk": key.pk, "sk": key.sk, "expires_at": now() + DEVICE_FOR_SECS});
         self.store
             .put(item.as_object().cloned().unwrap_or_default(), None)
             .await?;
-        Ok(())
+        Ok(token)
+    }
+
+    /// Whether a sign-in link may be mailed for `account` now: one per
+    /// window, so a stranger hammering the lock cannot flood the owner's
+    /// mailbox, nor replace the owner's link faster than it expires.
+    pub async fn sign_in_link(&self, account: &str) -> Result<bool, LimitError> {
+        let counter = Counter::new(format!("LOGIN#{account}"), "LINK", 1);
+        match self.limits.take(&[counter], self.window).await {
+            Ok(_) => Ok(true),
+            Err(LimitError::Limited { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Takes a re-authentication attempt (password change, account
     /// deletion) for a signed-in user: their own scope, not the login's.
     pub async fn reauth_attempt(&self, user_id: &str) -> Result<(), LimitError> {
         let counter = Counter::new(format!("REAUTH#{user_id}"), "REAUTH", self.per_client);
-        self.limits.take(&[counter], self.window).await
+        self.limits.take(&[counter], self.window).await.map(|_| ())
     }
 
     /// Clears every login counter of the account (a password reset: the
@@ -245,10 +347,18 @@ impl LoginLimiter {
         self.limits.clear(&format!("LOGIN#{account}")).await
     }
 
+    /// Whether `device` is a token this account trusts.
+    pub async fn trusts(&self, account: &str, device: Option<&str>) -> Result<bool, LimitError> {
+        match device.filter(|d| !d.is_empty() && d.len() <= 64) {
+            Some(d) => Ok(self.store.get(&device_key(account, d)).await?.is_some()),
+            None => Ok(false),
+        }
+    }
+
     /// Forgets everything kept for an account (its deletion).
     pub async fn forget(&self, account: &str, user_id: &str) -> Result<(), LimitError> {
         self.limits.clear(&format!("LOGIN#{account}")).await?;
-        self.limits.clear(&format!("KNOWN#{account}")).await?;
+        self.limits.clear(&format!("DEVICE#{account}")).await?;
         self.limits.clear(&format!("REAUTH#{user_id}")).await
     }
 }
@@ -281,31 +391,41 @@ impl AbuseLimits {
     pub async fn signup(&self, client: Option<&str>) -> Result<(), LimitError> {
         let client = client.unwrap_or("unknown");
         let c = Counter::new(format!("SIGNUP#{client}"), "SIGNUP", self.signups_per_ip);
-        self.limits.take(&[c], HOUR).await
+        self.limits.take(&[c], HOUR).await.map(|_| ())
     }
 
-    /// A reset request: per address asked for and per client. The same
-    /// counters whether or not an account has that address.
+    /// A reset request: per client (429 when spent), then per address
+    /// asked for, the same counters whether or not an account has that
+    /// address. `Ok(false)` when the address's allowance is spent: the
+    /// request is answered as usual and nothing is mailed, so a stranger
+    /// spending it neither floods the owner's mailbox nor replaces the links
+    /// already in it (they stay valid: the owner can still recover). A
+    /// `trusted` device (one the account signed in from) has its own
+    /// allowance, out of strangers' reach.
     pub async fn password_reset(
         &self,
         email: &str,
         client: Option<&str>,
-    ) -> Result<(), LimitError> {
+        trusted: Option<&str>,
+    ) -> Result<bool, LimitError> {
         let client = client.unwrap_or("unknown");
-        self.limits
-            .take(
-                &[
-                    Counter::new(format!("RESET#{email}"), "RESET", self.resets_per_email),
-                    Counter::new(format!("RESET_IP#{client}"), "RESET", self.resets_per_ip),
-                ],
-                HOUR,
-            )
-            .await
+        let per_client = Counter::new(format!("RESET_IP#{client}"), "RESET", self.resets_per_ip);
+        self.limits.take(&[per_client], HOUR).await?;
+        let name = match trusted {
+            Some(device) => format!("DEVICE#{}", crate::secrets::token_hash(device)),
+            None => "RESET".to_owned(),
+        };
+        let per_address = Counter::new(format!("RESET#{email}"), name, self.resets_per_email);
+        match self.limits.take(&[per_address], HOUR).await {
+            Ok(_) => Ok(true),
+            Err(LimitError::Limited { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// A mail the user asked for (verification resend, email change).
     pub async fn user_mail(&self, user_id: &str) -> Result<(), LimitError> {
         let c = Counter::new(format!("MAIL#{user_id}"), "MAIL", self.mails_per_user);
-        self.limits.take(&[c], HOUR).await
+        self.limits.take(&[c], HOUR).await.map(|_| ())
     }
 }

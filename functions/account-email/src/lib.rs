@@ -241,6 +241,8 @@ async fn resend(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
 #[derive(Deserialize)]
 struct ResetRequest {
     email: Option<String>,
+    /// A device token from an earlier sign-in: the owner's own allowance.
+    device_token: Option<String>,
 }
 
 /// The one answer to a reset request.
@@ -254,10 +256,22 @@ async fn reset_request(state: &AppState, req: &Request) -> Result<Response<Body>
         .ok_or_else(|| ApiError::field("email", "is required"))?;
     let email = Email::parse(&raw).map_err(|m| ApiError::field("email", m))?;
     let client = ClientInfo::from_request(req);
-    state
+    let device = body.device_token.as_deref();
+    let trusted = state
+        .login_limiter
+        .trusts(email.as_str(), device)
+        .await?
+        .then_some(device)
+        .flatten();
+    // Past the address's allowance nothing more is mailed, and the links
+    // already sent stay valid: a stranger cannot stop the owner's recovery.
+    if !state
         .abuse
-        .password_reset(email.as_str(), client.ip.as_deref())
-        .await?;
+        .password_reset(email.as_str(), client.ip.as_deref(), trusted)
+        .await?
+    {
+        return accepted(RESET_ACCEPTED);
+    }
     // No lookup here: the consumer finds the account (or not). Both cases
     // do exactly this work, so neither answer nor time tells them apart.
     let event = UserEvent::new(

@@ -1,7 +1,15 @@
 //! `POST /auth/login`: exchanges email and password for an access token.
 //!
-//! Accepts JSON `{email, password}` or the OAuth2 password form
-//! (`username`, `password`, optional `grant_type=password`). Unknown email,
+//! Accepts JSON `{email, password, device_token?}` or the OAuth2 password
+//! form (`username`, `password`, optional `grant_type=password`,
+//! `device_token`). A success answers with a `device_token` too: the client
+//! keeps it and sends it with its next sign-ins, and strangers' failures
+//! never lock that device out (OWASP's device cookie; see
+//! `shared::rate_limit`). When strangers' failures have locked the account
+//! for unknown devices, the 429 says so and the account's address gets a
+//! sign-in link (at most one per window), which
+//! `POST /auth/login/link {token}` exchanges, once, within 15 minutes, for a
+//! session and a trusted device. Unknown email,
 //! wrong password and deactivated account all get the same 401, and cost
 //! the same: an unknown email is verified against a dummy hash, after the
 //! same two store reads as a known one.
@@ -18,7 +26,10 @@ use shared::http::{
     ClientInfo, MAX_BODY_BYTES, allow, body_bytes, json, media_type, parse_json, respond,
 };
 use shared::password::{self, Verdict};
+use shared::rate_limit::{LimitError, STRANGERS};
 use shared::{ApiError, AppState};
+
+mod link;
 
 /// The one answer for every failed login.
 pub const BAD_CREDENTIALS: &str = "Incorrect email or password.";
@@ -27,6 +38,7 @@ pub const BAD_CREDENTIALS: &str = "Incorrect email or password.";
 struct JsonLogin {
     email: Option<String>,
     password: Option<String>,
+    device_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -34,6 +46,18 @@ struct FormLogin {
     username: Option<String>,
     password: Option<String>,
     grant_type: Option<String>,
+    device_token: Option<String>,
+}
+
+/// The longest address accepted (RFC 5321's path limit): a longer one is no
+/// account's, and must not become a counter's key.
+const MAX_EMAIL: usize = 320;
+
+/// What a sign-in presents.
+struct Credentials {
+    email: String,
+    password: String,
+    device_token: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -44,15 +68,24 @@ pub struct TokenResponse {
     /// Opaque; exchange it at `POST /auth/refresh` (it rotates on every use).
     pub refresh_token: String,
     pub refresh_expires_in: u64,
+    /// After a sign-in (not a refresh): the token that makes this device
+    /// trusted by the account; send it as `device_token` with the next
+    /// sign-ins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
-    respond(login(&state, &req).await)
+    let result = match shared::http::route_key(&req).as_str() {
+        "POST /auth/login/link" => link::sign_in(&state, &req).await,
+        _ => login(&state, &req).await,
+    };
+    respond(result)
 }
 
 /// Reads the credentials from either body format.
-fn credentials(req: &Request) -> Result<(String, String), ApiError> {
-    let (field, email, password) = match media_type(req).as_deref() {
+fn credentials(req: &Request) -> Result<Credentials, ApiError> {
+    let (field, email, password, device_token) = match media_type(req).as_deref() {
         Some("application/x-www-form-urlencoded") => {
             let bytes = body_bytes(req);
             if bytes.len() > MAX_BODY_BYTES {
@@ -63,23 +96,29 @@ fn credentials(req: &Request) -> Result<(String, String), ApiError> {
             if form.grant_type.as_deref().is_some_and(|g| g != "password") {
                 return Err(ApiError::field("grant_type", "must be \"password\""));
             }
-            ("username", form.username, form.password)
+            ("username", form.username, form.password, form.device_token)
         }
         Some("application/json") | None => {
             let body: JsonLogin = parse_json(body_bytes(req))?;
-            ("email", body.email, body.password)
+            ("email", body.email, body.password, body.device_token)
         }
         Some(_) => return Err(ApiError::UnsupportedMediaType),
     };
     let mut errors = Vec::new();
     if email.as_ref().is_none_or(|e| e.trim().is_empty()) {
         errors.push(FieldError::new(field, "is required"));
+    } else if email.as_ref().is_some_and(|e| e.trim().len() > MAX_EMAIL) {
+        errors.push(FieldError::new(field, "is longer than 320 characters"));
     }
     if password.as_ref().is_none_or(String::is_empty) {
         errors.push(FieldError::new("password", "is required"));
     }
     match (email, password) {
-        (Some(e), Some(p)) if errors.is_empty() => Ok((e, p)),
+        (Some(email), Some(password)) if errors.is_empty() => Ok(Credentials {
+            email,
+            password,
+            device_token,
+        }),
         _ => Err(ApiError::Validation(errors)),
     }
 }
@@ -89,15 +128,30 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     // A fresh process's working set is allocated while the attempt is
     // counted and the account read.
     password::prepare_working_set();
-    let (email, password) = credentials(req)?;
+    let Credentials {
+        email,
+        password,
+        device_token,
+    } = credentials(req)?;
     let client = ClientInfo::from_request(req);
     let account = email.trim().to_lowercase();
     // The attempt is counted before the password is verified: parallel
     // guesses cannot get more verifications than the limits allow.
-    state
+    let attempt = match state
         .login_limiter
-        .attempt(&account, client.ip.as_deref())
-        .await?;
+        .attempt(&account, client.ip.as_deref(), device_token.as_deref())
+        .await
+    {
+        Ok(attempt) => attempt,
+        Err(LimitError::Limited {
+            retry_after_secs,
+            counter,
+        }) if counter == STRANGERS => {
+            link::offer(state, &account).await?;
+            return Err(ApiError::LockedOut { retry_after_secs });
+        }
+        Err(e) => return Err(e.into()),
+    };
     // A malformed email cannot belong to an account: treat it as unknown.
     // Known or not, the same reads.
     let user = match Email::parse(&email) {
@@ -149,16 +203,16 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     {
         tracing::warn!(error = %e, "could not enforce the session cap");
     }
-    // The client's own failures are forgiven, and it is known from now on.
+    // The attempt does not count, and the device is trusted from now on.
     // (After the session is stored: a failure here only keeps a counter.)
-    if let Err(e) = state
-        .login_limiter
-        .succeeded(&account, client.ip.as_deref())
-        .await
-    {
-        tracing::warn!(error = %e, "could not clear the client's login counter");
-    }
-    grant(state, &user, issued)
+    let device = match state.login_limiter.succeeded(&account, attempt).await {
+        Ok(device) => Some(device),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not settle the login counters");
+            None
+        }
+    };
+    grant(state, &user, issued, device)
 }
 
 /// Issues an access token for a session and answers with the token pair
@@ -168,12 +222,13 @@ pub fn grant(
     state: &AppState,
     user: &shared::domain::User,
     issued: shared::repo::sessions::Issued,
+    device_token: Option<String>,
 ) -> Result<Response<Body>, ApiError> {
     let (token, _) = state
         .tokens
         .issue(user, &issued.session.id)
         .map_err(ApiError::internal)?;
-    tokens_response(state, token, issued)
+    tokens_response(state, token, issued, device_token)
 }
 
 /// The token answer of login and refresh (never cached).
@@ -181,6 +236,7 @@ pub fn tokens_response(
     state: &AppState,
     access_token: String,
     issued: shared::repo::sessions::Issued,
+    device_token: Option<String>,
 ) -> Result<Response<Body>, ApiError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let body = TokenResponse {
@@ -189,6 +245,7 @@ pub fn tokens_response(
         expires_in: state.tokens.ttl().as_secs(),
         refresh_token: issued.refresh_token,
         refresh_expires_in: (issued.session.idle_expires_at - now).max(0) as u64,
+        device_token,
     };
     let mut response = json(StatusCode::OK, &body)?;
     response

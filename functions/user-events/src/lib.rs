@@ -19,8 +19,9 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
 use shared::AppState;
 use shared::events::{
-    EVENT_VERSION, PASSWORD_RESET_REQUESTED, SIGNUP_EXISTING_ADDRESS, USER_CREATED, USER_DELETED,
-    USER_EMAIL_CHANGE_REQUESTED, USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
+    EVENT_VERSION, LOGIN_LINK_REQUESTED, PASSWORD_RESET_REQUESTED, SIGNUP_EXISTING_ADDRESS,
+    USER_CREATED, USER_DELETED, USER_EMAIL_CHANGE_REQUESTED, USER_PASSWORD_CHANGED,
+    USER_VERIFICATION_REQUESTED, UserEvent,
 };
 use shared::one_time::Purpose;
 use shared::ports::item_store::{Change, Condition, StoreError};
@@ -214,6 +215,37 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 "Hello,\n\nsomeone (hopefully you) asked to reset the password of this account. The link works for 30 minutes, once:\n{link}\n\nIf it was not you, ignore this mail: nothing changes.\n\nUser Platform\n"
             );
             mails::send(state, user.email.as_str(), "Reset your password", text).await
+        }
+        LOGIN_LINK_REQUESTED => {
+            let Some(email) = event.data["email"]
+                .as_str()
+                .and_then(|e| shared::domain::Email::parse(e).ok())
+            else {
+                return Ok(()); // no address, no account: nothing to send
+            };
+            let Some(user) = state
+                .users
+                .find_by_email(&email)
+                .await
+                .map_err(|e| e.to_string())?
+                .filter(|u| u.active)
+            else {
+                return Ok(());
+            };
+            let text = if user.email_verified {
+                let link = mails::link(state, Purpose::SignIn, &user, json!({}), "sign-in").await?;
+                format!(
+                    "Hello,\n\nmany sign-ins to your account failed from devices it does not know, so it is locked for new devices for a while. Devices you signed in from before still work.\n\nTo sign in from this device anyway, follow this link. It works once, for 15 minutes, and this device is trusted from then on:\n{link}\n\nIf it was not you trying, your account is safe: nobody got in. Consider a longer password.\n\nUser Platform\n"
+                )
+            } else {
+                // An address never proven signs in by proving it (and the
+                // password half: see `account-email`), not by a link.
+                let link = mails::verification_link(state, &user).await?;
+                format!(
+                    "Hello,\n\nmany sign-ins to this account failed from devices it does not know. It was never confirmed: confirm it here (with its password, or choose a new one), then sign in:\n{link}\n\nUser Platform\n"
+                )
+            };
+            mails::send(state, email.as_str(), "Sign in to User Platform", text).await
         }
         SIGNUP_EXISTING_ADDRESS => {
             let Some(email) = event.data["email"]

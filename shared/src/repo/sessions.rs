@@ -123,6 +123,18 @@ impl SessionRepo {
         client: &ClientInfo,
         action: &str,
     ) -> Result<Issued, RepoError> {
+        self.start_with(user_id, client, action, Vec::new()).await
+    }
+
+    /// [`SessionRepo::start`] with `extra` writes in the same transaction
+    /// (a sign-in link used up: single use under concurrency).
+    pub async fn start_with(
+        &self,
+        user_id: &str,
+        client: &ClientInfo,
+        action: &str,
+        extra: Vec<Write>,
+    ) -> Result<Issued, RepoError> {
         let now = OffsetDateTime::now_utc();
         let t = now.unix_timestamp();
         let refresh_token = new_token();
@@ -156,6 +168,7 @@ impl SessionRepo {
             client,
             json!({ "session_id": session.id }),
         )?);
+        writes.extend(extra);
         self.store.transact(writes).await?;
         Ok(Issued {
             session,
