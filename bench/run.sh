@@ -44,6 +44,8 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
+  ./target/release/signup-timing
+MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
   ./target/release/first-use
 MOTO_ENDPOINT="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 \
   BENCH_RUNS="${BENCH_RUNS:-20}" ./target/release/cold-start

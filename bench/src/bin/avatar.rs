@@ -1,12 +1,14 @@
 //! Avatar processing (decode, orient, crop, resize to 512 and 128, encode),
-//! ours and Pillow's on the same 2 MP and 12 MP JPEGs in the same run: the
-//! median time per image and the peak RSS of a process that handles one.
+//! ours, libvips's and Pillow's on the same 2 MP and 12 MP JPEGs and PNGs
+//! and a camera JPEG with EXIF orientation, in the same run; then the
+//! decompression bombs of `media_upload::hostile`, each refused (or
+//! bounded) in a fresh process.
 //!
-//! `cargo run --release -p bench --bin avatar` (Pillow in `.venv`:
-//! `bench/run.sh` installs it). `avatar --one FILE` processes one file and
-//! prints `ms peak_rss_bytes` (the RSS measurement's child process).
+//! `cargo run --release -p bench --bin avatar` (pyvips and Pillow in
+//! `.venv`: `bench/run.sh` installs them). `avatar --one FILE` processes one
+//! file and prints `ms peak_rss_bytes outcome`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use image::{ImageFormat, Rgb, RgbImage};
 
@@ -54,35 +56,115 @@ fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-fn ours_median(bytes: &[u8], runs: usize) -> Duration {
-    media_upload::pipeline::process(bytes).unwrap();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            let out = media_upload::pipeline::process(bytes).unwrap();
-            assert_eq!(out.renditions.len(), 2);
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
-}
-
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
+/// `photo` with an EXIF block saying "rotate 90° clockwise to view"
+/// (orientation 6), as a phone held upright writes it.
+fn with_orientation_6(jpeg: &[u8]) -> Vec<u8> {
+    let mut tiff = b"II*\0\x08\0\0\0".to_vec();
+    tiff.extend(1u16.to_le_bytes());
+    tiff.extend(0x0112u16.to_le_bytes()); // Orientation
+    tiff.extend(3u16.to_le_bytes()); // SHORT
+    tiff.extend(1u32.to_le_bytes());
+    tiff.extend([6, 0, 0, 0]);
+    tiff.extend(0u32.to_le_bytes());
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xff, 0xe1]);
+    out.extend(((app1.len() + 2) as u16).to_be_bytes());
+    out.extend(app1);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+/// The same photo-like pixels as a PNG (RGB, the encoder's default
+/// compression).
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let jpeg = photo(width, height, jpeg_encoder::SamplingFactor::R_4_2_0);
+    let image = image::load_from_memory(&jpeg).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// `--one FILE`: processes the file once in this fresh process and prints
+/// "ms peak_rss_bytes outcome" (the outcome: `ok` or the refusal's words).
+fn one(path: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let start = Instant::now();
+    let outcome = match media_upload::pipeline::process(&bytes) {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    println!(
+        "{:.3} {} {outcome}",
+        start.elapsed().as_secs_f64() * 1e3,
+        peak_rss_bytes()
+    );
+}
+
+/// Runs `--one FILE` in `n` fresh processes: the median time, the largest
+/// peak RSS, and the outcome.
+fn fresh(me: &std::path::Path, path: &std::path::Path, n: usize) -> (f64, u64, String) {
+    let mut times = Vec::new();
+    let mut rss = 0;
+    let mut outcome = String::new();
+    for _ in 0..n {
+        let out = std::process::Command::new(me)
+            .arg("--one")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let mut parts = line.splitn(3, ' ');
+        times.push(
+            parts
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0),
+        );
+        rss = rss.max(parts.next().and_then(|v| v.parse().ok()).unwrap_or(0));
+        outcome = parts.next().unwrap_or_default().to_owned();
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], rss, outcome)
+}
+
+/// A peer script's "ms rss" for `runs` warm runs on `path`.
+fn peer(python: &str, script: &str, path: &std::path::Path, runs: usize) -> (f64, u64) {
+    let out = std::process::Command::new(python)
+        .arg(format!("{}/{script}", env!("CARGO_MANIFEST_DIR")))
+        .arg(path)
+        .arg(runs.to_string())
+        .output()
+        .expect("python with Pillow and pyvips (bench/run.sh installs them)");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let mut parts = line.split_whitespace();
+    (
+        parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0),
+        parts.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+    )
+}
+
+const RUNS: usize = 9;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 3 && args[1] == "--one" {
-        let bytes = std::fs::read(&args[2]).unwrap();
-        let start = Instant::now();
-        media_upload::pipeline::process(&bytes).unwrap();
-        println!(
-            "{:.3} {}",
-            start.elapsed().as_secs_f64() * 1e3,
-            peak_rss_bytes()
-        );
+        one(&args[2]);
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -90,76 +172,84 @@ fn main() {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python").into());
     let me = std::env::current_exe().unwrap();
     let mut rows = String::new();
-    let mut summary = Vec::new();
-    use jpeg_encoder::SamplingFactor::{R_4_2_0, R_4_4_4};
-    for (label, w, h, sampling, runs) in [
-        ("2 MP (1632 × 1224), 4:4:4", 1632, 1224, R_4_4_4, 41),
-        ("2 MP (1632 × 1224), 4:2:0", 1632, 1224, R_4_2_0, 41),
-        ("12 MP (4000 × 3000), 4:4:4", 4000, 3000, R_4_4_4, 11),
-        ("12 MP (4000 × 3000), 4:2:0", 4000, 3000, R_4_2_0, 11),
-    ] {
-        let bytes = photo(w, h, sampling);
-        let path = dir.path().join(format!("{w}x{h}-{}.jpg", sampling as u8));
-        std::fs::write(&path, &bytes).unwrap();
-        let ours = ours_median(&bytes, runs);
-        let one = std::process::Command::new(&me)
-            .arg("--one")
-            .arg(&path)
-            .output()
-            .unwrap();
-        let one = String::from_utf8_lossy(&one.stdout);
-        let ours_rss: u64 = one
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let peer = std::process::Command::new(&python)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/pillow_avatar.py"))
-            .arg(&path)
-            .arg(runs.to_string())
-            .output()
-            .expect("python with Pillow (bench/run.sh installs it)");
-        assert!(
-            peer.status.success(),
-            "{}",
-            String::from_utf8_lossy(&peer.stderr)
-        );
-        let peer = String::from_utf8_lossy(&peer.stdout);
-        let mut parts = peer.split_whitespace();
-        let pillow_ms: f64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        let pillow_rss: u64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-        let ours_ms = ours.as_secs_f64() * 1e3;
-        let ratio = pillow_ms / ours_ms;
+    use jpeg_encoder::SamplingFactor::R_4_2_0;
+    let inputs: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("2 MP JPEG (1632 × 1224)", "jpg", photo(1632, 1224, R_4_2_0)),
+        (
+            "12 MP JPEG (4000 × 3000)",
+            "jpg",
+            photo(4000, 3000, R_4_2_0),
+        ),
+        (
+            "12 MP camera JPEG, EXIF orientation 6",
+            "jpg",
+            with_orientation_6(&photo(4000, 3000, R_4_2_0)),
+        ),
+        ("2 MP PNG (1632 × 1224)", "png", png(1632, 1224)),
+        ("12 MP PNG (4000 × 3000)", "png", png(4000, 3000)),
+    ];
+    for (i, (label, ext, bytes)) in inputs.iter().enumerate() {
+        let path = dir.path().join(format!("input-{i}.{ext}"));
+        std::fs::write(&path, bytes).unwrap();
+        let (ours_ms, ours_rss, outcome) = fresh(&me, &path, RUNS);
+        assert_eq!(outcome, "ok", "{label}");
+        let (vips_ms, vips_rss) = peer(&python, "vips_avatar.py", &path, RUNS);
+        let (pillow_ms, pillow_rss) = peer(&python, "pillow_avatar.py", &path, RUNS);
         println!(
-            "{label}: ours {ours_ms:.1} ms / {} peak, Pillow {pillow_ms:.1} ms / {} peak: {ratio:.1}x",
+            "{label}: ours {ours_ms:.1} ms / {}, libvips {vips_ms:.1} ms / {}, Pillow {pillow_ms:.1} ms / {}",
             mb(ours_rss),
+            mb(vips_rss),
             mb(pillow_rss)
         );
         rows.push_str(&format!(
-            "| {label}, {} KB | {ours_ms:.1} ms | {pillow_ms:.1} ms | **{ratio:.1}×** | {} | {} |\n",
+            "| {label}, {} KB | {ours_ms:.1} ms | {vips_ms:.1} ms | {pillow_ms:.1} ms | **{:.2}×** | {} ({:.1} of it the file) | {} | {} |\n",
             bytes.len() / 1024,
+            vips_ms / ours_ms,
             mb(ours_rss),
+            bytes.len() as f64 / 1e6,
+            mb(vips_rss),
             mb(pillow_rss)
         ));
-        summary.push((label, ratio, ours_rss));
+    }
+    let mut bombs = String::new();
+    for (name, _, bytes) in media_upload::hostile::all() {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let (ms, rss, outcome) = fresh(&me, &path, 3);
+        println!("bomb {name}: {ms:.2} ms / {}: {outcome}", mb(rss));
+        bombs.push_str(&format!(
+            "| `{name}`, {} bytes | {ms:.2} ms | {} | {outcome} |\n",
+            bytes.len(),
+            mb(rss)
+        ));
     }
     let section = format!(
-        "## Avatar processing next to Pillow\n\n\
-         `cargo run --release -p bench --bin avatar` — {}. The same JPEG through the same steps on both sides: decode, \
-         EXIF orientation, centre crop, resize to 512 and 128 (Lanczos), JPEG quality 85 without metadata. Time is the \
-         median per image in one warm process (`media_upload::pipeline::process`; `bench/pillow_avatar.py` with \
-         Pillow {}); peak RSS is that of a process that handled the image (ours: a fresh process handling one; Pillow: \
-         its timing process).\n\n\
-         | original | ours | Pillow | ours faster by | ours peak RSS | Pillow peak RSS |\n|---|---|---|---|---|---|\n{rows}",
+        "## Avatar processing next to libvips and Pillow\n\n\
+         `cargo run --release -p bench --bin avatar` — {}. The same file through the same steps on every side: decode \
+         (libvips with shrink-on-load), EXIF orientation, centre crop, resize to 512 (Lanczos 3) and 128 from the 512, \
+         JPEG quality 85 without metadata. Ours: the median of {RUNS} fresh processes each handling the file once \
+         (`media_upload::pipeline::process`, a cold process as a Lambda invocation may be), and the largest peak RSS \
+         of them. libvips (`bench/vips_avatar.py`, pyvips {} with libvips {}, its operation cache off) and Pillow \
+         (`bench/pillow_avatar.py`, {}): the warm median of {RUNS} runs in one process after a first untimed one, and \
+         that process's peak RSS (the interpreter included).\n\n\
+         | original | ours | libvips | Pillow | ours faster than libvips by | ours peak RSS | libvips peak RSS | Pillow peak RSS |\n\
+         |---|---|---|---|---|---|---|---|\n{rows}\n\
+         Decompression bombs (`media_upload::hostile`), each in a fresh process (median of 3; largest peak RSS):\n\n\
+         | sample | time | peak RSS | outcome |\n|---|---|---|---|\n{bombs}",
         bench::machine(),
-        pillow_version(&python),
+        python_out(&python, "import pyvips; print(pyvips.__version__)"),
+        python_out(
+            &python,
+            "import pyvips; print('%d.%d.%d' % tuple(pyvips.version(i) for i in range(3)))"
+        ),
+        python_out(&python, "import PIL; print('Pillow', PIL.__version__)"),
     );
     bench::write_section("avatar", &section).unwrap();
 }
 
-fn pillow_version(python: &str) -> String {
+fn python_out(python: &str, code: &str) -> String {
     std::process::Command::new(python)
-        .args(["-c", "import PIL; print(PIL.__version__)"])
+        .args(["-c", code])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()

@@ -173,6 +173,12 @@ pub fn decode(bytes: &[u8], min_side: u32) -> Result<DynamicImage, ImageRejected
     let mut image = if format == "image/jpeg" && w.min(h) / 4 >= min_side {
         drop(decoder);
         decode_jpeg_scaled(bytes, (w, h), min_side)?
+    } else if format == "image/png" && w.min(h) / 2 >= min_side {
+        drop(decoder);
+        match decode_png_shrunk(bytes, min_side)? {
+            Some(image) => image,
+            None => decode_whole(bytes)?,
+        }
     } else {
         DynamicImage::from_decoder(decoder).map_err(classify)?
     };
@@ -206,6 +212,81 @@ fn check_gif_first_frame(bytes: &[u8]) -> Result<(), ImageRejected> {
         Ok(Some(frame)) => check_pixels(u32::from(frame.width), u32::from(frame.height)),
         Ok(None) | Err(_) => Err(ImageRejected::Corrupt),
     }
+}
+
+/// The plain path, for a file [`decode_png_shrunk`] declined.
+fn decode_whole(bytes: &[u8]) -> Result<DynamicImage, ImageRejected> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| ImageRejected::Corrupt)?;
+    reader.limits(limits());
+    let decoder = reader.into_decoder().map_err(classify)?;
+    DynamicImage::from_decoder(decoder).map_err(classify)
+}
+
+/// A PNG whose header was already checked, shrunk while it is read: each
+/// row, as it comes out of the inflater, is added into a row of sums `k`
+/// times narrower, and every `k` rows make one output row (a box filter,
+/// what libvips's `shrink` does before its Lanczos `reduce`; the Lanczos
+/// pass then runs on the small image). Only one input row and the small
+/// image are ever held, so a 12 MP PNG takes a few megabytes instead of
+/// the 36–48 MB of its decoded pixels, and the large Lanczos pass is gone.
+/// `k` keeps the short side at least `min_side`. `None` for an interlaced
+/// file (its rows come in seven passes): the caller decodes it whole.
+fn decode_png_shrunk(bytes: &[u8], min_side: u32) -> Result<Option<DynamicImage>, ImageRejected> {
+    let mut decoder = png::Decoder::new_with_limits(
+        Cursor::new(bytes),
+        png::Limits {
+            bytes: MAX_ALLOC as usize,
+        },
+    );
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|_| ImageRejected::Corrupt)?;
+    let info = reader.info();
+    if info.interlaced {
+        return Ok(None);
+    }
+    let (w, h) = (info.width, info.height);
+    let channels = match reader.output_color_type() {
+        (png::ColorType::Grayscale, png::BitDepth::Eight) => 1,
+        (png::ColorType::GrayscaleAlpha, png::BitDepth::Eight) => 2,
+        (png::ColorType::Rgb, png::BitDepth::Eight) => 3,
+        (png::ColorType::Rgba, png::BitDepth::Eight) => 4,
+        _ => return Ok(None),
+    };
+    let k = (w.min(h) / min_side).max(1) as usize;
+    let (ow, oh) = (w as usize / k, h as usize / k);
+    let mut sums = vec![0u32; ow * channels];
+    let mut out = Vec::with_capacity(ow * oh * channels);
+    let area = (k * k) as u32;
+    for y in 0..oh * k {
+        let row = match reader.next_row() {
+            Ok(Some(row)) => row,
+            Ok(None) | Err(_) => return Err(ImageRejected::Corrupt),
+        };
+        let data = row.data();
+        for (x, sum) in sums.chunks_exact_mut(channels).enumerate() {
+            let start = x * k * channels;
+            for pixel in data[start..start + k * channels].chunks_exact(channels) {
+                for (s, &v) in sum.iter_mut().zip(pixel) {
+                    *s += u32::from(v);
+                }
+            }
+        }
+        if y % k == k - 1 {
+            out.extend(sums.iter().map(|&s| ((s + area / 2) / area) as u8));
+            sums.fill(0);
+        }
+    }
+    let (ow, oh) = (ow as u32, oh as u32);
+    let image = match channels {
+        1 => image::GrayImage::from_raw(ow, oh, out).map(DynamicImage::ImageLuma8),
+        2 => image::GrayAlphaImage::from_raw(ow, oh, out).map(DynamicImage::ImageLumaA8),
+        3 => RgbImage::from_raw(ow, oh, out).map(DynamicImage::ImageRgb8),
+        _ => image::RgbaImage::from_raw(ow, oh, out).map(DynamicImage::ImageRgba8),
+    };
+    // (The caller applies the EXIF orientation it read from the headers.)
+    image.map(Some).ok_or(ImageRejected::Corrupt)
 }
 
 /// A JPEG whose header was already checked, decoded at a reduced scale.
@@ -435,5 +516,69 @@ mod tests {
             .to_rgb8();
         let p = img.get_pixel(64, 64);
         assert!(p.0[0] > 200 && p.0[2] < 60, "the first (red) frame: {p:?}");
+    }
+
+    fn png(image: DynamicImage) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        image.write_to(&mut out, ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    /// A PNG at least twice the largest rendition is shrunk while it is
+    /// read (box filter by a whole factor that keeps the short side at
+    /// least 512), in every pixel layout, and comes out right in size,
+    /// colour and transparency.
+    #[test]
+    fn a_large_png_is_shrunk_while_it_is_read() {
+        let halves = |x: u32| {
+            if x < 1050 {
+                [250u8, 10, 10]
+            } else {
+                [10, 10, 250]
+            }
+        };
+        let rgb =
+            DynamicImage::ImageRgb8(RgbImage::from_fn(2100, 1100, |x, _| image::Rgb(halves(x))));
+        let decoded = decode(&png(rgb.clone()), 512).unwrap();
+        // 1100 / 512: a factor of 2 (a factor of 3 would leave 366 < 512).
+        assert_eq!((decoded.width(), decoded.height()), (1050, 550));
+        assert_eq!(
+            decoded.as_rgb8().unwrap().get_pixel(10, 10).0,
+            [250, 10, 10]
+        );
+        let out = process(&png(rgb)).unwrap();
+        assert_eq!(out.content_type, "image/jpeg");
+        let big = image::load_from_memory(&out.renditions[0].bytes)
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(big.dimensions(), (512, 512));
+        let (left, right) = (big.get_pixel(64, 256), big.get_pixel(448, 256));
+        assert!(left.0[0] > 200 && right.0[2] > 200, "{left:?} {right:?}");
+
+        // Transparency survives (half transparent: a PNG rendition).
+        let rgba = DynamicImage::ImageRgba8(image::RgbaImage::from_fn(2100, 1100, |x, _| {
+            let [r, g, b] = halves(x);
+            image::Rgba([r, g, b, if x < 1050 { 0 } else { 255 }])
+        }));
+        let out = process(&png(rgba)).unwrap();
+        assert_eq!(out.content_type, "image/png");
+        let big = image::load_from_memory(&out.renditions[0].bytes)
+            .unwrap()
+            .to_rgba8();
+        assert_eq!(
+            (big.get_pixel(64, 256).0[3], big.get_pixel(448, 256).0[3]),
+            (0, 255)
+        );
+
+        // 16-bit grey (stripped to 8 bits while read).
+        let grey = DynamicImage::ImageLuma16(image::ImageBuffer::from_pixel(
+            1200,
+            1100,
+            image::Luma([40_000u16]),
+        ));
+        let decoded = decode(&png(grey), 512).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (600, 550));
+        let v = decoded.to_luma8().get_pixel(300, 300).0[0];
+        assert!((154..=157).contains(&v), "{v}");
     }
 }
