@@ -5,8 +5,11 @@
 # cargo-lambda and zig), builds every function in release mode (x86_64, for
 # local timing) and for arm64 (sizes), then:
 #   - login timing: wrong password vs unknown email (same cost);
+#   - signup-timing: login with/without an account and concealing sign-up
+#     free/taken, on the embedded store and on moto;
 #   - warm latency of each handler in-process, with PyJWT and ReportLab side by side;
-#   - avatar processing of a 2 MP and a 12 MP JPEG next to Pillow;
+#   - avatar processing of 2 MP and 12 MP JPEGs and PNGs and a camera JPEG
+#     next to libvips and Pillow, and the decompression bombs' rejections;
 #   - scale: a page of 1,000 vs 100,000 tasks, admin listing with 10,000 users;
 #   - throughput of the local server under oha;
 #   - the posts feed: in-process HIT/MISS, and side by side with FastAPI +

@@ -428,6 +428,10 @@ struct EmailChangeConfirmBody {
 struct ResetRequestBody {
     #[schema(format = Email, max_length = 254)]
     email: String,
+    /// The `device_token` of an earlier sign-in: a trusted device has its
+    /// own allowance of reset mails, out of strangers' reach.
+    #[schema(max_length = 64)]
+    device_token: Option<String>,
 }
 
 #[derive(ToSchema, Deserialize)]

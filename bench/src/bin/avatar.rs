@@ -167,6 +167,9 @@ fn main() {
         one(&args[2]);
         return;
     }
+    // `--write-inputs DIR`: the inputs as files, to profile one by hand
+    // (`perf record target/release/avatar --one DIR/input-1.jpg`).
+    let keep = (args.len() == 3 && args[1] == "--write-inputs").then(|| args[2].clone());
     let dir = tempfile::tempdir().unwrap();
     let python = std::env::var("BENCH_PYTHON")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python").into());
@@ -191,6 +194,11 @@ fn main() {
     for (i, (label, ext, bytes)) in inputs.iter().enumerate() {
         let path = dir.path().join(format!("input-{i}.{ext}"));
         std::fs::write(&path, bytes).unwrap();
+        if let Some(keep) = &keep {
+            std::fs::create_dir_all(keep).unwrap();
+            std::fs::write(format!("{keep}/input-{i}.{ext}"), bytes).unwrap();
+            continue;
+        }
         let (ours_ms, ours_rss, outcome) = fresh(&me, &path, RUNS);
         assert_eq!(outcome, "ok", "{label}");
         let (vips_ms, vips_rss) = peer(&python, "vips_avatar.py", &path, RUNS);
@@ -210,6 +218,9 @@ fn main() {
             mb(vips_rss),
             mb(pillow_rss)
         ));
+    }
+    if keep.is_some() {
+        return;
     }
     let mut bombs = String::new();
     for (name, _, bytes) in media_upload::hostile::all() {
