@@ -28,6 +28,7 @@ pub mod rate_limit;
 pub mod repo;
 pub mod runtime;
 pub mod secrets;
+pub mod sign_in;
 pub mod state;
 pub mod storage;
 #[cfg(feature = "dev")]

@@ -68,7 +68,7 @@ async fn refresh(state: &AppState, req: &Request) -> Result<Response<Body>, ApiE
     match rotation {
         // Nothing is read or written after the exchange committed: the
         // answer cannot fail and lose the new refresh token.
-        Rotation::Rotated { issued, user } => login::grant(state, &user, issued, None),
+        Rotation::Rotated { issued, user } => shared::sign_in::grant(state, &user, issued, None),
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
         Rotation::ReuseDetected {
             user_id,
