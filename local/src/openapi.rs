@@ -47,6 +47,7 @@ const PATTERNS: &[(&str, &str, &str)] = &[
     ("OrderLineBody", "book_id", UUID),
     ("VerifyEmailBody", "token", REFRESH_TOKEN),
     ("EmailChangeConfirmBody", "token", REFRESH_TOKEN),
+    ("EmailChangeRevertBody", "token", REFRESH_TOKEN),
     ("ResetConfirmBody", "token", REFRESH_TOKEN),
     ("ResetRequestBody", "email", EMAIL),
     ("EmailChangeBody", "new_email", EMAIL),
@@ -490,6 +491,24 @@ fn email_change_op() {}
               (status = 409, description = "Another account took the address meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
 fn email_change_confirm_op() {}
 
+/// The link mailed to the previous address after a confirmed change, and
+/// the password that replaces whatever the account has now.
+#[derive(ToSchema, Deserialize)]
+struct EmailChangeRevertBody {
+    /// 43 base64url characters, from the link's fragment (`#token=`).
+    token: String,
+    /// Signup's rules.
+    #[schema(min_length = 8, max_length = 128)]
+    new_password: String,
+}
+
+#[utoipa::path(post, path = "/auth/email-change/revert", tag = "auth", request_body = EmailChangeRevertBody,
+    responses((status = 204, description = "The address is back, the new password set, every session and pending link ended"),
+              (status = 400, description = "The token is unknown, used or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Another account took the previous address meanwhile", body = shared::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "A missing or weak new password", body = shared::error::Problem, content_type = PROBLEM)))]
+fn email_change_revert_op() {}
+
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = SignupBody,
     responses((status = 201, description = "The new user (alias of /auth/signup)", body = shared::domain::PublicUser),
               (status = 409, description = "Email or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
@@ -865,7 +884,7 @@ fn redoc_js_op() {}
           admin_deactivate, admin_activate, admin_audit, redrive, tasks_list, tasks_create, task_get,
           task_patch, task_delete, pdf_generate_op, pdf_get_op, books_list, book_get, book_create, book_patch,
           order_place, orders_list, order_get, posts_list, post_get, posts_cache_drop, avatar_put, avatar_upload_url, avatar_get, avatar_delete,
-          verify_email_op, verify_email_resend_op, password_reset_op, password_reset_confirm_op, email_change_op,
+          verify_email_op, verify_email_resend_op, password_reset_op, password_reset_confirm_op, email_change_op, email_change_revert_op,
           email_change_confirm_op, profile_me, me_put, create_profile, delete_profile, pdf_download, media_upload_op,
           media_get_op, media_delete_op, openapi_op, docs_op, redoc_op, redoc_js_op),
     components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),

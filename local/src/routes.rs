@@ -104,6 +104,7 @@ pub const ROUTES: &[Route] = &[
     public("POST", "/auth/password-reset/confirm", "account-email"),
     protected("POST", "/users/me/email", "account-email"),
     public("POST", "/auth/email-change/confirm", "account-email"),
+    public("POST", "/auth/email-change/revert", "account-email"),
 ];
 
 /// The SQS consumer the local server feeds from the embedded queue.

@@ -154,6 +154,184 @@ async fn a_reset_ends_an_attackers_pending_email_change(b: TestBackend) {
     assert_eq!(me.body["email"], "owner1@example.com", "the address stayed");
 }
 
+/// Item 1, after the fact: the attacker confirmed the move and reset the
+/// password through the new address. The old address got what happened
+/// and a link that takes the account back, which nothing the attacker did
+/// disarmed.
+async fn a_confirmed_takeover_is_undone_from_the_old_address(b: TestBackend) {
+    let s = server(b, |c| c).await;
+    s.signup("owner5@example.com").await;
+    s.verify("owner5@example.com").await;
+    let attacker = access(&s.login("owner5@example.com", PASSWORD).await);
+    s.post_auth(
+        "/users/me/email",
+        &attacker,
+        json!({ "new_email": "mallory5@example.com", "password": PASSWORD }),
+    )
+    .await;
+    let link = s
+        .mailed_token("mallory5@example.com", "Confirm your new address")
+        .await;
+    let moved = s
+        .post(
+            "/auth/email-change/confirm",
+            json!({ "token": link, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(moved.status, 204, "{}", moved.text);
+    let notice = s
+        .mailed_text(
+            "owner5@example.com",
+            "The address of your account was changed",
+        )
+        .await;
+    assert!(
+        notice.contains("mallory5@example.com") && notice.contains("/revert-email#token="),
+        "what happened, and the way back: {notice}"
+    );
+    let revert = s
+        .mailed_token(
+            "owner5@example.com",
+            "The address of your account was changed",
+        )
+        .await;
+    // The attacker resets the password through the new address, and signs in.
+    s.post(
+        "/auth/password-reset",
+        json!({ "email": "mallory5@example.com" }),
+    )
+    .await;
+    let reset = s.mailed_token("mallory5@example.com", "Reset").await;
+    let done = s
+        .post(
+            "/auth/password-reset/confirm",
+            json!({ "token": reset, "new_password": ATTACKER_PASSWORD }),
+        )
+        .await;
+    assert_eq!(done.status, 204, "{}", done.text);
+    let held = access(&s.login("mallory5@example.com", ATTACKER_PASSWORD).await);
+
+    // The owner takes it back.
+    let weak = s
+        .post(
+            "/auth/email-change/revert",
+            json!({ "token": revert, "new_password": "password123" }),
+        )
+        .await;
+    assert_eq!(weak.fields(), vec!["new_password"]);
+    let back = s
+        .post(
+            "/auth/email-change/revert",
+            json!({ "token": revert, "new_password": OWNER_PASSWORD }),
+        )
+        .await;
+    assert_eq!(back.status, 204, "{}", back.text);
+    assert_eq!(
+        me_status(&s, &held).await,
+        403,
+        "the attacker's session ended"
+    );
+    s.login("mallory5@example.com", ATTACKER_PASSWORD)
+        .await
+        .problem(401);
+    let owner = access(&s.login("owner5@example.com", OWNER_PASSWORD).await);
+    let me = s.get("/users/me", Some(&owner)).await;
+    assert_eq!(me.body["email"], "owner5@example.com");
+    // Once only.
+    s.post(
+        "/auth/email-change/revert",
+        json!({ "token": revert, "new_password": "another quiet harbor 19" }),
+    )
+    .await
+    .problem(400);
+    // The attacker's address is free again.
+    assert_eq!(
+        s.signup("mallory5@example.com").await["email"],
+        "mallory5@example.com"
+    );
+}
+
+/// A deleted account leaves no revert link behind (they have a pointer
+/// each, found and removed with the account).
+async fn deleting_an_account_forgets_its_revert_links(b: TestBackend) {
+    let s = server(b, |c| c).await;
+    let id = s.signup("leaver@example.com").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = access(&s.login("leaver@example.com", PASSWORD).await);
+    s.post_auth(
+        "/users/me/email",
+        &t,
+        json!({ "new_email": "leaver-new@example.com", "password": PASSWORD }),
+    )
+    .await;
+    let link = s
+        .mailed_token("leaver-new@example.com", "Confirm your new address")
+        .await;
+    let moved = s
+        .post(
+            "/auth/email-change/confirm",
+            json!({ "token": link, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(moved.status, 204, "{}", moved.text);
+    let revert = s
+        .mailed_token(
+            "leaver@example.com",
+            "The address of your account was changed",
+        )
+        .await;
+    let stored_for_user = || async {
+        let mut found = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s.running.state.store.scan(cursor).await.unwrap();
+            for item in page.items {
+                let text = serde_json::to_string(&item).unwrap();
+                let pk = item.get("pk").and_then(|v| v.as_str()).unwrap_or_default();
+                if pk.starts_with("OTT#") && text.contains(&id) {
+                    found.push(text);
+                }
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                return found;
+            }
+        }
+    };
+    assert!(
+        !stored_for_user().await.is_empty(),
+        "the revert link is stored"
+    );
+    let t = access(&s.login("leaver-new@example.com", PASSWORD).await);
+    let gone = s
+        .call(
+            "DELETE",
+            "/users/me",
+            &t,
+            Some(json!({ "password": PASSWORD })),
+            &[],
+        )
+        .await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    let mut left = Vec::new();
+    for _ in 0..100 {
+        left = stored_for_user().await;
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    s.post(
+        "/auth/email-change/revert",
+        json!({ "token": revert, "new_password": OWNER_PASSWORD }),
+    )
+    .await
+    .problem(400);
+}
+
 /// Items 1–2: a password change, logout-all, a deactivation (even undone),
 /// a verification and a confirmed address change each end every pending
 /// link of the account.
@@ -457,6 +635,8 @@ async fn mailed_tokens_ride_in_the_fragment(b: TestBackend) {
 
 on_both_backends!(
     a_reset_ends_an_attackers_pending_email_change,
+    a_confirmed_takeover_is_undone_from_the_old_address,
+    deleting_an_account_forgets_its_revert_links,
     every_session_ending_change_ends_every_pending_link,
     a_pre_hijacked_admin_address_goes_to_its_owner,
     pre_hijack_variants_are_closed,

@@ -48,7 +48,11 @@ pub const SIGNUP_EXISTING_ADDRESS: &str = "signup.existing_address";
 pub const LOGIN_LINK_REQUESTED: &str = "login.link_requested";
 /// `data.new_email`: the address to confirm.
 pub const USER_EMAIL_CHANGE_REQUESTED: &str = "user.email_change_requested";
+/// `data.email`, `data.previous_email`: the consumer mails the previous
+/// address what happened and a link that undoes it.
 pub const USER_EMAIL_CHANGED: &str = "user.email_changed";
+/// The previous owner of an address took the account back through that link.
+pub const USER_EMAIL_REVERTED: &str = "user.email_reverted";
 
 impl UserEvent {
     pub fn new(kind: &str, user_id: &str, data: Value) -> Self {

@@ -5,6 +5,7 @@
 //! |---|---|---|---|
 //! | token | `OTT#{sha256}` | `OTT` | `purpose`, `user_id`, `data`, `stamp`; TTL at expiry |
 //! | current token | `USER#{id}` | `OTT#{purpose}` | `hash` of the newest token of that purpose; TTL at expiry |
+//! | pointer of a token nothing supersedes | `USER#{id}` | `OTT#{purpose}#{sha256}` | `hash`; TTL at expiry (address-change reverts) |
 //!
 //! A token is 32 random bytes (base64url) shown once, in a mail; only its
 //! SHA-256 is stored. Issuing one for a purpose points the user's "current"
@@ -31,7 +32,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::domain::User;
-use crate::ports::item_store::{Condition, Key, StoreError, Write};
+use crate::ports::item_store::{Condition, Index, Key, Query, SortKey, StoreError, Write};
 use crate::repo::{RepoError, from_item};
 use crate::secrets::{new_token, token_hash};
 use crate::state::AppState;
@@ -44,6 +45,13 @@ pub enum Purpose {
     ChangeEmail,
     /// A sign-in link for an owner locked out by strangers' failures.
     SignIn,
+    /// Mailed to the address an account had before a confirmed change:
+    /// takes the account back. The one kind no change of the account ends
+    /// (it exists to undo what whoever holds the account now did: a
+    /// password reset through the new address must not disarm it), and the
+    /// one kind without a "current" pointer (a later change must not
+    /// replace it either).
+    RevertEmail,
 }
 
 impl Purpose {
@@ -53,6 +61,7 @@ impl Purpose {
             Purpose::ResetPassword => "reset_password",
             Purpose::ChangeEmail => "change_email",
             Purpose::SignIn => "sign_in",
+            Purpose::RevertEmail => "revert_email",
         }
     }
 
@@ -62,7 +71,14 @@ impl Purpose {
             Purpose::VerifyEmail | Purpose::ChangeEmail => Duration::from_secs(24 * 3600),
             Purpose::ResetPassword => Duration::from_secs(30 * 60),
             Purpose::SignIn => Duration::from_secs(15 * 60),
+            Purpose::RevertEmail => Duration::from_secs(7 * 86_400),
         }
+    }
+
+    /// Whether a newer token of this purpose replaces the older ones, and
+    /// any change that ends the account's sessions ends them.
+    fn superseded(self) -> bool {
+        self != Purpose::RevertEmail
     }
 }
 
@@ -73,6 +89,16 @@ use crate::keys::one_time_token as token_key;
 
 fn current_key(user_id: &str, purpose: Purpose) -> Key {
     crate::keys::pending_one_time(user_id, purpose.as_str())
+}
+
+/// The pointer that keeps a token usable: the purpose's one "current"
+/// pointer, or (a kind nothing supersedes) one of the token's own.
+fn pointer_key(user_id: &str, purpose: Purpose, hash: &str) -> Key {
+    if purpose.superseded() {
+        current_key(user_id, purpose)
+    } else {
+        crate::keys::pending_one_time(user_id, &format!("{}#{hash}", purpose.as_str()))
+    }
 }
 
 fn now() -> i64 {
@@ -90,7 +116,7 @@ pub fn issue(purpose: Purpose, user: &User, data: Value) -> (String, Vec<Write>)
         "user_id": user.id, "data": data, "expires_at": expires,
         "stamp": user.token_stamp(),
     });
-    let current = current_key(&user.id, purpose);
+    let current = pointer_key(&user.id, purpose, &hash);
     let current_item = json!({
         "pk": current.pk, "sk": current.sk, "hash": hash, "expires_at": expires,
     });
@@ -121,7 +147,7 @@ impl Valid {
                 condition: Some(Condition::Exists),
             },
             Write::Delete {
-                key: current_key(&self.user.id, self.purpose),
+                key: pointer_key(&self.user.id, self.purpose, &self.hash),
                 condition: Some(Condition::Equals("hash".into(), json!(self.hash))),
             },
         ]
@@ -155,7 +181,10 @@ pub async fn find(
         return Ok(None);
     };
     // The pointer and the account share a partition: one read for both.
-    let keys = [current_key(user_id, purpose), crate::keys::user(user_id)];
+    let keys = [
+        pointer_key(user_id, purpose, &hash),
+        crate::keys::user(user_id),
+    ];
     let mut found = state.store.get_many(&keys).await?.into_iter();
     let (current, user) = (found.next().flatten(), found.next().flatten());
     if current
@@ -170,7 +199,7 @@ pub async fn find(
         return Ok(None);
     };
     let stamp = item.get("stamp").and_then(Value::as_i64);
-    if !user.active || stamp != Some(user.token_stamp()) {
+    if !user.active || (purpose.superseded() && stamp != Some(user.token_stamp())) {
         return Ok(None);
     }
     Ok(Some(Valid {
@@ -197,5 +226,33 @@ pub async fn forget_user(state: &AppState, user_id: &str) -> Result<(), StoreErr
             state.store.delete(key, None).await?;
         }
     }
-    Ok(())
+    // The kinds with a pointer per token: every one of them.
+    let prefix = format!("OTT#{}#", Purpose::RevertEmail.as_str());
+    let mut cursor = None;
+    loop {
+        let page = state
+            .store
+            .query(
+                Query::new(Index::Primary, crate::keys::user_partition(user_id))
+                    .sk(SortKey::BeginsWith(prefix.clone()))
+                    .limit(100)
+                    .cursor(cursor),
+            )
+            .await?;
+        for pointer in page.items {
+            if let Some(hash) = pointer.get("hash").and_then(Value::as_str) {
+                state.store.delete(token_key(hash), None).await?;
+            }
+            if let (Some(pk), Some(sk)) = (
+                pointer.get("pk").and_then(Value::as_str),
+                pointer.get("sk").and_then(Value::as_str),
+            ) {
+                state.store.delete(Key::new(pk, sk), None).await?;
+            }
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(());
+        }
+    }
 }

@@ -24,7 +24,14 @@
 //!   moves, with its uniqueness claim, in one transaction (409 if it was
 //!   taken meanwhile); every session and pending link ends. The password
 //!   keeps a stranger who merely owns the new mailbox from adopting someone
-//!   else's account by clicking (a "trojan identifier").
+//!   else's account by clicking (a "trojan identifier"). The previous
+//!   address is then mailed what happened and a link that undoes it;
+//! - `POST /auth/email-change/revert {token, new_password}` → 204: within 7
+//!   days, the previous address takes the account back: the address moves
+//!   back (409 if someone took it meanwhile), the new password replaces
+//!   whatever was set, every session and pending link ends. Nothing done
+//!   through the new address (a password reset, another change) disarms the
+//!   link.
 //!
 //! Tokens are `shared::one_time`'s: random, stored hashed, single use,
 //! expiring, a newer one replacing older ones, and all ended by any change
@@ -41,8 +48,8 @@ use shared::auth::caller_account;
 use shared::domain::{Email, NewPassword, Role, SessionCutoff};
 use shared::error::FieldError;
 use shared::events::{
-    PASSWORD_RESET_REQUESTED, USER_EMAIL_CHANGE_REQUESTED, USER_EMAIL_CHANGED, USER_EMAIL_VERIFIED,
-    USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
+    PASSWORD_RESET_REQUESTED, USER_EMAIL_CHANGE_REQUESTED, USER_EMAIL_CHANGED, USER_EMAIL_REVERTED,
+    USER_EMAIL_VERIFIED, USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
 };
 use shared::http::{ClientInfo, json as json_response, json_body, no_content, respond, route_key};
 use shared::one_time::{self, Purpose};
@@ -63,6 +70,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         "POST /auth/password-reset/confirm" => reset_confirm(state, req).await,
         "POST /users/me/email" => change_request(state, req).await,
         "POST /auth/email-change/confirm" => change_confirm(state, req).await,
+        "POST /auth/email-change/revert" => change_revert(state, req).await,
         _ => Err(ApiError::NotFound),
     }
 }
@@ -476,5 +484,74 @@ async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body
     )?);
     commit(state, writes, Some(taken)).await?;
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct RevertBody {
+    token: Option<String>,
+    new_password: Option<String>,
+}
+
+async fn change_revert(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body: RevertBody = json_body(req)?;
+    let mut errors = Vec::new();
+    if body.token.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        errors.push(FieldError::new("token", "is required"));
+    }
+    if body.new_password.is_none() {
+        errors.push(FieldError::new("new_password", "is required"));
+    }
+    let (Some(token), Some(raw_password), true) =
+        (body.token, body.new_password, errors.is_empty())
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    let Some(valid) = one_time::find(state, Purpose::RevertEmail, &token).await? else {
+        return Err(invalid());
+    };
+    let user = &valid.user;
+    let Some(previous) = valid.data["previous_email"]
+        .as_str()
+        .and_then(|e| Email::parse(e).ok())
+    else {
+        return Err(invalid());
+    };
+    let (password_hash, _) = prove_password(state, user, PasswordProof::New(raw_password)).await?;
+    let mut back = user.clone();
+    back.password_hash = password_hash;
+    back.email_verified = true;
+    // Whoever holds the account now is out, with every link they asked for.
+    back.sessions_cutoff = Some(SessionCutoff::now(None));
+    let admin = state.config.is_admin_email(previous.as_str()) && user.role != Role::Admin;
+    if admin {
+        back.role = Role::Admin;
+    }
+    let (mut writes, taken) = if user.email == previous {
+        // Moved back already (by the holder): only the password and sessions.
+        let (save, _) = state.users.next_version(&back)?;
+        (vec![save], None)
+    } else {
+        let (writes, _) = state.users.move_email(&back, &previous)?;
+        let taken = writes.len() - 1;
+        (writes, Some(taken))
+    };
+    writes.extend(valid.consume());
+    let event = UserEvent::new(
+        USER_EMAIL_REVERTED,
+        &user.id,
+        json!({ "email": previous.as_str(), "from": user.email.as_str() }),
+    );
+    writes.push(outbox::record(&event)?);
+    writes.push(AuditRepo::entry(
+        "email.reverted",
+        Some(&user.id),
+        None,
+        &ClientInfo::from_request(req),
+        json!({ "admin_granted": admin }),
+    )?);
+    commit(state, writes, taken).await?;
+    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    clear_login_lock(state, previous.as_str()).await;
     Ok(no_content())
 }

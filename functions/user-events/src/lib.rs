@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use shared::AppState;
 use shared::events::{
     EVENT_VERSION, LOGIN_LINK_REQUESTED, PASSWORD_RESET_REQUESTED, SIGNUP_EXISTING_ADDRESS,
-    USER_CREATED, USER_DELETED, USER_EMAIL_CHANGE_REQUESTED, USER_PASSWORD_CHANGED,
-    USER_VERIFICATION_REQUESTED, UserEvent,
+    USER_CREATED, USER_DELETED, USER_EMAIL_CHANGE_REQUESTED, USER_EMAIL_CHANGED,
+    USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
 };
 use shared::one_time::Purpose;
 use shared::ports::item_store::{Change, Condition, StoreError};
@@ -316,6 +316,35 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 "Hello,\n\nsomeone signed in to your account asked to change its address to {to}. Until the link sent there is used (with the account's password), nothing changes.\n\nIf it was not you, reset your password now: {reset}\nA reset cancels the change, ends the link sent to {to} and signs everyone out.\n\nUser Platform\n"
             );
             mails::send(state, from, "A change of address was requested", notice).await
+        }
+        USER_EMAIL_CHANGED => {
+            let (Some(email), Some(previous)) = (
+                event.data["email"].as_str(),
+                event.data["previous_email"].as_str(),
+            ) else {
+                return Err("user.email_changed without its addresses".into());
+            };
+            let Some(user) = mails::user(state, &event.user_id).await? else {
+                return Ok(()); // deleted meanwhile: nothing to take back
+            };
+            let link = mails::link(
+                state,
+                Purpose::RevertEmail,
+                &user,
+                json!({ "previous_email": previous }),
+                "revert-email",
+            )
+            .await?;
+            let text = format!(
+                "Hello,\n\nthe address of your User Platform account was changed from this one to {email}, and every session was signed out.\n\nIf it was not you, take your account back: this link moves the address back here, lets you choose a new password and signs everyone else out. It works for 7 days, once, whatever is done with the account meanwhile:\n{link}\n\nUser Platform\n"
+            );
+            mails::send(
+                state,
+                previous,
+                "The address of your account was changed",
+                text,
+            )
+            .await
         }
         USER_PASSWORD_CHANGED => {
             let Some(user) = mails::user(state, &event.user_id).await? else {
