@@ -9,11 +9,10 @@ Prints the median milliseconds per image and the process's peak RSS in
 bytes (one line: "ms rss").
 """
 import io
-import statistics
-import sys
-import time
 
 from PIL import Image, ImageOps
+
+import avatar_peer
 
 
 def process(data: bytes) -> list:
@@ -34,29 +33,5 @@ def process(data: bytes) -> list:
     return out
 
 
-def main():
-    path, iterations = sys.argv[1], int(sys.argv[2])
-    data = open(path, "rb").read()
-    process(data)
-    times = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        process(data)
-        times.append((time.perf_counter() - start) * 1000)
-    print(f"{statistics.median(times):.3f} {peak_rss()}")
-
-
-def peak_rss() -> int:
-    """This process's peak RSS in bytes (VmHWM: getrusage's ru_maxrss
-    would carry the peak of the process that spawned us across exec)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-
-
 if __name__ == "__main__":
-    main()
+    avatar_peer.run(process)

@@ -10,11 +10,9 @@ quality 85 without metadata.
 Prints the median milliseconds per image (warm: the first run is not
 timed) and the process's peak RSS in bytes (one line: "ms rss").
 """
-import statistics
-import sys
-import time
-
 import pyvips
+
+import avatar_peer
 
 # One image at a time, as a Lambda invocation would; no operation cache.
 pyvips.cache_set_max(0)
@@ -28,29 +26,5 @@ def process(data: bytes) -> list:
     return out
 
 
-def main():
-    path, iterations = sys.argv[1], int(sys.argv[2])
-    data = open(path, "rb").read()
-    process(data)
-    times = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        process(data)
-        times.append((time.perf_counter() - start) * 1000)
-    print(f"{statistics.median(times):.3f} {peak_rss()}")
-
-
-def peak_rss() -> int:
-    """This process's peak RSS in bytes (VmHWM: getrusage's ru_maxrss
-    would carry the peak of the process that spawned us across exec)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-
-
 if __name__ == "__main__":
-    main()
+    avatar_peer.run(process)

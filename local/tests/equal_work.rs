@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::{PASSWORD, TestBackend, TestServer};
@@ -27,12 +26,7 @@ impl Counted {
             c
         })
         .await;
-        let faults = Faults::new();
-        let state = base.running.state.with_faults(&faults);
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let counted = local::serve(state, listener, false);
+        let (counted, faults) = common::serve_faulty(&base);
         Counted {
             base,
             counted,

@@ -23,7 +23,6 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -87,12 +86,7 @@ impl Rig {
             c
         })
         .await;
-        let faults = Faults::new();
-        let state = base.running.state.with_faults(&faults);
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let faulty = local::serve(state, listener, false);
+        let (faulty, faults) = common::serve_faulty(&base);
         let admin = base.admin_token(ADMIN).await;
         Rig {
             base,

@@ -8,23 +8,14 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::{Answer, PASSWORD, TestBackend, TestServer};
+use common::{Answer, PASSWORD, TestBackend, TestServer, client_from};
 use serde_json::{Value, json};
 use shared::Config;
 
 async fn server(b: TestBackend, adjust: impl FnOnce(Config) -> Config) -> TestServer {
     TestServer::start_on_with(b, adjust).await
-}
-
-/// A client whose requests come from `127.0.0.{n}`.
-fn client_from(n: u8) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
-        .build()
-        .unwrap()
 }
 
 async fn login(

@@ -154,6 +154,29 @@ async fn a_reset_ends_an_attackers_pending_email_change(b: TestBackend) {
     assert_eq!(me.body["email"], "owner1@example.com", "the address stayed");
 }
 
+/// Moves the account of `token` (whose password is [`PASSWORD`]) to `to`,
+/// through the link mailed there; returns the revert link mailed to `from`.
+async fn move_address(s: &TestServer, token: &str, from: &str, to: &str) -> String {
+    let asked = s
+        .post_auth(
+            "/users/me/email",
+            token,
+            json!({ "new_email": to, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(asked.status, 202, "{}", asked.text);
+    let link = s.mailed_token(to, "Confirm your new address").await;
+    let moved = s
+        .post(
+            "/auth/email-change/confirm",
+            json!({ "token": link, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(moved.status, 204, "{}", moved.text);
+    s.mailed_token(from, "The address of your account was changed")
+        .await
+}
+
 /// Item 1, after the fact: the attacker confirmed the move and reset the
 /// password through the new address. The old address got what happened
 /// and a link that takes the account back, which nothing the attacker did
@@ -163,22 +186,7 @@ async fn a_confirmed_takeover_is_undone_from_the_old_address(b: TestBackend) {
     s.signup("owner5@example.com").await;
     s.verify("owner5@example.com").await;
     let attacker = access(&s.login("owner5@example.com", PASSWORD).await);
-    s.post_auth(
-        "/users/me/email",
-        &attacker,
-        json!({ "new_email": "mallory5@example.com", "password": PASSWORD }),
-    )
-    .await;
-    let link = s
-        .mailed_token("mallory5@example.com", "Confirm your new address")
-        .await;
-    let moved = s
-        .post(
-            "/auth/email-change/confirm",
-            json!({ "token": link, "password": PASSWORD }),
-        )
-        .await;
-    assert_eq!(moved.status, 204, "{}", moved.text);
+    let revert = move_address(&s, &attacker, "owner5@example.com", "mallory5@example.com").await;
     let notice = s
         .mailed_text(
             "owner5@example.com",
@@ -189,12 +197,6 @@ async fn a_confirmed_takeover_is_undone_from_the_old_address(b: TestBackend) {
         notice.contains("mallory5@example.com") && notice.contains("/revert-email#token="),
         "what happened, and the way back: {notice}"
     );
-    let revert = s
-        .mailed_token(
-            "owner5@example.com",
-            "The address of your account was changed",
-        )
-        .await;
     // The attacker resets the password through the new address, and signs in.
     s.post(
         "/auth/password-reset",
@@ -260,28 +262,7 @@ async fn deleting_an_account_forgets_its_revert_links(b: TestBackend) {
         .unwrap()
         .to_owned();
     let t = access(&s.login("leaver@example.com", PASSWORD).await);
-    s.post_auth(
-        "/users/me/email",
-        &t,
-        json!({ "new_email": "leaver-new@example.com", "password": PASSWORD }),
-    )
-    .await;
-    let link = s
-        .mailed_token("leaver-new@example.com", "Confirm your new address")
-        .await;
-    let moved = s
-        .post(
-            "/auth/email-change/confirm",
-            json!({ "token": link, "password": PASSWORD }),
-        )
-        .await;
-    assert_eq!(moved.status, 204, "{}", moved.text);
-    let revert = s
-        .mailed_token(
-            "leaver@example.com",
-            "The address of your account was changed",
-        )
-        .await;
+    let revert = move_address(&s, &t, "leaver@example.com", "leaver-new@example.com").await;
     let stored_for_user = || async {
         let mut found = Vec::new();
         let mut cursor = None;

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::{Answer, PASSWORD, TestBackend, TestServer};
+use common::{Answer, PASSWORD, TestBackend, TestServer, client_from};
 use serde_json::json;
 use shared::Config;
 
@@ -16,15 +15,6 @@ const NEW_PASSWORD: &str = "granite otter symphony 88";
 
 async fn server(b: TestBackend, adjust: impl FnOnce(Config) -> Config) -> TestServer {
     TestServer::start_on_with(b, adjust).await
-}
-
-/// A client whose requests come from `127.0.0.{n}` (API Gateway's
-/// `sourceIp` is the peer address, as here).
-fn client_from(n: u8) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
-        .build()
-        .unwrap()
 }
 
 async fn login_from(

@@ -24,7 +24,10 @@ use shared::{ApiError, AppState, outbox};
 /// this window. The same work whether or not the address has an account:
 /// the consumer looks it up.
 pub async fn offer(state: &AppState, account: &str) -> Result<(), ApiError> {
-    if !state.login_limiter.sign_in_link(account).await? {
+    // Not an address: no account can have it, and there is nowhere to mail.
+    if shared::domain::Email::parse(account).is_err()
+        || !state.login_limiter.sign_in_link(account).await?
+    {
         return Ok(());
     }
     let event = UserEvent::new(LOGIN_LINK_REQUESTED, "", json!({ "email": account }));

@@ -186,21 +186,9 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             mails::send(state, user.email.as_str(), "Confirm your address", text).await
         }
         PASSWORD_RESET_REQUESTED => {
-            let Some(email) = event.data["email"].as_str() else {
-                return Err("password.reset_requested without an email".into());
-            };
-            let Ok(email) = shared::domain::Email::parse(email) else {
-                return Err("password.reset_requested with a malformed email".into());
-            };
             // No account (or an inactive one): nothing is sent, and the
             // requester was told the same as if there were.
-            let Some(user) = state
-                .users
-                .find_by_email(&email)
-                .await
-                .map_err(|e| e.to_string())?
-                .filter(|u| u.active)
-            else {
+            let Some(user) = mails::active_user_of(state, event).await? else {
                 return Ok(());
             };
             let link = mails::link(
@@ -217,19 +205,7 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             mails::send(state, user.email.as_str(), "Reset your password", text).await
         }
         LOGIN_LINK_REQUESTED => {
-            let Some(email) = event.data["email"]
-                .as_str()
-                .and_then(|e| shared::domain::Email::parse(e).ok())
-            else {
-                return Ok(()); // no address, no account: nothing to send
-            };
-            let Some(user) = state
-                .users
-                .find_by_email(&email)
-                .await
-                .map_err(|e| e.to_string())?
-                .filter(|u| u.active)
-            else {
+            let Some(user) = mails::active_user_of(state, event).await? else {
                 return Ok(());
             };
             let text = if user.email_verified {
@@ -245,22 +221,10 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                     "Hello,\n\nmany sign-ins to this account failed from devices it does not know. It was never confirmed: confirm it here (with its password, or choose a new one), then sign in:\n{link}\n\nUser Platform\n"
                 )
             };
-            mails::send(state, email.as_str(), "Sign in to User Platform", text).await
+            mails::send(state, user.email.as_str(), "Sign in to User Platform", text).await
         }
         SIGNUP_EXISTING_ADDRESS => {
-            let Some(email) = event.data["email"]
-                .as_str()
-                .and_then(|e| shared::domain::Email::parse(e).ok())
-            else {
-                return Err("signup.existing_address without an email".into());
-            };
-            let Some(user) = state
-                .users
-                .find_by_email(&email)
-                .await
-                .map_err(|e| e.to_string())?
-                .filter(|u| u.active)
-            else {
+            let Some(user) = mails::active_user_of(state, event).await? else {
                 return Ok(()); // deleted or deactivated meanwhile
             };
             let base = &state.config.app_base_url;
@@ -279,7 +243,7 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             text.push_str("\nUser Platform\n");
             mails::send(
                 state,
-                email.as_str(),
+                user.email.as_str(),
                 "Someone tried to sign up with your address",
                 text,
             )
@@ -417,11 +381,34 @@ mod mails {
     use serde_json::{Value, json};
     use shared::AppState;
     use shared::domain::User;
+    use shared::events::UserEvent;
     use shared::one_time::{self, Purpose};
     use shared::ports::Mail;
 
     pub async fn user(state: &AppState, id: &str) -> Result<Option<User>, String> {
         state.users.get(id).await.map_err(|e| e.to_string())
+    }
+
+    /// The active account of the address an event names (`data.email`):
+    /// the events that know an address, not an account (a reset, a sign-in
+    /// link, a sign-up of a taken address). An event without a valid
+    /// address is malformed.
+    pub async fn active_user_of(
+        state: &AppState,
+        event: &UserEvent,
+    ) -> Result<Option<User>, String> {
+        let Some(email) = event.data["email"]
+            .as_str()
+            .and_then(|e| shared::domain::Email::parse(e).ok())
+        else {
+            return Err(format!("{} without a valid email", event.kind));
+        };
+        let user = state
+            .users
+            .find_by_email(&email)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(user.filter(|u| u.active))
     }
 
     /// Issues a token (replacing the user's earlier ones of that purpose)

@@ -381,6 +381,28 @@ impl TestServer {
     }
 }
 
+/// A client whose requests come from `127.0.0.{n}` (API Gateway's
+/// `sourceIp` is the peer address, as here).
+#[allow(dead_code)] // (not every suite has clients at several addresses)
+pub fn client_from(n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, n)))
+        .build()
+        .unwrap()
+}
+
+/// A second server over `base`'s data whose ports count (and, when armed,
+/// fail) their calls: `AppState::with_faults`.
+#[allow(dead_code)]
+pub fn serve_faulty(base: &TestServer) -> (local::Running, Arc<shared::faults::Faults>) {
+    let faults = shared::faults::Faults::new();
+    let state = base.running.state.with_faults(&faults);
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    (local::serve(state, listener, false), faults)
+}
+
 /// A state (no server) on `backend`, for port contract tests.
 pub async fn state(backend: TestBackend) -> (tempfile::TempDir, std::sync::Arc<shared::AppState>) {
     let dir = tempfile::tempdir().unwrap();
