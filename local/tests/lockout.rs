@@ -225,14 +225,8 @@ async fn a_stranger_cannot_stop_the_owners_reset(b: TestBackend) {
         "no more than the allowance"
     );
     let newest = s.mailed_token("recover@example.com", "Reset").await;
-    let done = s
-        .post(
-            "/auth/password-reset/confirm",
-            json!({ "token": newest, "new_password": "granite otter symphony 88" }),
-        )
-        .await;
-    assert_eq!(done.status, 204, "{}", done.text);
-    // The owner's device asks again: its own allowance, a new mail.
+    // The owner's device asks too: its own allowance, a new mail (and the
+    // newest link).
     assert_eq!(reset(1, Some(&device)).await.status, 202);
     for _ in 0..100 {
         if mails_about(&s, "recover@example.com", "Reset") == 3 {
@@ -241,6 +235,28 @@ async fn a_stranger_cannot_stop_the_owners_reset(b: TestBackend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(mails_about(&s, "recover@example.com", "Reset"), 3);
+    let owners = s.mailed_token("recover@example.com", "Reset").await;
+    assert_ne!(owners, newest);
+    let done = s
+        .post(
+            "/auth/password-reset/confirm",
+            json!({ "token": owners, "new_password": "granite otter symphony 88" }),
+        )
+        .await;
+    assert_eq!(done.status, 204, "{}", done.text);
+    // A reset ends the trust of every device: it signed in with the old
+    // password, or under the address, and is a stranger until it signs in
+    // again.
+    lock(&s, "recover@example.com").await;
+    let a = login(
+        &s,
+        1,
+        "recover@example.com",
+        "granite otter symphony 88",
+        Some(&device),
+    )
+    .await;
+    assert_eq!(a.status, 429, "{}", a.text);
 }
 
 on_both_backends!(

@@ -253,6 +253,57 @@ async fn a_confirmed_takeover_is_undone_from_the_old_address(b: TestBackend) {
     );
 }
 
+/// The oldest revert link wins: the owner's revert ends the links of every
+/// later move (an attacker who moved the address twice holds one), and
+/// using a later link first does not disarm the owner's.
+async fn the_oldest_revert_link_wins(b: TestBackend) {
+    let s = server(b, |c| c).await;
+    for (owner, first, second, attacker_first) in [
+        (
+            "own7@example.com",
+            "m7a@example.com",
+            "m7b@example.com",
+            false,
+        ),
+        (
+            "own8@example.com",
+            "m8a@example.com",
+            "m8b@example.com",
+            true,
+        ),
+    ] {
+        s.signup(owner).await;
+        let t = access(&s.login(owner, PASSWORD).await);
+        let owners = move_address(&s, &t, owner, first).await;
+        let t = access(&s.login(first, PASSWORD).await);
+        let attackers = move_address(&s, &t, first, second).await;
+        let revert = |token: &str, password: &str| {
+            s.post(
+                "/auth/email-change/revert",
+                json!({ "token": token, "new_password": password }),
+            )
+        };
+        if attacker_first {
+            let a = revert(&attackers, ATTACKER_PASSWORD).await;
+            assert_eq!(a.status, 204, "{}", a.text);
+            assert_eq!(s.login(first, ATTACKER_PASSWORD).await.status, 200);
+        }
+        let back = revert(&owners, OWNER_PASSWORD).await;
+        assert_eq!(back.status, 204, "{owner}: {}", back.text);
+        if !attacker_first {
+            revert(&attackers, ATTACKER_PASSWORD).await.problem(400);
+        }
+        let me = s
+            .get(
+                "/users/me",
+                Some(&access(&s.login(owner, OWNER_PASSWORD).await)),
+            )
+            .await;
+        assert_eq!(me.body["email"], owner);
+        s.login(first, ATTACKER_PASSWORD).await.problem(401);
+    }
+}
+
 /// A deleted account leaves no revert link behind (they have a pointer
 /// each, found and removed with the account).
 async fn deleting_an_account_forgets_its_revert_links(b: TestBackend) {
@@ -618,6 +669,7 @@ on_both_backends!(
     a_reset_ends_an_attackers_pending_email_change,
     a_confirmed_takeover_is_undone_from_the_old_address,
     deleting_an_account_forgets_its_revert_links,
+    the_oldest_revert_link_wins,
     every_session_ending_change_ends_every_pending_link,
     a_pre_hijacked_admin_address_goes_to_its_owner,
     pre_hijack_variants_are_closed,

@@ -32,7 +32,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::domain::User;
-use crate::ports::item_store::{Condition, Index, Key, Query, SortKey, StoreError, Write};
+use crate::ports::item_store::{Attrs, Condition, Index, Key, Query, SortKey, StoreError, Write};
 use crate::repo::{RepoError, from_item};
 use crate::secrets::{new_token, token_hash};
 use crate::state::AppState;
@@ -69,7 +69,10 @@ impl Purpose {
     pub fn ttl(self) -> Duration {
         match self {
             Purpose::VerifyEmail | Purpose::ChangeEmail => Duration::from_secs(24 * 3600),
-            Purpose::ResetPassword => Duration::from_secs(30 * 60),
+            // As long as the hour over which an address's reset mails are
+            // limited: past the allowance nothing new is mailed, and the
+            // newest link must still work.
+            Purpose::ResetPassword => Duration::from_secs(60 * 60),
             Purpose::SignIn => Duration::from_secs(15 * 60),
             Purpose::RevertEmail => Duration::from_secs(7 * 86_400),
         }
@@ -105,6 +108,10 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 /// A new token for `user` as read (its stamp is recorded): the secret to
 /// mail, and the writes that store its hash.
 pub fn issue(purpose: Purpose, user: &User, data: Value) -> (String, Vec<Write>) {
@@ -119,6 +126,7 @@ pub fn issue(purpose: Purpose, user: &User, data: Value) -> (String, Vec<Write>)
     let current = pointer_key(&user.id, purpose, &hash);
     let current_item = json!({
         "pk": current.pk, "sk": current.sk, "hash": hash, "expires_at": expires,
+        "issued_ms": now_ms(),
     });
     let put = |v: Value| Write::Put {
         item: v.as_object().cloned().unwrap_or_default(),
@@ -135,6 +143,8 @@ pub struct Valid {
     pub data: Value,
     hash: String,
     purpose: Purpose,
+    /// When it was issued (epoch ms; 0 for tokens from before this was kept).
+    issued_ms: i64,
 }
 
 impl Valid {
@@ -202,12 +212,77 @@ pub async fn find(
     if !user.active || (purpose.superseded() && stamp != Some(user.token_stamp())) {
         return Ok(None);
     }
+    let issued_ms = current
+        .as_ref()
+        .and_then(|c| c.get("issued_ms"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     Ok(Some(Valid {
         user,
         data: item.get("data").cloned().unwrap_or(Value::Null),
         hash,
         purpose,
+        issued_ms,
     }))
+}
+
+/// The pointers of an account's revert links.
+async fn revert_pointers(state: &AppState, user_id: &str) -> Result<Vec<Attrs>, StoreError> {
+    let prefix = format!("OTT#{}#", Purpose::RevertEmail.as_str());
+    let mut found = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = state
+            .store
+            .query(
+                Query::new(Index::Primary, crate::keys::user_partition(user_id))
+                    .sk(SortKey::BeginsWith(prefix.clone()))
+                    .limit(100)
+                    .cursor(cursor),
+            )
+            .await?;
+        found.extend(page.items);
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(found);
+        }
+    }
+}
+
+/// The writes that end every revert link of the account issued after
+/// `valid` (one being used): whoever moved the address again after the
+/// owner's link was sent holds those, and the owner's revert must not be
+/// undone with them. Older links survive any revert, so a later link used
+/// first cannot disarm the owner's either: the oldest one always wins.
+pub async fn end_newer_reverts(state: &AppState, valid: &Valid) -> Result<Vec<Write>, StoreError> {
+    let mut writes = Vec::new();
+    for pointer in revert_pointers(state, &valid.user.id).await? {
+        let issued = pointer
+            .get("issued_ms")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let hash = pointer
+            .get("hash")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if issued <= valid.issued_ms || hash == valid.hash {
+            continue;
+        }
+        writes.push(Write::Delete {
+            key: token_key(hash),
+            condition: None,
+        });
+        if let (Some(pk), Some(sk)) = (
+            pointer.get("pk").and_then(Value::as_str),
+            pointer.get("sk").and_then(Value::as_str),
+        ) {
+            writes.push(Write::Delete {
+                key: Key::new(pk, sk),
+                condition: None,
+            });
+        }
+    }
+    Ok(writes)
 }
 
 /// Forgets every token of a user (account deletion); safe to repeat.
@@ -227,32 +302,16 @@ pub async fn forget_user(state: &AppState, user_id: &str) -> Result<(), StoreErr
         }
     }
     // The kinds with a pointer per token: every one of them.
-    let prefix = format!("OTT#{}#", Purpose::RevertEmail.as_str());
-    let mut cursor = None;
-    loop {
-        let page = state
-            .store
-            .query(
-                Query::new(Index::Primary, crate::keys::user_partition(user_id))
-                    .sk(SortKey::BeginsWith(prefix.clone()))
-                    .limit(100)
-                    .cursor(cursor),
-            )
-            .await?;
-        for pointer in page.items {
-            if let Some(hash) = pointer.get("hash").and_then(Value::as_str) {
-                state.store.delete(token_key(hash), None).await?;
-            }
-            if let (Some(pk), Some(sk)) = (
-                pointer.get("pk").and_then(Value::as_str),
-                pointer.get("sk").and_then(Value::as_str),
-            ) {
-                state.store.delete(Key::new(pk, sk), None).await?;
-            }
+    for pointer in revert_pointers(state, user_id).await? {
+        if let Some(hash) = pointer.get("hash").and_then(Value::as_str) {
+            state.store.delete(token_key(hash), None).await?;
         }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok(());
+        if let (Some(pk), Some(sk)) = (
+            pointer.get("pk").and_then(Value::as_str),
+            pointer.get("sk").and_then(Value::as_str),
+        ) {
+            state.store.delete(Key::new(pk, sk), None).await?;
         }
     }
+    Ok(())
 }

@@ -158,7 +158,8 @@ impl Limits {
 
     /// Gives back what [`Limits::take`] took from the counters named
     /// `names` (an attempt that turned out not to count: a successful
-    /// login). A counter whose window has ended meanwhile is left alone.
+    /// login), in the window it was taken in (which still weighs in the
+    /// sliding window after it ends).
     pub async fn refund(&self, taken: &Taken, names: &[&str]) -> Result<(), LimitError> {
         for (name, key) in &taken.0 {
             if !names.contains(&name.as_str()) {
@@ -209,6 +210,9 @@ pub struct LoginLimiter {
 
 /// How long a device token keeps a device trusted by an account.
 pub const DEVICE_FOR_SECS: i64 = 90 * 86_400;
+
+/// How long a sign-in link works (`one_time::Purpose::SignIn`).
+const SIGN_IN_LINK_SECS: i64 = 15 * 60;
 
 /// The counter a stranger's failures spend: the one whose 429 offers the
 /// owner a sign-in link.
@@ -327,7 +331,9 @@ impl LoginLimiter {
     /// mailbox, nor replace the owner's link faster than it expires.
     pub async fn sign_in_link(&self, account: &str) -> Result<bool, LimitError> {
         let counter = Counter::new(format!("LOGIN#{account}"), "LINK", 1);
-        match self.limits.take(&[counter], self.window).await {
+        // At least the link's own lifetime, whatever the lock's window.
+        let window = self.window.max(SIGN_IN_LINK_SECS);
+        match self.limits.take(&[counter], window).await {
             Ok(_) => Ok(true),
             Err(LimitError::Limited { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -341,10 +347,15 @@ impl LoginLimiter {
         self.limits.take(&[counter], self.window).await.map(|_| ())
     }
 
-    /// Clears every login counter of the account (a password reset: the
-    /// owner proved control of the address, so the lock goes).
+    /// Clears every login counter of the account and the devices it
+    /// trusted (a password reset, a new password at verification, an
+    /// address that moves): the owner proved control of the address, so the
+    /// lock goes, and so does any device trusted before: a device that
+    /// signed in with the old password, or under the address, is a stranger
+    /// from now on until it signs in again.
     pub async fn clear_account(&self, account: &str) -> Result<(), LimitError> {
-        self.limits.clear(&format!("LOGIN#{account}")).await
+        self.limits.clear(&format!("LOGIN#{account}")).await?;
+        self.limits.clear(&format!("DEVICE#{account}")).await
     }
 
     /// Whether `device` is a token this account trusts.
@@ -417,6 +428,20 @@ impl AbuseLimits {
         };
         let per_address = Counter::new(format!("RESET#{email}"), name, self.resets_per_email);
         match self.limits.take(&[per_address], HOUR).await {
+            Ok(_) => Ok(true),
+            Err(LimitError::Limited { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A notice that someone tried to sign up with an address an account
+    /// has (taken in the consumer, so the request does the same work either
+    /// way): `false` when the address had its share this hour, and the
+    /// mail is skipped (no mailbox flooding, and the verification link in
+    /// the last one stays the current one).
+    pub async fn existing_address_notice(&self, email: &str) -> Result<bool, LimitError> {
+        let c = Counter::new(format!("NOTICE#{email}"), "NOTICE", self.resets_per_email);
+        match self.limits.take(&[c], HOUR).await {
             Ok(_) => Ok(true),
             Err(LimitError::Limited { .. }) => Ok(false),
             Err(e) => Err(e),

@@ -100,12 +100,14 @@ async fn commit(
                 Err(ApiError::Conflict(
                     "Another account uses this address now.".into(),
                 ))
-            } else if failed.contains(&0) {
+            } else if failed.iter().any(|&i| i != 0) {
+                // The token went meanwhile (a parallel use of the same link
+                // also moved the account's version): the link's answer.
+                Err(invalid())
+            } else {
                 Err(ApiError::Conflict(
                     "The account changed meanwhile; try again.".into(),
                 ))
-            } else {
-                Err(invalid())
             }
         }
         Err(e) => Err(e.into()),
@@ -224,8 +226,9 @@ async fn verify(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     Ok(no_content())
 }
 
-/// The owner proved control of the address: the login lock goes. (After
-/// the commit; if this fails the lock still lapses with its window.)
+/// The owner proved control of the address: the login lock goes, with
+/// every device trusted before. (After the commit; if this fails the lock
+/// still lapses with its window.)
 async fn clear_login_lock(state: &AppState, email: &str) {
     if let Err(e) = state.login_limiter.clear_account(email).await {
         tracing::warn!(error = %e, "could not clear the login counters");
@@ -484,6 +487,8 @@ async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body
     )?);
     commit(state, writes, Some(taken)).await?;
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    // Devices trusted under the address it left trust nothing now.
+    clear_login_lock(state, user.email.as_str()).await;
     Ok(no_content())
 }
 
@@ -537,6 +542,7 @@ async fn change_revert(state: &AppState, req: &Request) -> Result<Response<Body>
         (writes, Some(taken))
     };
     writes.extend(valid.consume());
+    writes.extend(one_time::end_newer_reverts(state, &valid).await?);
     let event = UserEvent::new(
         USER_EMAIL_REVERTED,
         &user.id,
@@ -553,5 +559,6 @@ async fn change_revert(state: &AppState, req: &Request) -> Result<Response<Body>
     commit(state, writes, taken).await?;
     outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     clear_login_lock(state, previous.as_str()).await;
+    clear_login_lock(state, user.email.as_str()).await;
     Ok(no_content())
 }

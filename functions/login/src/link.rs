@@ -17,6 +17,7 @@ use shared::events::{LOGIN_LINK_REQUESTED, UserEvent};
 use shared::http::{ClientInfo, json_body};
 use shared::one_time::{self, Purpose};
 use shared::ports::StoreError;
+use shared::ports::item_store::{Condition, Write};
 use shared::repo::RepoError;
 use shared::{ApiError, AppState, outbox};
 
@@ -55,9 +56,17 @@ pub async fn sign_in(state: &AppState, req: &Request) -> Result<Response<Body>, 
         return Err(invalid());
     };
     let client = ClientInfo::from_request(req);
+    // The account as read with the token: a reset or logout-all between the
+    // read and the session's start fails the transaction, so no session
+    // starts after a cut-off that should have ended the link.
+    let mut writes = valid.consume();
+    writes.push(Write::Check {
+        key: shared::keys::user(&valid.user.id),
+        condition: Condition::Equals("version".into(), json!(valid.user.version)),
+    });
     let issued = match state
         .sessions
-        .start_with(&valid.user.id, &client, "login.link", valid.consume())
+        .start_with(&valid.user.id, &client, "login.link", writes)
         .await
     {
         Ok(issued) => issued,

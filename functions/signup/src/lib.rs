@@ -10,7 +10,9 @@
 //! create transaction (which fails on the taken claim); for a taken address
 //! nothing is created, and an event mails the owner instead (what happened,
 //! how to sign in or reset, and for a never-verified account a link that
-//! takes it over).
+//! takes it over; at most `RESETS_PER_EMAIL_PER_HOUR` such mails an hour).
+//! A taken username is told first (usernames are public), so it cannot be
+//! used to probe whether the address is taken too.
 
 use std::sync::Arc;
 

@@ -200,7 +200,7 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             )
             .await?;
             let text = format!(
-                "Hello,\n\nsomeone (hopefully you) asked to reset the password of this account. The link works for 30 minutes, once:\n{link}\n\nIf it was not you, ignore this mail: nothing changes.\n\nUser Platform\n"
+                "Hello,\n\nsomeone (hopefully you) asked to reset the password of this account. The link works for an hour, once:\n{link}\n\nIf it was not you, ignore this mail: nothing changes.\n\nUser Platform\n"
             );
             mails::send(state, user.email.as_str(), "Reset your password", text).await
         }
@@ -227,6 +227,14 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             let Some(user) = mails::active_user_of(state, event).await? else {
                 return Ok(()); // deleted or deactivated meanwhile
             };
+            if !state
+                .abuse
+                .existing_address_notice(user.email.as_str())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(());
+            }
             let base = &state.config.app_base_url;
             let mut text = format!(
                 "Hello,\n\nsomeone (perhaps you) tried to sign up with this address, which already has a User Platform account. Nothing was created.\n\nSign in: {base}/login\nForgot the password? Reset it: {base}/reset-password\n"

@@ -118,13 +118,16 @@ impl UserRepo {
         writes.extend(extra);
         match self.store.transact(writes).await {
             Ok(()) => Ok(Ok(())),
-            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
-                Ok(Err(CreateError::EmailTaken))
-            }
+            // The username first: usernames are public, addresses are not
+            // (a concealing sign-up must answer a taken username alike
+            // whether or not the address is taken too).
             Err(StoreError::TransactionCanceled { failed })
                 if failed.contains(&2) && user.username.is_some() =>
             {
                 Ok(Err(CreateError::UsernameTaken))
+            }
+            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
+                Ok(Err(CreateError::EmailTaken))
             }
             Err(e) => Err(e.into()),
         }
