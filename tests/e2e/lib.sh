@@ -14,7 +14,9 @@ start_local() {
   # consumer) writes anything once the shell has moved on.
   trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "'"$data"'"' EXIT
   URL=""
-  for _ in $(seq 1 200); do
+  # Up to a minute: it is ready in about a second, but a loaded machine
+  # (the end of the binary pass) once kept it past 20 s.
+  for _ in $(seq 1 600); do
     URL=$(grep -oE 'listening on http://[0-9.:]+' "$log" | awk '{print $3}' || true)
     [ -n "$URL" ] && return 0
     sleep 0.1
