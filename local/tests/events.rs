@@ -53,6 +53,9 @@ async fn every_sample_event_runs_through_its_handler() {
     let (status, reset) = run(&state, "account-email", "account-email.json").await;
     assert_eq!(status, 202, "{reset}");
     assert_eq!(reset["message"], account_email::RESET_ACCEPTED);
+    // A revert link's sample token is not one we mailed.
+    let (status, problem) = run(&state, "account-email", "email-change-revert.json").await;
+    assert_eq!((status, problem["status"].as_u64()), (400, Some(400)));
     // The sample tokens are not ours.
     let (status, problem) = run(&state, "validate-token", "validate-token.json").await;
     assert_eq!((status, problem["status"].as_u64()), (401, Some(401)));
