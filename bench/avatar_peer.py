@@ -20,13 +20,23 @@ def peak_rss() -> int:
     return 0
 
 
-def run(process) -> None:
+def run(process, step=None) -> None:
+    """Times `process` (and `step`, a part of it, interleaved with it so
+    that both see the machine in the same state: its median is printed
+    third)."""
     path, iterations = sys.argv[1], int(sys.argv[2])
     data = open(path, "rb").read()
     process(data)
-    times = []
+    times, step_times = [], []
     for _ in range(iterations):
         start = time.perf_counter()
         process(data)
         times.append((time.perf_counter() - start) * 1000)
-    print(f"{statistics.median(times):.3f} {peak_rss()}")
+        if step is not None:
+            start = time.perf_counter()
+            step(data)
+            step_times.append((time.perf_counter() - start) * 1000)
+    line = f"{statistics.median(times):.3f} {peak_rss()}"
+    if step is not None:
+        line += f" {statistics.median(step_times):.3f}"
+    print(line)

@@ -6,7 +6,9 @@
 //!
 //! `cargo run --release -p bench --bin avatar` (pyvips and Pillow in
 //! `.venv`: `bench/run.sh` installs them). `avatar --one FILE` processes one
-//! file and prints `ms peak_rss_bytes outcome`.
+//! file and prints `ms peak_rss_bytes outcome`; `avatar --decode FILE` only
+//! decodes it (set beside libvips's decode alone, which `bench/vips_avatar.py`
+//! times too).
 
 use std::time::Instant;
 
@@ -92,11 +94,16 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 
 /// `--one FILE`: processes the file once in this fresh process and prints
 /// "ms peak_rss_bytes outcome" (the outcome: `ok` or the refusal's words).
-fn one(path: &str) {
+fn one(path: &str, decode_only: bool) {
     let bytes = std::fs::read(path).unwrap();
     let start = Instant::now();
-    let outcome = match media_upload::pipeline::process(&bytes) {
-        Ok(_) => "ok".to_owned(),
+    let done = if decode_only {
+        media_upload::pipeline::decode(&bytes, media_upload::pipeline::SIZES[0]).map(drop)
+    } else {
+        media_upload::pipeline::process(&bytes).map(drop)
+    };
+    let outcome = match done {
+        Ok(()) => "ok".to_owned(),
         Err(e) => e.to_string(),
     };
     println!(
@@ -106,40 +113,57 @@ fn one(path: &str) {
     );
 }
 
-/// Runs `--one FILE` in `n` fresh processes: the median time, the largest
-/// peak RSS, and the outcome.
-fn fresh(me: &std::path::Path, path: &std::path::Path, n: usize) -> (f64, u64, String) {
-    let mut times = Vec::new();
-    let mut rss = 0;
-    let mut outcome = String::new();
-    for _ in 0..n {
-        let out = std::process::Command::new(me)
-            .arg("--one")
-            .arg(path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let mut parts = line.splitn(3, ' ');
-        times.push(
-            parts
-                .next()
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0),
-        );
-        rss = rss.max(parts.next().and_then(|v| v.parse().ok()).unwrap_or(0));
-        outcome = parts.next().unwrap_or_default().to_owned();
-    }
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], rss, outcome)
+/// One fresh process running `avatar MODE FILE`: its time, peak RSS and
+/// outcome.
+fn fresh_once(me: &std::path::Path, mode: &str, path: &std::path::Path) -> (f64, u64, String) {
+    let out = std::process::Command::new(me)
+        .arg(mode)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let mut parts = line.splitn(3, ' ');
+    (
+        parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0),
+        parts.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+        parts.next().unwrap_or_default().to_owned(),
+    )
 }
 
-/// A peer script's "ms rss" for `runs` warm runs on `path`.
-fn peer(python: &str, script: &str, path: &std::path::Path, runs: usize) -> (f64, u64) {
+/// Runs each of `modes` on `path` in `n` fresh processes, interleaved (so
+/// that every mode sees the machine in the same state): per mode, the
+/// median time, the largest peak RSS and the outcome.
+fn fresh(
+    me: &std::path::Path,
+    modes: &[&str],
+    path: &std::path::Path,
+    n: usize,
+) -> Vec<(f64, u64, String)> {
+    let mut runs = vec![(Vec::new(), 0, String::new()); modes.len()];
+    for _ in 0..n {
+        for (mode, (times, rss, outcome)) in modes.iter().zip(&mut runs) {
+            let (ms, peak, said) = fresh_once(me, mode, path);
+            times.push(ms);
+            *rss = peak.max(*rss);
+            *outcome = said;
+        }
+    }
+    runs.into_iter()
+        .map(|(mut times, rss, outcome)| {
+            times.sort_by(f64::total_cmp);
+            (times[times.len() / 2], rss, outcome)
+        })
+        .collect()
+}
+
+/// A peer script's "ms rss [step_ms]" for `runs` warm runs on `path` (the
+/// third when the script also times a step alone).
+fn peer(python: &str, script: &str, path: &std::path::Path, runs: usize) -> (f64, u64, f64) {
     let out = std::process::Command::new(python)
         .arg(format!("{}/{script}", env!("CARGO_MANIFEST_DIR")))
         .arg(path)
@@ -156,6 +180,7 @@ fn peer(python: &str, script: &str, path: &std::path::Path, runs: usize) -> (f64
     (
         parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0),
         parts.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+        parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0),
     )
 }
 
@@ -163,8 +188,8 @@ const RUNS: usize = 9;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() == 3 && args[1] == "--one" {
-        one(&args[2]);
+    if args.len() == 3 && (args[1] == "--one" || args[1] == "--decode") {
+        one(&args[2], args[1] == "--decode");
         return;
     }
     // `--write-inputs DIR`: the inputs as files, to profile one by hand
@@ -199,20 +224,23 @@ fn main() {
             std::fs::write(format!("{keep}/input-{i}.{ext}"), bytes).unwrap();
             continue;
         }
-        let (ours_ms, ours_rss, outcome) = fresh(&me, &path, RUNS);
+        let ours = fresh(&me, &["--one", "--decode"], &path, RUNS);
+        let (ours_ms, ours_rss, outcome) = ours[0].clone();
         assert_eq!(outcome, "ok", "{label}");
-        let (vips_ms, vips_rss) = peer(&python, "vips_avatar.py", &path, RUNS);
-        let (pillow_ms, pillow_rss) = peer(&python, "pillow_avatar.py", &path, RUNS);
+        let ours_decode_ms = ours[1].0;
+        let (vips_ms, vips_rss, vips_decode_ms) = peer(&python, "vips_avatar.py", &path, RUNS);
+        let (pillow_ms, pillow_rss, _) = peer(&python, "pillow_avatar.py", &path, RUNS);
         println!(
-            "{label}: ours {ours_ms:.1} ms / {}, libvips {vips_ms:.1} ms / {}, Pillow {pillow_ms:.1} ms / {}",
+            "{label}: ours {ours_ms:.1} ms (decode {ours_decode_ms:.1}) / {}, libvips {vips_ms:.1} ms (decode {vips_decode_ms:.1}) / {}, Pillow {pillow_ms:.1} ms / {}",
             mb(ours_rss),
             mb(vips_rss),
             mb(pillow_rss)
         );
         rows.push_str(&format!(
-            "| {label}, {} KB | {ours_ms:.1} ms | {vips_ms:.1} ms | {pillow_ms:.1} ms | **{:.2}×** | {} ({:.1} of it the file) | {} | {} |\n",
+            "| {label}, {} KB | {ours_ms:.1} ms | {vips_ms:.1} ms | {pillow_ms:.1} ms | **{:.2}×** | {ours_decode_ms:.1} ms | {vips_decode_ms:.1} ms | {:.2}× | {} ({:.1} of it the file) | {} | {} |\n",
             bytes.len() / 1024,
             vips_ms / ours_ms,
+            vips_ms / vips_decode_ms,
             mb(ours_rss),
             bytes.len() as f64 / 1e6,
             mb(vips_rss),
@@ -226,7 +254,7 @@ fn main() {
     for (name, _, bytes) in media_upload::hostile::all() {
         let path = dir.path().join(name);
         std::fs::write(&path, &bytes).unwrap();
-        let (ms, rss, outcome) = fresh(&me, &path, 3);
+        let (ms, rss, outcome) = fresh(&me, &["--one"], &path, 3).remove(0);
         println!("bomb {name}: {ms:.2} ms / {}: {outcome}", mb(rss));
         bombs.push_str(&format!(
             "| `{name}`, {} bytes | {ms:.2} ms | {} | {outcome} |\n",
@@ -242,9 +270,13 @@ fn main() {
          (`media_upload::pipeline::process`, a cold process as a Lambda invocation may be), and the largest peak RSS \
          of them. libvips (`bench/vips_avatar.py`, pyvips {} with libvips {}, its operation cache off) and Pillow \
          (`bench/pillow_avatar.py`, {}): the warm median of {RUNS} runs in one process after a first untimed one, and \
-         that process's peak RSS (the interpreter included).\n\n\
-         | original | ours | libvips | Pillow | ours faster than libvips by | ours peak RSS | libvips peak RSS | Pillow peak RSS |\n\
-         |---|---|---|---|---|---|---|---|\n{rows}\n\
+         that process's peak RSS (the interpreter included). The decode columns time the first step alone (ours: \
+         `--decode` in fresh processes interleaved with the whole; libvips: its shrink-on-load into memory, timed \
+         interleaved with the whole in `bench/vips_avatar.py`); libvips's \
+         whole time over its decode time is the most any pipeline could lead libvips by while decoding no faster \
+         than libjpeg-turbo (libpng for PNGs) does.\n\n\
+         | original | ours | libvips | Pillow | ours faster than libvips by | ours decode | libvips decode | most a libvips-speed decoder allows | ours peak RSS | libvips peak RSS | Pillow peak RSS |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\
          Decompression bombs (`media_upload::hostile`), each in a fresh process (median of 3; largest peak RSS):\n\n\
          | sample | time | peak RSS | outcome |\n|---|---|---|---|\n{bombs}",
         bench::machine(),
