@@ -419,7 +419,7 @@ async fn served_avatars_say_what_they_are(backend: TestBackend) {
 async fn image_bombs_are_refused_before_decoding(backend: TestBackend) {
     let s = TestServer::start_on(backend).await;
     let token = s.user_token("bomber@example.com").await;
-    for (name, content_type, bytes) in media_upload::hostile::all() {
+    for (name, content_type, bytes) in image_pipeline::hostile::all() {
         let limit = match name {
             "png-lying-ihdr" | "gif-animated-many-frames" => None,
             "png-16bit-11000"

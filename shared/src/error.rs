@@ -11,21 +11,7 @@ use serde::Serialize;
 
 use crate::ports::StoreError;
 
-/// One problem with one input field (used for 422 answers).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::domain::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

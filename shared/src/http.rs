@@ -225,22 +225,16 @@ impl Caller {
     }
 }
 
-/// Where the request came from, for audit and rate limits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
+pub use crate::domain::ClientInfo;
 
-impl ClientInfo {
-    pub fn from_request(req: &Request) -> ClientInfo {
-        match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ClientInfo {
-                ip: ctx.http.source_ip.clone(),
-                user_agent: ctx.http.user_agent.clone(),
-            },
-            _ => ClientInfo::default(),
-        }
+/// Where `req` came from (API Gateway's view of the caller).
+pub fn client_info(req: &Request) -> ClientInfo {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ClientInfo {
+            ip: ctx.http.source_ip.clone(),
+            user_agent: ctx.http.user_agent.clone(),
+        },
+        _ => ClientInfo::default(),
     }
 }
 

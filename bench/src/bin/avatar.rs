@@ -1,7 +1,7 @@
 //! Avatar processing (decode, orient, crop, resize to 512 and 128, encode),
 //! ours, libvips's and Pillow's on the same 2 MP and 12 MP JPEGs and PNGs
 //! and a camera JPEG with EXIF orientation, in the same run; then the
-//! decompression bombs of `media_upload::hostile`, each refused (or
+//! decompression bombs of `image_pipeline::hostile`, each refused (or
 //! bounded) in a fresh process.
 //!
 //! `cargo run --release -p bench --bin avatar` (pyvips and Pillow in
@@ -98,9 +98,9 @@ fn one(path: &str, decode_only: bool) {
     let bytes = std::fs::read(path).unwrap();
     let start = Instant::now();
     let done = if decode_only {
-        media_upload::pipeline::decode(&bytes, media_upload::pipeline::SIZES[0]).map(drop)
+        image_pipeline::pipeline::decode(&bytes, image_pipeline::pipeline::SIZES[0]).map(drop)
     } else {
-        media_upload::pipeline::process(&bytes).map(drop)
+        image_pipeline::pipeline::process(&bytes).map(drop)
     };
     let outcome = match done {
         Ok(()) => "ok".to_owned(),
@@ -251,7 +251,7 @@ fn main() {
         return;
     }
     let mut bombs = String::new();
-    for (name, _, bytes) in media_upload::hostile::all() {
+    for (name, _, bytes) in image_pipeline::hostile::all() {
         let path = dir.path().join(name);
         std::fs::write(&path, &bytes).unwrap();
         let (ms, rss, outcome) = fresh(&me, &["--one"], &path, 3).remove(0);
@@ -267,7 +267,7 @@ fn main() {
          `cargo run --release -p bench --bin avatar` — {}. The same file through the same steps on every side: decode \
          (libvips with shrink-on-load), EXIF orientation, centre crop, resize to 512 (Lanczos 3) and 128 from the 512, \
          JPEG quality 85 without metadata. Ours: the median of {RUNS} fresh processes each handling the file once \
-         (`media_upload::pipeline::process`, a cold process as a Lambda invocation may be), and the largest peak RSS \
+         (`image_pipeline::pipeline::process`, a cold process as a Lambda invocation may be), and the largest peak RSS \
          of them. libvips (`bench/vips_avatar.py`, pyvips {} with libvips {}, its operation cache off) and Pillow \
          (`bench/pillow_avatar.py`, {}): the warm median of {RUNS} runs in one process after a first untimed one, and \
          that process's peak RSS (the interpreter included). The decode columns time the first step alone (ours: \
@@ -277,7 +277,7 @@ fn main() {
          than libjpeg-turbo (libpng for PNGs) does.\n\n\
          | original | ours | libvips | Pillow | ours faster than libvips by | ours decode | libvips decode | most a libvips-speed decoder allows | ours peak RSS | libvips peak RSS | Pillow peak RSS |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\
-         Decompression bombs (`media_upload::hostile`), each in a fresh process (median of 3; largest peak RSS):\n\n\
+         Decompression bombs (`image_pipeline::hostile`), each in a fresh process (median of 3; largest peak RSS):\n\n\
          | sample | time | peak RSS | outcome |\n|---|---|---|---|\n{bombs}",
         bench::machine(),
         python_out(&python, "import pyvips; print(pyvips.__version__)"),

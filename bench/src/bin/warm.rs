@@ -527,7 +527,7 @@ fn avatar_thumbnail() -> Vec<u8> {
     image::DynamicImage::ImageRgb8(photo)
         .write_to(&mut jpeg, image::ImageFormat::Jpeg)
         .unwrap();
-    let processed = media_upload::pipeline::process(&jpeg.into_inner()).unwrap();
+    let processed = image_pipeline::pipeline::process(&jpeg.into_inner()).unwrap();
     processed.renditions[1].bytes.clone()
 }
 

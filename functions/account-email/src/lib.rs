@@ -51,7 +51,7 @@ use shared::events::{
     PASSWORD_RESET_REQUESTED, USER_EMAIL_CHANGE_REQUESTED, USER_EMAIL_CHANGED, USER_EMAIL_REVERTED,
     USER_EMAIL_VERIFIED, USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
 };
-use shared::http::{ClientInfo, json as json_response, json_body, no_content, respond, route_key};
+use shared::http::{client_info, json as json_response, json_body, no_content, respond, route_key};
 use shared::one_time::{self, Purpose};
 use shared::password::{self, Verdict};
 use shared::ports::{StoreError, Write};
@@ -205,7 +205,7 @@ async fn verify(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     if admin {
         verified.role = Role::Admin;
     }
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     let (save, next) = state.users.next_version(&verified)?;
     let event = UserEvent::with_user(USER_EMAIL_VERIFIED, &next);
     let mut writes = vec![save];
@@ -266,7 +266,7 @@ async fn reset_request(state: &AppState, req: &Request) -> Result<Response<Body>
         .email
         .ok_or_else(|| ApiError::field("email", "is required"))?;
     let email = Email::parse(&raw).map_err(|m| ApiError::field("email", m))?;
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     let device = body.device_token.as_deref();
     let trusted = state
         .login_limiter
@@ -334,7 +334,7 @@ async fn reset_confirm(state: &AppState, req: &Request) -> Result<Response<Body>
     if admin {
         reset.role = Role::Admin;
     }
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     let (save, _) = state.users.next_version(&reset)?;
     let event = UserEvent::new(USER_PASSWORD_CHANGED, &user.id, json!({ "reset": true }));
     let mut writes = vec![save];
@@ -390,7 +390,7 @@ async fn change_request(state: &AppState, req: &Request) -> Result<Response<Body
         return Err(ApiError::field("password", "is incorrect"));
     }
     state.abuse.user_mail(&user.id).await?;
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     // Whether the address is taken is not told here (that would let anyone
     // signed in probe addresses); the confirmation answers 409 if it is.
     let event = UserEvent::new(
@@ -482,7 +482,7 @@ async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body
         "email.changed",
         Some(&user.id),
         None,
-        &ClientInfo::from_request(req),
+        &client_info(req),
         json!({ "admin_granted": admin }),
     )?);
     commit(state, writes, Some(taken)).await?;
@@ -553,7 +553,7 @@ async fn change_revert(state: &AppState, req: &Request) -> Result<Response<Body>
         "email.reverted",
         Some(&user.id),
         None,
-        &ClientInfo::from_request(req),
+        &client_info(req),
         json!({ "admin_granted": admin }),
     )?);
     commit(state, writes, taken).await?;

@@ -25,7 +25,7 @@ use serde_json::json;
 use shared::domain::{PublicUser, Role, SessionCutoff, User};
 use shared::events::{USER_ACTIVATED, USER_DEACTIVATED, USER_UPDATED, UserEvent};
 use shared::http::{
-    Caller, ClientInfo, json, json_body, no_content, paging, path_param, query_param, respond,
+    Caller, client_info, json, json_body, no_content, paging, path_param, query_param, respond,
     route_key,
 };
 use shared::ports::Write;
@@ -39,7 +39,7 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = Caller::from_request(req)?;
     caller.require_admin()?;
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     let route = route_key(req);
     match route.as_str() {
         "GET /admin/users" => list_users(state, req).await,

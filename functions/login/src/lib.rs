@@ -23,7 +23,7 @@ use serde_json::json;
 use shared::domain::Email;
 use shared::error::FieldError;
 use shared::http::{
-    ClientInfo, MAX_BODY_BYTES, allow, body_bytes, media_type, parse_json, respond,
+    MAX_BODY_BYTES, allow, body_bytes, client_info, media_type, parse_json, respond,
 };
 use shared::password::{self, Verdict};
 use shared::rate_limit::{LimitError, STRANGERS};
@@ -120,7 +120,7 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
         password,
         device_token,
     } = credentials(req)?;
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     let account = email.trim().to_lowercase();
     // The attempt is counted before the password is verified: parallel
     // guesses cannot get more verifications than the limits allow.

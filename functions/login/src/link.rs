@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shared::error::FieldError;
 use shared::events::{LOGIN_LINK_REQUESTED, UserEvent};
-use shared::http::{ClientInfo, json_body};
+use shared::http::{client_info, json_body};
 use shared::one_time::{self, Purpose};
 use shared::ports::StoreError;
 use shared::ports::item_store::{Condition, Write};
@@ -55,7 +55,7 @@ pub async fn sign_in(state: &AppState, req: &Request) -> Result<Response<Body>, 
     let Some(valid) = one_time::find(state, Purpose::SignIn, &token).await? else {
         return Err(invalid());
     };
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     // The account as read with the token: a reset or logout-all between the
     // read and the session's start fails the transaction, so no session
     // starts after a cut-off that should have ended the link.

@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use aws_lambda_events::s3::S3Event;
-use media_upload::pipeline::{self, MAX_UPLOAD_BYTES};
+use image_pipeline::InstallError;
+use image_pipeline::pipeline::{self, MAX_UPLOAD_BYTES};
 use shared::avatars;
 use shared::{ApiError, AppState};
 
@@ -94,16 +95,12 @@ async fn check_and_install(
     }
     pipeline::check_declared(bytes, Some(&record.content_type))
         .map_err(|e| Refused(e.to_string()))?;
-    match media_upload::process_and_install(state, user_id, bytes.to_vec()).await {
+    match image_pipeline::process_and_install(state, user_id, bytes.to_vec()).await {
         Ok(_) => Ok(()),
-        Err(ApiError::Validation(errors)) => Err(Refused(
-            errors
-                .first()
-                .map(|e| e.message.clone())
-                .unwrap_or_default(),
-        )),
-        Err(ApiError::Unsupported(m)) => Err(Refused(m)),
-        Err(ApiError::NotFound) => Err(Refused("the account no longer exists".into())),
-        Err(e) => Err(Failed(e)),
+        Err(e @ (InstallError::Rejected(_) | InstallError::AccountGone)) => {
+            Err(Refused(e.to_string()))
+        }
+        Err(InstallError::Storage(e)) => Err(Failed(e.into())),
+        Err(InstallError::Stopped(e)) => Err(Failed(ApiError::internal(e))),
     }
 }

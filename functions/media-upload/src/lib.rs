@@ -15,26 +15,23 @@
 //! with `file`), read the link with `GET /media/avatar` and deleted with
 //! `DELETE /media/avatar`: the same three, kept for its clients.
 //!
-//! Both upload paths end in [`pipeline::process`] and
-//! [`shared::avatars::install`]: one processing path.
-
-#[cfg(feature = "samples")]
-pub mod hostile;
-pub mod pipeline;
+//! Both upload paths end in [`image_pipeline::process_and_install`]: one
+//! processing path.
 
 use std::sync::Arc;
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::avatars::{self, NewRendition, UploadRecord, UploadStatus};
+use shared::avatars::{self, UploadRecord, UploadStatus};
 use shared::domain::{AvatarLinks, User};
 use shared::error::Fields;
 use shared::http::{body_bytes, json, json_body, media_type, no_content, respond, route_key};
 use shared::{ApiError, AppState};
 use time::OffsetDateTime;
 
-use crate::pipeline::{ACCEPTED, ImageRejected, MAX_BODY_BYTES, MAX_UPLOAD_BYTES};
+use image_pipeline::InstallError;
+use image_pipeline::pipeline::{self, ACCEPTED, ImageRejected, MAX_BODY_BYTES, MAX_UPLOAD_BYTES};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
@@ -132,7 +129,7 @@ async fn show(state: &AppState, user: &User) -> Result<Response<Body>, ApiError>
 
 /// The refused image as the answer it deserves: 415 for what is not an
 /// accepted image (whatever it claimed), 422 for a broken or oversized one.
-pub fn rejected(e: ImageRejected) -> ApiError {
+fn rejected(e: ImageRejected) -> ApiError {
     match e {
         ImageRejected::UnsupportedFormat | ImageRejected::Mismatch { .. } => {
             ApiError::Unsupported(format!("{e}; send a PNG, JPEG, WebP or GIF image."))
@@ -172,26 +169,20 @@ async fn upload(state: &AppState, req: &Request, user: &User) -> Result<Response
 
 /// Processes an original (on the blocking pool: it is CPU work) and makes
 /// it the user's avatar. The user's current record, after the change.
-pub async fn process_and_install(
+/// The shared pipeline, its refusals mapped to this API's problems.
+async fn process_and_install(
     state: &AppState,
     user_id: &str,
     bytes: Vec<u8>,
 ) -> Result<User, ApiError> {
-    let processed = tokio::task::spawn_blocking(move || pipeline::process(&bytes))
+    image_pipeline::process_and_install(state, user_id, bytes)
         .await
-        .map_err(ApiError::internal)?
-        .map_err(rejected)?;
-    let renditions = processed
-        .renditions
-        .into_iter()
-        .map(|r| NewRendition {
-            side: r.side,
-            bytes: r.bytes,
+        .map_err(|e| match e {
+            InstallError::Rejected(e) => rejected(e),
+            InstallError::AccountGone => ApiError::NotFound,
+            InstallError::Storage(e) => e.into(),
+            InstallError::Stopped(e) => ApiError::internal(e),
         })
-        .collect();
-    avatars::install(state, user_id, processed.content_type, renditions)
-        .await?
-        .ok_or(ApiError::NotFound)
 }
 
 /// The `file` field of a multipart body and its declared type.

@@ -12,7 +12,7 @@ use http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::http::{
-    ClientInfo, MAX_BODY_BYTES, allow, body_bytes, media_type, parse_json, respond,
+    MAX_BODY_BYTES, allow, body_bytes, client_info, media_type, parse_json, respond,
 };
 use shared::repo::sessions::Rotation;
 use shared::{ApiError, AppState};
@@ -58,7 +58,7 @@ async fn refresh(state: &AppState, req: &Request) -> Result<Response<Body>, ApiE
     if token.len() > 256 {
         return Err(ApiError::Unauthorized(INVALID_REFRESH));
     }
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     let rotation = state
         .sessions
         .rotate(&token, &client, |user_id| async move {

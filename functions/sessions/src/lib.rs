@@ -29,7 +29,7 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = Caller::from_request(req)?;
-    let client = ClientInfo::from_request(req);
+    let client = shared::http::client_info(req);
     match route_key(req).as_str() {
         "POST /auth/logout" => {
             let audit = AuditRepo::entry(

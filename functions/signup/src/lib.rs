@@ -56,7 +56,7 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     let body = json_body::<SignupRequest>(req)?;
     let early_hash = first_hash_early(&body);
     let new_user = body.parse()?;
-    let client = shared::http::ClientInfo::from_request(req);
+    let client = shared::http::client_info(req);
     // Counted before the (deliberately slow) hash: one address cannot
     // create accounts, or burn CPU, faster than the limit.
     state.abuse.signup(client.ip.as_deref()).await?;

@@ -25,7 +25,7 @@ use shared::domain::{Bio, BirthDate, PersonName, User, Username};
 use shared::error::Fields;
 use shared::events::{USER_UPDATED, UserEvent};
 use shared::http::{
-    ClientInfo, check_if_match, json, json_body, no_content, respond, route_key, with_etag,
+    check_if_match, client_info, json, json_body, no_content, respond, route_key, with_etag,
 };
 use shared::password::{self, Verdict};
 use shared::repo::users::UpdateError;
@@ -141,7 +141,7 @@ async fn edit(
     let mut announced = next.clone();
     announced.version = user.version + 1;
     let event = UserEvent::with_user(USER_UPDATED, &announced);
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     let audit = AuditRepo::entry(
         "user.updated",
         Some(&user.id),
@@ -185,7 +185,7 @@ async fn delete(state: &AppState, req: &Request, user: &User) -> Result<Response
         .password
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::field("password", "is required"))?;
-    let client = ClientInfo::from_request(req);
+    let client = client_info(req);
     state.login_limiter.reauth_attempt(&user.id).await?;
     if password::verify(password, Some(user.password_hash.clone())).await? == Verdict::Invalid {
         return Err(ApiError::field("password", "is incorrect"));

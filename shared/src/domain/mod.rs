@@ -4,6 +4,7 @@
 pub mod avatar;
 pub mod book;
 pub mod email;
+pub mod input;
 pub mod new_password;
 pub mod profile;
 pub mod signup;
@@ -13,6 +14,7 @@ pub mod user;
 pub use avatar::{Avatar, AvatarLinks};
 pub use book::{Author, Book, BookTitle, Isbn, Order, OrderLine};
 pub use email::Email;
+pub use input::{ClientInfo, FieldError};
 pub use new_password::NewPassword;
 pub use profile::{Bio, BirthDate, PersonName, Username};
 pub use signup::{NewUser, SignupRequest};

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::{BirthDate, Email, NewPassword, PersonName, Username};
-use crate::error::FieldError;
+use crate::domain::FieldError;
 
 /// A sign-up that does not parse: every bad field, each with its message
 /// (the HTTP edge answers 422 with them).

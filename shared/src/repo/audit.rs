@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::RepoError;
-use crate::http::ClientInfo;
+use crate::domain::ClientInfo;
 use crate::ports::item_store::{self, Condition, Index, ItemStore, Query, Write};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 
 use super::RepoError;
 use crate::config::Config;
+use crate::domain::ClientInfo;
 use crate::domain::User;
-use crate::http::ClientInfo;
 use crate::ports::item_store::{
     self, Attrs, Change, Condition, ItemStore, Key, Query, SortKey, StoreError, Write,
 };

@@ -1,0 +1,265 @@
+//! The allowed directions between the workspace's crates, and between the
+//! layers inside `shared` (ARCHITECTURE.md draws them). Read from `cargo
+//! metadata` and the sources, so a new dependency that climbs fails here
+//! rather than in a review.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .into()
+}
+
+/// A workspace crate's layer, from where its manifest lives: the core
+/// (`shared/`) at the bottom, the crates beside it (`shared/*/`) above it,
+/// the functions above those, and the tools that run everything (`local`,
+/// `bench`) on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Layer {
+    Core,
+    BesideCore,
+    Function,
+    Tool,
+}
+
+fn layer(manifest: &Path) -> Layer {
+    let dir = manifest.parent().unwrap().strip_prefix(root()).unwrap();
+    let parts: Vec<_> = dir.iter().map(|p| p.to_str().unwrap()).collect();
+    match parts.as_slice() {
+        ["shared"] => Layer::Core,
+        ["shared", _] => Layer::BesideCore,
+        ["functions", _] => Layer::Function,
+        ["local"] | ["bench"] => Layer::Tool,
+        other => panic!(
+            "a crate outside the known places: {other:?} (add it to ARCHITECTURE.md and here)"
+        ),
+    }
+}
+
+/// The crates beside the core that may use each other: (user, used).
+const SIDEWAYS: &[(&str, &str)] = &[];
+
+/// A dependency between two workspace crates: (from, to, kind).
+type Edge = (String, String, String);
+
+/// Every workspace crate's layer, and every dependency edge between them.
+fn edges() -> (BTreeMap<String, Layer>, Vec<Edge>) {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages = meta["packages"].as_array().unwrap();
+    let layers: BTreeMap<String, Layer> = packages
+        .iter()
+        .map(|p| {
+            let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap());
+            (p["name"].as_str().unwrap().to_owned(), layer(&manifest))
+        })
+        .collect();
+    let mut edges = Vec::new();
+    for p in packages {
+        for d in p["dependencies"].as_array().unwrap() {
+            let to = d["name"].as_str().unwrap();
+            if layers.contains_key(to) {
+                let kind = d["kind"].as_str().unwrap_or("normal").to_owned();
+                edges.push((p["name"].as_str().unwrap().to_owned(), to.to_owned(), kind));
+            }
+        }
+    }
+    (layers, edges)
+}
+
+/// Why `from → to` is not allowed, if it is not.
+fn refusal(layers: &BTreeMap<String, Layer>, from: &str, to: &str, kind: &str) -> Option<String> {
+    let (a, b) = (layers[from], layers[to]);
+    if a == Layer::Tool {
+        return None; // the local server and the benchmarks run everything
+    }
+    if b > a {
+        return Some(format!(
+            "{from} ({a:?}) depends on {to} ({b:?}), a layer above it ({kind})"
+        ));
+    }
+    if a == b {
+        let allowed = a == Layer::BesideCore && SIDEWAYS.contains(&(from, to));
+        if !allowed {
+            return Some(format!(
+                "{from} depends on {to}, a crate of its own layer ({a:?}, {kind}): move what they share down"
+            ));
+        }
+    }
+    None
+}
+
+#[test]
+fn crates_depend_only_downwards() {
+    let (layers, edges) = edges();
+    assert!(
+        layers.len() > 20,
+        "the workspace's crates were not all read: {layers:?}"
+    );
+    assert!(
+        edges
+            .iter()
+            .any(|(f, t, _)| f == "media-process" && t == "image-pipeline"),
+        "the edges were not read"
+    );
+    let refused: Vec<String> = edges
+        .iter()
+        .filter_map(|(from, to, kind)| refusal(&layers, from, to, kind))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "dependencies against the layers:\n{}",
+        refused.join("\n")
+    );
+}
+
+#[test]
+fn the_rule_refuses_what_the_tree_once_had() {
+    // The check above passes on today's tree; these are the edges it must
+    // refuse (media-process → media-upload and refresh → login were real).
+    let (layers, _) = edges();
+    for (from, to) in [
+        ("media-process", "media-upload"),
+        ("refresh", "login"),
+        ("shared", "image-pipeline"),
+        ("image-pipeline", "login"),
+        ("shared", "local"),
+    ] {
+        assert!(
+            refusal(&layers, from, to, "normal").is_some(),
+            "{from} → {to} was allowed"
+        );
+    }
+    for (from, to) in [
+        ("media-process", "image-pipeline"),
+        ("image-pipeline", "shared"),
+        ("local", "login"),
+    ] {
+        assert_eq!(refusal(&layers, from, to, "normal"), None, "{from} → {to}");
+    }
+}
+
+/// Inside the core crate: the modules a lower module may not name. The
+/// domain names nothing but itself; ports, key layouts and repositories
+/// know no HTTP, no application state and no adapter.
+const INSIDE_CORE: &[(&str, &[&str])] = &[
+    (
+        "domain",
+        &[
+            "error", "http", "state", "runtime", "adapters", "faults", "testing", "repo", "ports",
+            "config", "keys",
+        ],
+    ),
+    (
+        "ports",
+        &[
+            "error", "http", "state", "runtime", "adapters", "faults", "testing", "repo",
+        ],
+    ),
+    (
+        "keys.rs",
+        &[
+            "error", "http", "state", "runtime", "adapters", "faults", "testing", "repo",
+        ],
+    ),
+    (
+        "repo",
+        &[
+            "error", "http", "state", "runtime", "adapters", "faults", "testing",
+        ],
+    ),
+];
+
+/// `crate::x` names in the code (not the comments) of `path`.
+fn crate_paths(path: &Path) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap();
+        let mut rest = code;
+        while let Some(i) = rest.find("crate::") {
+            rest = &rest[i + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            found.push((n + 1, name));
+        }
+    }
+    found
+}
+
+fn rust_files(path: &Path) -> Vec<PathBuf> {
+    if path.is_file() {
+        return vec![path.into()];
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).unwrap() {
+        files.extend(rust_files(&entry.unwrap().path()));
+    }
+    files.retain(|f| f.extension().is_some_and(|e| e == "rs"));
+    files
+}
+
+#[test]
+fn core_modules_import_only_downwards() {
+    let src = root().join("shared/src");
+    let mut refused = Vec::new();
+    let mut seen = 0;
+    for (module, forbidden) in INSIDE_CORE {
+        let files = rust_files(&src.join(module));
+        assert!(!files.is_empty(), "shared/src/{module} has no Rust files");
+        for file in files {
+            for (line, name) in crate_paths(&file) {
+                seen += 1;
+                if forbidden.contains(&name.as_str()) {
+                    refused.push(format!(
+                        "{}:{line}: crate::{name}",
+                        file.strip_prefix(root()).unwrap().display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(seen > 20, "too few imports were read ({seen})");
+    assert!(
+        refused.is_empty(),
+        "imports that climb:\n{}",
+        refused.join("\n")
+    );
+}
+
+#[test]
+fn the_import_reader_sees_what_climbs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.rs");
+    std::fs::write(
+        &file,
+        "use crate::http::ClientInfo; // crate::state\nfn f() { crate::domain::x(); }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        crate_paths(&file),
+        vec![(1, "http".into()), (2, "domain".into())]
+    );
+}
