@@ -320,6 +320,43 @@ async fn login_accepts_json_and_the_oauth2_form() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn login_and_refresh_read_json_as_every_other_endpoint_does() {
+    // One body reader: `application/*+json` is JSON here as in every other
+    // endpoint (login and refresh once answered 415), and another type is 415.
+    let s = TestServer::start().await;
+    s.signup("g@example.com").await;
+    let typed = |path: &str, media: &str, body: serde_json::Value| {
+        s.client
+            .post(s.url(path))
+            .header("content-type", media)
+            .body(body.to_string())
+    };
+    let login = json!({"email": "g@example.com", "password": PASSWORD});
+    let a = s
+        .send(typed(
+            "/auth/login",
+            "application/vnd.example+json",
+            login.clone(),
+        ))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let refresh = json!({"refresh_token": a.body["refresh_token"]});
+    let b = s
+        .send(typed(
+            "/auth/refresh",
+            "application/vnd.example+json; charset=utf-8",
+            refresh.clone(),
+        ))
+        .await;
+    assert_eq!(b.status, 200, "{}", b.text);
+    for (path, body) in [("/auth/login", login), ("/auth/refresh", refresh)] {
+        let c = s.send(typed(path, "text/plain", body)).await;
+        assert_eq!(c.status, 415, "{path}: {}", c.text);
+        assert_eq!(c.headers["content-type"], "application/problem+json");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn wrong_password_unknown_email_and_deactivated_look_the_same() {
     let s = TestServer::start().await;
     s.signup("known@example.com").await;

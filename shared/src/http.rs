@@ -54,6 +54,34 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     parse_json(body_bytes(req))
 }
 
+/// A body that came as a form or as JSON (see [`form_or_json_body`]).
+pub enum FormOrJson<F, J> {
+    Form(F),
+    Json(J),
+}
+
+/// Parses a body sent either as an HTML/OAuth2 form
+/// (`application/x-www-form-urlencoded`, what OAuth2 password and refresh
+/// grants post) or as JSON (as [`json_body`] accepts it, including no
+/// `Content-Type` at all). 415 for another media type, 413 when too large,
+/// 400 for a malformed form.
+pub fn form_or_json_body<F: DeserializeOwned, J: DeserializeOwned>(
+    req: &Request,
+) -> Result<FormOrJson<F, J>, ApiError> {
+    match media_type(req).as_deref() {
+        Some("application/x-www-form-urlencoded") => {
+            let bytes = body_bytes(req);
+            if bytes.len() > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            serde_urlencoded::from_bytes(bytes)
+                .map(FormOrJson::Form)
+                .map_err(|_| ApiError::BadRequest("The form body is malformed.".into()))
+        }
+        _ => json_body(req).map(FormOrJson::Json),
+    }
+}
+
 /// Parses JSON bytes as [`json_body`] does, without the media-type check.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.len() > MAX_BODY_BYTES {

@@ -22,9 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shared::domain::Email;
 use shared::error::FieldError;
-use shared::http::{
-    MAX_BODY_BYTES, allow, body_bytes, client_info, media_type, parse_json, respond,
-};
+use shared::http::{FormOrJson, allow, client_info, form_or_json_body, respond};
 use shared::password::{self, Verdict};
 use shared::rate_limit::{LimitError, STRANGERS};
 use shared::{ApiError, AppState};
@@ -72,24 +70,23 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 
 /// Reads the credentials from either body format.
 fn credentials(req: &Request) -> Result<Credentials, ApiError> {
-    let (field, email, password, device_token) = match media_type(req).as_deref() {
-        Some("application/x-www-form-urlencoded") => {
-            let bytes = body_bytes(req);
-            if bytes.len() > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            let form: FormLogin = serde_urlencoded::from_bytes(bytes)
-                .map_err(|_| ApiError::BadRequest("The form body is malformed.".into()))?;
-            if form.grant_type.as_deref().is_some_and(|g| g != "password") {
+    let (field, email, password, device_token) = match form_or_json_body(req)? {
+        FormOrJson::Form(FormLogin {
+            username,
+            password,
+            grant_type,
+            device_token,
+        }) => {
+            if grant_type.as_deref().is_some_and(|g| g != "password") {
                 return Err(ApiError::field("grant_type", "must be \"password\""));
             }
-            ("username", form.username, form.password, form.device_token)
+            ("username", username, password, device_token)
         }
-        Some("application/json") | None => {
-            let body: JsonLogin = parse_json(body_bytes(req))?;
-            ("email", body.email, body.password, body.device_token)
-        }
-        Some(_) => return Err(ApiError::UnsupportedMediaType),
+        FormOrJson::Json(JsonLogin {
+            email,
+            password,
+            device_token,
+        }) => ("email", email, password, device_token),
     };
     let mut errors = Vec::new();
     if email.as_ref().is_none_or(|e| e.trim().is_empty()) {

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::http::{
-    MAX_BODY_BYTES, allow, body_bytes, client_info, media_type, parse_json, respond,
-};
+use shared::http::{FormOrJson, allow, client_info, form_or_json_body, respond};
 use shared::repo::sessions::Rotation;
 use shared::{ApiError, AppState};
 
@@ -30,21 +28,14 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 }
 
 fn read(req: &Request) -> Result<String, ApiError> {
-    let body: RefreshRequest = match media_type(req).as_deref() {
-        Some("application/x-www-form-urlencoded") => {
-            let bytes = body_bytes(req);
-            if bytes.len() > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            let form: RefreshRequest = serde_urlencoded::from_bytes(bytes)
-                .map_err(|_| ApiError::BadRequest("The form body is malformed.".into()))?;
+    let body = match form_or_json_body::<RefreshRequest, RefreshRequest>(req)? {
+        FormOrJson::Form(form) => {
             if form.grant_type.as_deref() != Some("refresh_token") {
                 return Err(ApiError::field("grant_type", "must be \"refresh_token\""));
             }
             form
         }
-        Some("application/json") | None => parse_json(body_bytes(req))?,
-        Some(_) => return Err(ApiError::UnsupportedMediaType),
+        FormOrJson::Json(body) => body,
     };
     body.refresh_token
         .filter(|t| !t.trim().is_empty())
