@@ -100,7 +100,7 @@ pub async fn put(
     let served = shared::ports::Served::upload(&content_type);
     match parts.blobs.put(&grant.key, body, &served).await {
         Ok(()) => {
-            if grant.key.starts_with("uploads/") {
+            if grant.key.starts_with(shared::blob_keys::UPLOADS) {
                 notify_object_created(state.clone(), grant.key, size);
             }
             StatusCode::OK.into_response()

@@ -177,7 +177,13 @@ const INSIDE_CORE: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "keys.rs",
+        "table_keys.rs",
+        &[
+            "error", "http", "state", "runtime", "adapters", "faults", "testing", "repo",
+        ],
+    ),
+    (
+        "blob_keys.rs",
         &[
             "error", "http", "state", "runtime", "adapters", "faults", "testing", "repo",
         ],

@@ -281,7 +281,7 @@ fn avatar_uploads_are_wired_as_on_aws() {
     let rules = &event["Properties"]["Filter"]["S3Key"]["Rules"][0];
     assert_eq!(
         (&rules["Name"], &rules["Value"]),
-        (&"prefix".into(), &"uploads/".into())
+        (&"prefix".into(), &shared::blob_keys::UPLOADS.into())
     );
     let bucket = &t["Resources"]["Bucket"]["Properties"];
     let lifecycle = bucket["LifecycleConfiguration"]["Rules"]
@@ -290,7 +290,7 @@ fn avatar_uploads_are_wired_as_on_aws() {
     assert!(
         lifecycle
             .iter()
-            .any(|r| r["Prefix"] == "uploads/" && r["ExpirationInDays"] == 1)
+            .any(|r| r["Prefix"] == shared::blob_keys::UPLOADS && r["ExpirationInDays"] == 1)
     );
     assert!(
         lifecycle

@@ -25,8 +25,8 @@ use crate::domain::{Avatar, AvatarLinks, User};
 use crate::files::now_secs;
 use crate::ports::Served;
 use crate::ports::item_store::{Attrs, Change};
+use crate::service_error::StorageError;
 use crate::state::AppState;
-use crate::storage::StorageError;
 
 /// How long avatar links work.
 pub const LINK_TTL: Duration = Duration::from_secs(600);
@@ -40,7 +40,8 @@ pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(300);
 /// Upload URLs a user may ask for per hour.
 pub const UPLOAD_URLS_PER_HOUR: i64 = 20;
 
-use crate::keys::avatar_upload as upload_record_key;
+use crate::blob_keys;
+use crate::table_keys::avatar_upload as upload_record_key;
 
 /// One encoded rendition, ready to store.
 pub struct NewRendition {
@@ -96,8 +97,8 @@ pub async fn install(
         "jpg"
     };
     let avatar = Avatar {
-        key: format!("avatars/{user_id}/{id}/{}.{ext}", large.side),
-        thumbnail_key: format!("avatars/{user_id}/{id}/{}.{ext}", small.side),
+        key: blob_keys::avatar_rendition(user_id, &id, large.side, ext),
+        thumbnail_key: blob_keys::avatar_rendition(user_id, &id, small.side, ext),
         id,
         content_type: content_type.to_owned(),
         side: large.side,
@@ -181,7 +182,10 @@ async fn delete_blobs(state: &AppState, avatar: &Avatar) {
 
 /// Deletes every avatar and upload object of a user (account deletion).
 pub async fn delete_all_for_user(state: &AppState, user_id: &str) -> Result<(), StorageError> {
-    for prefix in [format!("avatars/{user_id}/"), format!("uploads/{user_id}/")] {
+    for prefix in [
+        blob_keys::avatars_of(user_id),
+        blob_keys::uploads_of(user_id),
+    ] {
         for key in state.blobs.list(&prefix).await? {
             state.blobs.delete(&key).await?;
         }
@@ -283,7 +287,7 @@ pub async fn count_upload_url(
     let item = state
         .store
         .update(
-            crate::keys::avatar_url_counter(user_id, hour),
+            crate::table_keys::avatar_url_counter(user_id, hour),
             vec![
                 Change::Add("count".into(), 1),
                 Change::Set("expires_at".into(), json!((hour + 2) * 3600)),

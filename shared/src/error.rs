@@ -392,9 +392,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<crate::storage::StorageError> for ApiError {
-    fn from(e: crate::storage::StorageError) -> Self {
-        use crate::storage::StorageError;
+impl From<crate::service_error::StorageError> for ApiError {
+    fn from(e: crate::service_error::StorageError) -> Self {
+        use crate::service_error::StorageError;
         match e {
             StorageError::Repo(e) => e.into(),
             StorageError::Blob(e) => e.into(),

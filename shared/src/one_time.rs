@@ -88,10 +88,10 @@ impl Purpose {
 /// The one answer for every token that cannot be used.
 pub const INVALID: &str = "The link is invalid, expired or already used; ask for a new one.";
 
-use crate::keys::one_time_token as token_key;
+use crate::table_keys::one_time_token as token_key;
 
 fn current_key(user_id: &str, purpose: Purpose) -> Key {
-    crate::keys::pending_one_time(user_id, purpose.as_str())
+    crate::table_keys::pending_one_time(user_id, purpose.as_str())
 }
 
 /// The pointer that keeps a token usable: the purpose's one "current"
@@ -100,7 +100,7 @@ fn pointer_key(user_id: &str, purpose: Purpose, hash: &str) -> Key {
     if purpose.superseded() {
         current_key(user_id, purpose)
     } else {
-        crate::keys::pending_one_time(user_id, &format!("{}#{hash}", purpose.as_str()))
+        crate::table_keys::pending_one_time(user_id, &format!("{}#{hash}", purpose.as_str()))
     }
 }
 
@@ -193,7 +193,7 @@ pub async fn find(
     // The pointer and the account share a partition: one read for both.
     let keys = [
         pointer_key(user_id, purpose, &hash),
-        crate::keys::user(user_id),
+        crate::table_keys::user(user_id),
     ];
     let mut found = state.store.get_many(&keys).await?.into_iter();
     let (current, user) = (found.next().flatten(), found.next().flatten());
@@ -235,7 +235,7 @@ async fn revert_pointers(state: &AppState, user_id: &str) -> Result<Vec<Attrs>, 
         let page = state
             .store
             .query(
-                Query::new(Index::Primary, crate::keys::user_partition(user_id))
+                Query::new(Index::Primary, crate::table_keys::user_partition(user_id))
                     .sk(SortKey::BeginsWith(prefix.clone()))
                     .limit(100)
                     .cursor(cursor),

@@ -26,7 +26,7 @@ use crate::repo::RepoError;
 
 /// How long sent records are kept (for inspection) before TTL removes them.
 pub const KEEP_SENT: Duration = Duration::from_secs(7 * 86_400);
-use crate::keys::{OUTBOX_UNSENT as UNSENT, outbox_event as key};
+use crate::table_keys::{OUTBOX_UNSENT as UNSENT, outbox_event as key};
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

@@ -11,15 +11,15 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::service_error::StorageError;
 use crate::state::AppState;
-use crate::storage::StorageError;
 
 /// The blob key of a user's profile PDF.
 pub fn blob_key(user_id: &str) -> String {
-    format!("pdfs/{user_id}/profile.pdf")
+    crate::blob_keys::profile_pdf(user_id)
 }
 
-use crate::keys::profile_pdf as record_key;
+use crate::table_keys::profile_pdf as record_key;
 
 /// What the stored PDF shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

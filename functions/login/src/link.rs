@@ -61,7 +61,7 @@ pub async fn sign_in(state: &AppState, req: &Request) -> Result<Response<Body>, 
     // starts after a cut-off that should have ended the link.
     let mut writes = valid.consume();
     writes.push(Write::Check {
-        key: shared::keys::user(&valid.user.id),
+        key: shared::table_keys::user(&valid.user.id),
         condition: Condition::Equals("version".into(), json!(valid.user.version)),
     });
     let issued = match state

@@ -29,19 +29,8 @@ pub async fn handle(state: Arc<AppState>, event: S3Event) -> Result<(), ApiError
     Ok(())
 }
 
-/// `uploads/{user}/{uuid}` → the user id.
-fn owner(key: &str) -> Option<&str> {
-    let mut parts = key.split('/');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("uploads"), Some(user), Some(id), None) if uuid::Uuid::parse_str(id).is_ok() => {
-            Some(user)
-        }
-        _ => None,
-    }
-}
-
 pub async fn process_upload(state: &AppState, key: &str) -> Result<(), ApiError> {
-    let Some(user_id) = owner(key) else {
+    let Some(user_id) = shared::blob_keys::upload_owner(key) else {
         tracing::warn!(key, "media-process: not an upload key; ignored");
         return Ok(());
     };

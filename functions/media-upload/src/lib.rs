@@ -253,7 +253,7 @@ async fn upload_url(
     if let Err(retry_after_secs) = avatars::count_upload_url(state, &user.id).await? {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
-    let key = format!("uploads/{}/{}", user.id, uuid::Uuid::new_v4());
+    let key = shared::blob_keys::upload(&user.id, uuid::Uuid::new_v4());
     avatars::save_upload_record(
         state,
         &user.id,

@@ -40,8 +40,8 @@ pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
     .await
 }
 
-pub use shared::keys::event_settings as settings_key;
-use shared::keys::processed_event as processed_key;
+pub use shared::table_keys::event_settings as settings_key;
+use shared::table_keys::processed_event as processed_key;
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

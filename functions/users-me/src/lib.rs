@@ -202,7 +202,7 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
     let sessions = state.sessions.list(&user.id).await?;
     let settings = state
         .store
-        .get(&shared::keys::event_settings(&user.id))
+        .get(&shared::table_keys::event_settings(&user.id))
         .await?
         .map(|mut s| {
             for k in ["pk", "sk"] {

@@ -11,7 +11,7 @@ pub mod pipeline;
 
 use shared::avatars::{self, NewRendition};
 use shared::domain::User;
-use shared::storage::StorageError;
+use shared::service_error::StorageError;
 
 pub use pipeline::ImageRejected;
 

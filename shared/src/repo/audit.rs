@@ -42,8 +42,8 @@ pub struct AuditRepo {
     store: Arc<dyn ItemStore>,
 }
 
-pub use crate::keys::AUDIT_TRAIL as TRAIL;
-use crate::keys::audit_partition as partition;
+pub use crate::table_keys::AUDIT_TRAIL as TRAIL;
+use crate::table_keys::audit_partition as partition;
 
 impl AuditRepo {
     pub fn new(store: Arc<dyn ItemStore>) -> Self {

@@ -75,11 +75,11 @@ pub struct SessionRepo {
 }
 
 pub fn session_key(user_id: &str, session_id: &str) -> Key {
-    crate::keys::session(user_id, session_id)
+    crate::table_keys::session(user_id, session_id)
 }
 
 fn refresh_key(hash: &str) -> Key {
-    crate::keys::refresh_token(hash)
+    crate::table_keys::refresh_token(hash)
 }
 
 fn session_item(s: &Session) -> Result<Attrs, RepoError> {
@@ -98,7 +98,7 @@ fn refresh_item(hash: &str, s: &Session) -> Attrs {
     json!({
         "pk": key.pk, "sk": key.sk, "user_id": s.user_id, "session_id": s.id,
         "status": "active", "expires_at": s.absolute_expires_at,
-        "gsi1pk": crate::keys::refresh_tokens_of(&s.user_id), "gsi1sk": hash,
+        "gsi1pk": crate::table_keys::refresh_tokens_of(&s.user_id), "gsi1sk": hash,
     })
     .as_object()
     .cloned()
@@ -328,9 +328,11 @@ impl SessionRepo {
                 .query(
                     Query::new(
                         item_store::Index::Primary,
-                        crate::keys::user_partition(user_id),
+                        crate::table_keys::user_partition(user_id),
                     )
-                    .sk(SortKey::BeginsWith(crate::keys::SESSION_PREFIX.into()))
+                    .sk(SortKey::BeginsWith(
+                        crate::table_keys::SESSION_PREFIX.into(),
+                    ))
                     .limit(100)
                     .cursor(cursor)
                     .descending(),
@@ -399,7 +401,7 @@ impl SessionRepo {
         // The index is eventually consistent on DynamoDB; deleting by key is not.
         let refreshes = Query::new(
             item_store::Index::Gsi1,
-            crate::keys::refresh_tokens_of(user_id),
+            crate::table_keys::refresh_tokens_of(user_id),
         );
         self.store.delete_all(refreshes).await?;
         Ok(())

@@ -23,8 +23,8 @@ use crate::ports::item_store::{
     self, Change, Condition, Index, ItemStore, Key, Query, StoreError, Write,
 };
 
-pub use crate::keys::ERASED_ORDERS as ERASED;
-use crate::keys::{book as book_key, order as order_key};
+pub use crate::table_keys::ERASED_ORDERS as ERASED;
+use crate::table_keys::{book as book_key, order as order_key};
 
 fn title_sort(book: &Book) -> String {
     format!("{}#{}", book.title.as_str().to_lowercase(), book.id)
@@ -203,7 +203,7 @@ impl ShopRepo {
         from_page(
             self.store
                 .query(
-                    Query::new(Index::Primary, crate::keys::orders_partition(user))
+                    Query::new(Index::Primary, crate::table_keys::orders_partition(user))
                         .limit(limit)
                         .cursor(cursor)
                         .descending(),
@@ -221,7 +221,9 @@ impl ShopRepo {
         loop {
             let page = self
                 .store
-                .query(Query::new(Index::Primary, crate::keys::orders_partition(user)).limit(50))
+                .query(
+                    Query::new(Index::Primary, crate::table_keys::orders_partition(user)).limit(50),
+                )
                 .await?;
             if page.items.is_empty() {
                 return Ok(());
@@ -232,7 +234,7 @@ impl ShopRepo {
                 order.user_id = String::new();
                 let mut erased = to_item(
                     &order,
-                    &Key::new(ERASED, crate::keys::order_sort(&order.id)),
+                    &Key::new(ERASED, crate::table_keys::order_sort(&order.id)),
                 )?;
                 erased.remove("user_id");
                 self.store

@@ -23,7 +23,7 @@ pub struct TaskRepo {
     store: Arc<dyn ItemStore>,
 }
 
-use crate::keys::{task as key, tasks_partition as partition};
+use crate::table_keys::{task as key, tasks_partition as partition};
 
 fn to_item(task: &Task) -> Result<Attrs, RepoError> {
     let key = key(&task.owner_id, &task.id);

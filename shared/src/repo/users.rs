@@ -45,15 +45,15 @@ pub enum CreateError {
 const NOBODY: &str = "nobody";
 
 pub fn user_key(id: &str) -> Key {
-    crate::keys::user(id)
+    crate::table_keys::user(id)
 }
 
 pub fn email_key(email: &Email) -> Key {
-    crate::keys::email_claim(email.as_str())
+    crate::table_keys::email_claim(email.as_str())
 }
 
 pub fn username_key(folded: &str) -> Key {
-    crate::keys::username_claim(folded)
+    crate::table_keys::username_claim(folded)
 }
 
 fn with_key(key: &Key, mut attrs: Attrs) -> Attrs {
