@@ -98,7 +98,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let (field, message) = data_problem(&path, &inner);
+                let (field, message) = data_problem::<T>(bytes)
+                    .unwrap_or_else(|| (location(&path), "is not valid".to_owned()));
                 ApiError::Validation(vec![FieldError::new(field, message)])
             }
             _ => ApiError::BadRequest(format!(
@@ -110,74 +111,73 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// A data error in our words, with the JSON path of the field. serde's own
-/// text ("invalid type: integer `5`, expected a string at line 1 column
-/// 12") names Rust types and echoes the input; only the kind of mistake is
-/// read from it.
-fn data_problem(path: &str, e: &serde_json::Error) -> (String, String) {
-    let text = e.to_string();
-    let text = text.split(" at line ").next().unwrap_or(&text);
-    let at = |name: &str| match path {
-        "." | "" => name.to_owned(),
-        p => format!("{p}.{name}"),
-    };
-    let here = if path == "." || path.is_empty() {
+/// A JSON path as a field name: the body itself is `body`.
+fn location(path: &str) -> String {
+    if path == "." || path.is_empty() {
         "body".to_owned()
     } else {
         path.to_owned()
-    };
-    let quoted = |t: &str| t.split('`').nth(1).unwrap_or_default().to_owned();
-    // A missing field's path is its parent's.
-    if let Some(rest) = text.strip_prefix("missing field ") {
-        return (at(&quoted(rest)), "is required".into());
     }
-    if text.starts_with("unknown field ") {
+}
+
+/// The field and our words for a body that is valid JSON but the wrong
+/// data. Only on that error path, the body is read once more, into
+/// `serde_value::Value`, and deserialized from there: serde-value's error
+/// keeps the kind of mistake as data (a missing field, an unknown variant
+/// and its alternatives, the expected type), where serde_json's is English
+/// text that also echoes the input. `None` when that second reading does
+/// not fail (it does not see duplicate keys, for one). A body with several
+/// mistakes gets one of them named, as before: serde-value visits an
+/// object's keys in sorted order, serde_json in the body's.
+fn data_problem<T: DeserializeOwned>(bytes: &[u8]) -> Option<(String, String)> {
+    use serde_value::DeserializerError as Kind;
+    let value: serde_value::Value = serde_json::from_slice(bytes).ok()?;
+    let de = serde_value::ValueDeserializer::<Kind>::new(value);
+    let e = serde_path_to_error::deserialize::<_, T>(de).err()?;
+    let path = e.path().to_string();
+    let at = |name: &str| match path.as_str() {
+        "." | "" => name.to_owned(),
+        p => format!("{p}.{name}"),
+    };
+    let here = location(&path);
+    Some(match e.into_inner() {
+        // A missing field's path is its parent's.
+        Kind::MissingField(name) => (at(name), "is required".into()),
         // The path already ends at the unknown field.
-        return (here, "is not a field of this request".into());
-    }
-    if text.starts_with("unknown variant ") {
-        let allowed: Vec<&str> = text
-            .split_once("expected ")
-            .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
-            .unwrap_or_default();
-        let message = if allowed.is_empty() {
-            "is not one of the allowed values".to_owned()
-        } else {
-            format!("must be one of: {}", allowed.join(", "))
-        };
-        return (here, message);
-    }
-    let expected = text.split_once("expected ").map(|(_, x)| x).unwrap_or("");
-    let message = if text.starts_with("invalid type: ") {
-        let kind = if expected.contains("string") || expected.contains("char") {
-            "must be a string"
-        } else if [
-            "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "integer",
-        ]
-        .iter()
-        .any(|t| expected.contains(t))
-        {
-            "must be a whole number"
-        } else if expected.contains("f32") || expected.contains("f64") {
-            "must be a number"
-        } else if expected.contains("bool") {
-            "must be true or false"
-        } else if expected.contains("sequence") {
-            "must be a list"
-        } else if expected.contains("struct") || expected.contains("map") {
-            "must be an object"
-        } else {
-            "has the wrong type"
-        };
-        kind.to_owned()
-    } else if text.starts_with("invalid value: ") {
-        "is out of range or not allowed".to_owned()
-    } else if text.starts_with("invalid length ") {
-        "has the wrong number of items".to_owned()
+        Kind::UnknownField(..) => (here, "is not a field of this request".into()),
+        Kind::UnknownVariant(_, allowed) if !allowed.is_empty() => {
+            (here, format!("must be one of: {}", allowed.join(", ")))
+        }
+        Kind::UnknownVariant(..) => (here, "is not one of the allowed values".into()),
+        Kind::InvalidType(_, expected) => (here, wrong_type(&expected).into()),
+        Kind::InvalidValue(..) => (here, "is out of range or not allowed".into()),
+        Kind::InvalidLength(..) => (here, "has the wrong number of items".into()),
+        Kind::DuplicateField(_) | Kind::Custom(_) => (here, "is not valid".into()),
+    })
+}
+
+/// What a value of the wrong type should have been, from serde's
+/// description of what the target type expects ("a string", "u32", "struct
+/// Task", "a sequence" ...).
+fn wrong_type(expected: &str) -> &'static str {
+    let integers = [
+        "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "integer",
+    ];
+    if expected.contains("string") || expected.contains("char") {
+        "must be a string"
+    } else if integers.iter().any(|t| expected.contains(t)) {
+        "must be a whole number"
+    } else if expected.contains("f32") || expected.contains("f64") {
+        "must be a number"
+    } else if expected.contains("bool") {
+        "must be true or false"
+    } else if expected.contains("sequence") {
+        "must be a list"
+    } else if expected.contains("struct") || expected.contains("map") {
+        "must be an object"
     } else {
-        "is not valid".to_owned()
-    };
-    (here, message)
+        "has the wrong type"
+    }
 }
 
 /// A JSON answer.
@@ -484,6 +484,24 @@ mod json_error_tests {
                 r#"{"name": "a", "count": 1, "mode": "warp"}"#,
                 "mode",
                 "must be one of: fast, slow",
+            ),
+            (r#"{"name": null, "count": 1}"#, "name", "must be a string"),
+            (
+                r#"{"name": "a", "count": 99999999999}"#,
+                "count",
+                "is out of range or not allowed",
+            ),
+            (
+                r#"{"name": "a", "count": 1.5}"#,
+                "count",
+                "must be a whole number",
+            ),
+            // serde-value does not see duplicate keys: serde_json's path (the
+            // object holding them), our general words.
+            (
+                r#"{"name": "a", "name": "b", "count": 1}"#,
+                "body",
+                "is not valid",
             ),
         ];
         for (body, field, message) in cases {
