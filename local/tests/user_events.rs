@@ -327,6 +327,20 @@ async fn a_poison_message_fails_alone_and_is_dead_lettered(b: TestBackend) {
         .map(|f| f.item_identifier.clone())
         .collect();
     assert_eq!(failed, ["9f0c4c2a-3c3e-4a55-9c1e-2a3b4c5d6e7f"]);
+    // Why it failed is logged: the reason names the position, never the
+    // body's contents (serde_json's own text quotes the input).
+    let reason = user_events::handle_message(
+        &state,
+        r#"{"event_id": "e1", "version": "secret@example.com"}"#,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        reason.starts_with("not a user event (line 1, column "),
+        "{reason}"
+    );
+    assert!(!reason.contains("secret"), "{reason}");
 
     // Through the queue: the poison message is retried, then dead-lettered.
     state.queue.send("{\"event_id\": 42}").await.unwrap();

@@ -26,6 +26,37 @@ use shared::events::{
 use shared::one_time::Purpose;
 use shared::ports::item_store::{Change, Condition, StoreError};
 
+/// Why a message was not handled; it is reported failed, so SQS delivers
+/// it again, and after the queue's `maxReceiveCount` it goes to the
+/// dead-letter queue. The text is logged: it carries no address, token or
+/// message body (serde_json's own text can quote the input; only its
+/// position is kept).
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("not a user event (line {line}, column {column})")]
+    Malformed { line: usize, column: usize },
+    #[error("unsupported event version {0}")]
+    UnsupportedVersion(u32),
+    #[error("{0} without a valid email")]
+    NoValidEmail(String),
+    /// An event without the data its kind needs.
+    #[error("{0}")]
+    MissingData(&'static str),
+    /// Another invocation holds the event's claim: retried later.
+    #[error("being handled elsewhere; retry later")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Repo(#[from] shared::repo::RepoError),
+    #[error(transparent)]
+    Storage(#[from] shared::service_error::StorageError),
+    #[error(transparent)]
+    Limit(#[from] shared::rate_limit::LimitError),
+    #[error(transparent)]
+    Mail(#[from] shared::ports::MailError),
+}
+
 /// How long a claim protects an event being handled.
 const CLAIM_SECS: i64 = 60;
 /// How long processed-event records are kept (longer than any redelivery).
@@ -53,7 +84,7 @@ enum Claim {
     Busy,
 }
 
-async fn claim(state: &AppState, event_id: &str) -> Result<Claim, String> {
+async fn claim(state: &AppState, event_id: &str) -> Result<Claim, ConsumeError> {
     let key = processed_key(event_id);
     let lease = now() + CLAIM_SECS;
     let item = json!({"pk": key.pk, "sk": key.sk, "status": "processing", "lease": lease, "expires_at": now() + KEEP_SECS});
@@ -67,9 +98,9 @@ async fn claim(state: &AppState, event_id: &str) -> Result<Claim, String> {
     {
         Ok(()) => return Ok(Claim::Mine(lease)),
         Err(StoreError::ConditionFailed) => {}
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     }
-    let Some(current) = state.store.get(&key).await.map_err(|e| e.to_string())? else {
+    let Some(current) = state.store.get(&key).await? else {
         return Ok(Claim::Busy);
     };
     if current.get("status").and_then(Value::as_str) == Some("done") {
@@ -91,16 +122,18 @@ async fn claim(state: &AppState, event_id: &str) -> Result<Claim, String> {
     {
         Ok(_) => Ok(Claim::Mine(lease)),
         Err(StoreError::ConditionFailed) => Ok(Claim::Busy),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Handles one message body; an error reports the message as failed.
-pub async fn handle_message(state: &AppState, body: &str) -> Result<(), String> {
-    let event: UserEvent =
-        serde_json::from_str(body).map_err(|e| format!("not a user event: {e}"))?;
+pub async fn handle_message(state: &AppState, body: &str) -> Result<(), ConsumeError> {
+    let event: UserEvent = serde_json::from_str(body).map_err(|e| ConsumeError::Malformed {
+        line: e.line(),
+        column: e.column(),
+    })?;
     if event.version != EVENT_VERSION {
-        return Err(format!("unsupported event version {}", event.version));
+        return Err(ConsumeError::UnsupportedVersion(event.version));
     }
     let lease = match claim(state, &event.event_id).await? {
         Claim::Mine(lease) => lease,
@@ -108,7 +141,7 @@ pub async fn handle_message(state: &AppState, body: &str) -> Result<(), String> 
             tracing::info!(event_id = %event.event_id, "duplicate delivery ignored");
             return Ok(());
         }
-        Claim::Busy => return Err("being handled elsewhere; retry later".into()),
+        Claim::Busy => return Err(ConsumeError::Busy),
     };
     let key = processed_key(&event.event_id);
     let mine = Some(Condition::Equals("lease".into(), json!(lease)));
@@ -117,8 +150,7 @@ pub async fn handle_message(state: &AppState, body: &str) -> Result<(), String> 
             state
                 .store
                 .update(key, vec![Change::Set("status".into(), json!("done"))], mine)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             Ok(())
         }
         Err(e) => {
@@ -132,16 +164,11 @@ pub async fn handle_message(state: &AppState, body: &str) -> Result<(), String> 
     }
 }
 
-async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
+async fn apply(state: &AppState, event: &UserEvent) -> Result<(), ConsumeError> {
     match event.kind.as_str() {
         USER_CREATED => {
             // Deleted before we got here: nothing to set up, nobody to greet.
-            let Some(user) = state
-                .users
-                .get(&event.user_id)
-                .await
-                .map_err(|e| e.to_string())?
-            else {
+            let Some(user) = state.users.get(&event.user_id).await? else {
                 return Ok(());
             };
             let key = settings_key(&event.user_id);
@@ -159,7 +186,7 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 .await
             {
                 Ok(()) | Err(StoreError::ConditionFailed) => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
             let name = user.name.as_ref().map_or("there", |n| n.as_str());
             let mut text = format!("Hello {name},\n\nyour account is ready. Sign in any time.\n");
@@ -230,8 +257,7 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             if !state
                 .abuse
                 .existing_address_notice(user.email.as_str())
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
             {
                 return Ok(());
             }
@@ -265,7 +291,9 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 event.data["new_email"].as_str(),
                 event.data["from"].as_str(),
             ) else {
-                return Err("email change without its addresses".into());
+                return Err(ConsumeError::MissingData(
+                    "email change without its addresses",
+                ));
             };
             if from != user.email.as_str() {
                 return Ok(()); // superseded by a later change
@@ -294,7 +322,9 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
                 event.data["email"].as_str(),
                 event.data["previous_email"].as_str(),
             ) else {
-                return Err("user.email_changed without its addresses".into());
+                return Err(ConsumeError::MissingData(
+                    "user.email_changed without its addresses",
+                ));
             };
             let Some(user) = mails::user(state, &event.user_id).await? else {
                 return Ok(()); // deleted meanwhile: nothing to take back
@@ -335,46 +365,19 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), String> {
             state
                 .store
                 .delete(settings_key(&event.user_id), None)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             // Possibly many items: done here, retried on failure, rather
             // than inside the user's DELETE request.
-            state
-                .tasks
-                .delete_all(&event.user_id)
-                .await
-                .map_err(|e| e.to_string())?;
-            shared::profile_pdf::delete_for_user(state, &event.user_id)
-                .await
-                .map_err(|e| e.to_string())?;
-            shared::avatars::delete_all_for_user(state, &event.user_id)
-                .await
-                .map_err(|e| e.to_string())?;
-            state
-                .shop
-                .erase_orders(&event.user_id)
-                .await
-                .map_err(|e| e.to_string())?;
-            state
-                .sessions
-                .delete_all(&event.user_id)
-                .await
-                .map_err(|e| e.to_string())?;
-            state
-                .audit
-                .delete_for_user(&event.user_id)
-                .await
-                .map_err(|e| e.to_string())?;
+            state.tasks.delete_all(&event.user_id).await?;
+            shared::profile_pdf::delete_for_user(state, &event.user_id).await?;
+            shared::avatars::delete_all_for_user(state, &event.user_id).await?;
+            state.shop.erase_orders(&event.user_id).await?;
+            state.sessions.delete_all(&event.user_id).await?;
+            state.audit.delete_for_user(&event.user_id).await?;
             if let Some(email) = event.data["email"].as_str() {
-                state
-                    .login_limiter
-                    .forget(email, &event.user_id)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                state.login_limiter.forget(email, &event.user_id).await?;
             }
-            shared::one_time::forget_user(state, &event.user_id)
-                .await
-                .map_err(|e| e.to_string())?;
+            shared::one_time::forget_user(state, &event.user_id).await?;
             Ok(())
         }
         other => {
@@ -393,8 +396,10 @@ mod mails {
     use shared::one_time::{self, Purpose};
     use shared::ports::Mail;
 
-    pub async fn user(state: &AppState, id: &str) -> Result<Option<User>, String> {
-        state.users.get(id).await.map_err(|e| e.to_string())
+    use super::ConsumeError;
+
+    pub async fn user(state: &AppState, id: &str) -> Result<Option<User>, ConsumeError> {
+        Ok(state.users.get(id).await?)
     }
 
     /// The active account of the address an event names (`data.email`):
@@ -404,18 +409,14 @@ mod mails {
     pub async fn active_user_of(
         state: &AppState,
         event: &UserEvent,
-    ) -> Result<Option<User>, String> {
+    ) -> Result<Option<User>, ConsumeError> {
         let Some(email) = event.data["email"]
             .as_str()
             .and_then(|e| shared::domain::Email::parse(e).ok())
         else {
-            return Err(format!("{} without a valid email", event.kind));
+            return Err(ConsumeError::NoValidEmail(event.kind.clone()));
         };
-        let user = state
-            .users
-            .find_by_email(&email)
-            .await
-            .map_err(|e| e.to_string())?;
+        let user = state.users.find_by_email(&email).await?;
         Ok(user.filter(|u| u.active))
     }
 
@@ -431,20 +432,16 @@ mod mails {
         user: &User,
         data: Value,
         page: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, ConsumeError> {
         let (token, writes) = one_time::issue(purpose, user, data);
-        state
-            .store
-            .transact(writes)
-            .await
-            .map_err(|e| e.to_string())?;
+        state.store.transact(writes).await?;
         Ok(format!(
             "{}/{page}#token={token}",
             state.config.app_base_url
         ))
     }
 
-    pub async fn verification_link(state: &AppState, user: &User) -> Result<String, String> {
+    pub async fn verification_link(state: &AppState, user: &User) -> Result<String, ConsumeError> {
         let data = json!({ "email": user.email.as_str() });
         link(state, Purpose::VerifyEmail, user, data, "verify-email").await
     }
@@ -454,13 +451,13 @@ mod mails {
         to: &str,
         subject: &str,
         text: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), ConsumeError> {
         let mail = Mail {
             to: to.into(),
             subject: subject.into(),
             text,
         };
-        state.mailer.send(&mail).await.map_err(|e| e.to_string())?;
+        state.mailer.send(&mail).await?;
         Ok(())
     }
 }
