@@ -14,17 +14,13 @@ pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// An API Gateway v2 event for a JSON POST (as `events/` samples are).
+/// An API Gateway v2 event for a JSON POST, as the local gateway builds it
+/// ([`local::api_event::ApiEvent`]).
 pub fn post_event(path: &str, body: &serde_json::Value, source_ip: &str) -> lambda_http::Request {
-    let event = serde_json::json!({
-        "version": "2.0", "routeKey": format!("POST {path}"), "rawPath": path, "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
-            "sourceIp": source_ip, "userAgent": "bench"}, "routeKey": format!("POST {path}"),
-            "stage": "$default", "requestId": "bench", "timeEpoch": 0},
-        "body": body.to_string(), "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).expect("a valid event")
+    local::api_event::ApiEvent::new("POST", path)
+        .json(body)
+        .source_ip(source_ip)
+        .request()
 }
 
 /// Replaces the section `name` of BENCHMARKS.md (creating file or section).
@@ -107,9 +103,11 @@ pub async fn embedded_state(
     (dir, state)
 }
 
-/// An API Gateway v2 event for any route: `route` is the route key's path
-/// (`/tasks/{id}`), `path` the concrete one, `context` the authorizer's
-/// (`Value::Null` for public routes).
+/// An API Gateway v2 event for any route, as the local gateway builds it
+/// ([`local::api_event::ApiEvent`]): `route` is the route key's path
+/// (`/tasks/{id}`), `path` the concrete one (the path parameters come from
+/// it; `path_params` only says what they are, and is checked in debug
+/// builds), `context` the authorizer's (`Value::Null` for public routes).
 pub fn event(
     method: &str,
     route: &str,
@@ -119,36 +117,20 @@ pub fn event(
     body: Option<&serde_json::Value>,
     context: &serde_json::Value,
 ) -> lambda_http::Request {
-    let params: serde_json::Map<String, serde_json::Value> = path_params
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
-        .collect();
-    let query_params: serde_json::Map<String, serde_json::Value> = query
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
-        .collect();
-    let mut event = serde_json::json!({
-        "version": "2.0", "routeKey": format!("{method} {route}"), "rawPath": path, "rawQueryString": query,
-        "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-            "sourceIp": "10.0.0.1", "userAgent": "bench"}, "routeKey": format!("{method} {route}"),
-            "stage": "$default", "requestId": "bench", "timeEpoch": 0},
-        "isBase64Encoded": false
-    });
-    if !params.is_empty() {
-        event["pathParameters"] = params.into();
-    }
-    if !query_params.is_empty() {
-        event["queryStringParameters"] = query_params.into();
-    }
+    let mut event = local::api_event::ApiEvent::new(method, route)
+        .at(path)
+        .query(query);
     if let Some(b) = body {
-        event["body"] = serde_json::Value::String(b.to_string());
+        event = event.json(b);
     }
     if !context.is_null() {
-        event["requestContext"]["authorizer"] = serde_json::json!({ "lambda": context });
+        event = event.caller(context);
     }
-    lambda_http::request::from_str(&event.to_string()).expect("a valid event")
+    let request = event.request();
+    debug_assert!(path_params.iter().all(|(k, v)| {
+        lambda_http::RequestExt::path_parameters_ref(&request).and_then(|p| p.first(k)) == Some(*v)
+    }));
+    request
 }
 
 /// p50 and p99 of `n` timed calls of `f`, after a warm-up.
@@ -317,5 +299,56 @@ pub fn within_ten_percent(ratio: f64) -> &'static str {
         "within the 10% target"
     } else {
         "OUTSIDE the 10% target"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// The benchmarks' events reach the handlers as the gateway's do: a
+    /// signup (inside `embedded_state`), a login, and a protected create and
+    /// read with path parameters.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_events_are_served() {
+        let password = "vivid tundra lantern 47";
+        let (_dir, state) = super::embedded_state("ev@example.com", password).await;
+        let login = super::post_event(
+            "/auth/login",
+            &json!({"email": "ev@example.com", "password": password}),
+            "10.0.0.9",
+        );
+        let response = login::handle(state.clone(), login).await;
+        assert_eq!(response.status(), 200);
+        let lambda_http::Body::Text(text) = response.body() else {
+            panic!("a text body")
+        };
+        let token: serde_json::Value = serde_json::from_str(text).unwrap();
+        let claims = state
+            .tokens
+            .verify(token["access_token"].as_str().unwrap())
+            .unwrap();
+        let ctx = json!({"user_id": claims.sub, "email": claims.email, "role": claims.role, "session_id": claims.sid});
+        let create = super::event(
+            "POST",
+            "/tasks",
+            "/tasks",
+            &[],
+            "",
+            Some(&json!({"title": "bench"})),
+            &ctx,
+        );
+        let response = tasks_crud::handle(state.clone(), create).await;
+        assert_eq!(response.status(), 201);
+        let lambda_http::Body::Text(text) = response.body() else {
+            panic!("a text body")
+        };
+        let id = serde_json::from_str::<serde_json::Value>(text).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/tasks/{id}");
+        let get = super::event("GET", "/tasks/{id}", &path, &[("id", &id)], "", None, &ctx);
+        assert_eq!(tasks_crud::handle(state, get).await.status(), 200);
     }
 }

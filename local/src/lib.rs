@@ -1,6 +1,7 @@
 //! The local server: every function in one process, at the routes of
 //! `template.yaml`, behind an emulated API Gateway (see [`gateway`]).
 
+pub mod api_event;
 pub mod blobs;
 pub mod consumer;
 pub mod cors;

@@ -112,14 +112,10 @@ async fn signup(state: &Arc<AppState>, email: &str) -> Value {
 }
 
 fn bench_like_post(path: &str, body: &Value) -> lambda_http::Request {
-    let event = json!({
-        "version": "2.0", "routeKey": format!("POST {path}"), "rawPath": path, "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
-            "routeKey": format!("POST {path}"), "stage": "$default", "requestId": "t", "timeEpoch": 0},
-        "body": body.to_string(), "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).unwrap()
+    local::api_event::ApiEvent::new("POST", path)
+        .json(body)
+        .source_ip("127.0.0.1")
+        .request()
 }
 
 /// Receives everything currently in the queue (and deletes it).

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bench::{measure, us};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::posts::{CacheStatus, PostsFeed};
 use shared::testing::TestBackend;
 use shared::{AppState, Config};
@@ -25,26 +25,7 @@ fn get_event(path_and_query: &str) -> lambda_http::Request {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
-    let params: serde_json::Map<String, Value> = form_pairs(query)
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
-    let e = json!({
-        "version": "2.0", "routeKey": format!("GET {path}"), "rawPath": path, "rawQueryString": query,
-        "headers": {}, "queryStringParameters": params,
-        "requestContext": {"http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "bench"},
-            "routeKey": format!("GET {path}"), "stage": "$default", "requestId": "b", "timeEpoch": 0},
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&e.to_string()).unwrap()
-}
-
-fn form_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    bench::event("GET", path, path, &[], query, None, &Value::Null)
 }
 
 /// In-process rows for one backend.

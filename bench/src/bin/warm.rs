@@ -12,14 +12,7 @@ use bench::{measure, us};
 use serde_json::{Value, json};
 
 fn get_event(path: &str, context: &Value) -> lambda_http::Request {
-    let e = json!({
-        "version": "2.0", "routeKey": format!("GET {path}"), "rawPath": path, "rawQueryString": "", "headers": {},
-        "requestContext": {"http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "bench"},
-            "routeKey": format!("GET {path}"), "stage": "$default", "requestId": "b", "timeEpoch": 0,
-            "authorizer": {"lambda": context}},
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&e.to_string()).unwrap()
+    bench::event("GET", path, path, &[], "", None, context)
 }
 
 #[tokio::main]
