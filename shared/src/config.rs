@@ -2,15 +2,18 @@
 //!
 //! Every setting has a safe local default so `cargo run -p local` works with no
 //! environment at all; the AWS deployment sets the values in `template.yaml`.
-//! The README documents each variable in a table; keep the two in step.
+//! Each variable is declared once, in `SETTINGS` (read, default, write
+//! back); the README documents each in a table, and a test keeps the two
+//! in step.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Which family of adapters backs the ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// SQLite, a blob folder and a mail folder under `data_dir` (the default).
+    #[default]
     Embedded,
     /// DynamoDB, S3, SQS and SES (chosen when `STORE=aws`, or when
     /// `AWS_ENDPOINT_URL` or `TABLE_NAME` is set and `STORE` is not).
@@ -18,7 +21,9 @@ pub enum Backend {
 }
 
 /// The whole configuration of a function or of the local server.
-#[derive(Debug, Clone)]
+/// `Default` is only the blank every setting of `SETTINGS` fills in: the
+/// real defaults are in that table.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub backend: Backend,
     /// Folder for embedded data: `store.sqlite3`, `blobs/`, `mail/`, `keys/`.
@@ -146,6 +151,310 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// What a setting reads its variables through (trimmed; blank is unset).
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// One environment variable: how it is read into the configuration (its
+/// default when unset) and written back out ([`Config::to_env`]; `None`
+/// leaves it unset). Each setting is declared once, in [`SETTINGS`].
+struct Setting {
+    var: &'static str,
+    read: fn(&mut Config, Lookup) -> Result<(), ConfigError>,
+    write: fn(&Config) -> Option<String>,
+}
+
+/// A whole number in `range`, or `default` when unset.
+fn number(
+    get: Lookup,
+    var: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| ConfigError {
+                variable: var,
+                problem: format!(
+                    "must be a whole number from {} to {} (got {v:?})",
+                    range.start(),
+                    range.end()
+                ),
+            }),
+    }
+}
+
+/// A duration in whole seconds.
+macro_rules! secs {
+    ($field:ident, $var:literal, $default:expr, $range:expr) => {
+        Setting {
+            var: $var,
+            read: |c, get| {
+                c.$field = Duration::from_secs(number(get, $var, $default, $range)?);
+                Ok(())
+            },
+            write: |c| Some(c.$field.as_secs().to_string()),
+        }
+    };
+}
+
+/// A limit: a whole number from 1 to a million.
+macro_rules! count {
+    ($field:ident, $var:literal, $default:expr) => {
+        Setting {
+            var: $var,
+            read: |c, get| {
+                c.$field = number(get, $var, $default, 1..=1_000_000)? as u32;
+                Ok(())
+            },
+            write: |c| Some(c.$field.to_string()),
+        }
+    };
+}
+
+/// Free text with a default.
+macro_rules! text {
+    ($field:ident, $var:literal, $default:expr) => {
+        Setting {
+            var: $var,
+            read: |c, get| {
+                c.$field = get($var).unwrap_or_else(|| $default.to_owned());
+                Ok(())
+            },
+            write: |c| Some(c.$field.clone()),
+        }
+    };
+}
+
+/// Free text, unset by default.
+macro_rules! optional {
+    ($field:ident, $var:literal) => {
+        Setting {
+            var: $var,
+            read: |c, get| {
+                c.$field = get($var);
+                Ok(())
+            },
+            write: |c| c.$field.clone(),
+        }
+    };
+}
+
+/// Every environment variable, in the order they are read (a default
+/// derived from another setting comes after it).
+const SETTINGS: &[Setting] = &[
+    Setting {
+        var: "STORE",
+        read: |c, get| {
+            c.backend = match get("STORE").as_deref() {
+                Some("aws") => Backend::Aws,
+                Some("embedded") => Backend::Embedded,
+                Some(other) => {
+                    return Err(ConfigError {
+                        variable: "STORE",
+                        problem: format!("must be \"embedded\" or \"aws\" (got {other:?})"),
+                    });
+                }
+                None if get("AWS_ENDPOINT_URL").is_some() || get("TABLE_NAME").is_some() => {
+                    Backend::Aws
+                }
+                None => Backend::Embedded,
+            };
+            Ok(())
+        },
+        write: |c| {
+            Some(
+                match c.backend {
+                    Backend::Embedded => "embedded",
+                    Backend::Aws => "aws",
+                }
+                .to_owned(),
+            )
+        },
+    },
+    Setting {
+        var: "DATA_DIR",
+        read: |c, get| {
+            c.data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| ".data".to_owned()));
+            Ok(())
+        },
+        write: |c| Some(c.data_dir.display().to_string()),
+    },
+    // Left unset, the functions use the host API Gateway saw.
+    Setting {
+        var: "PUBLIC_BASE_URL",
+        read: |c, get| {
+            let set = get("PUBLIC_BASE_URL");
+            c.public_base_url_set = set.is_some();
+            c.public_base_url = set
+                .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned())
+                .trim_end_matches('/')
+                .to_owned();
+            Ok(())
+        },
+        write: |c| c.public_base_url_set.then(|| c.public_base_url.clone()),
+    },
+    Setting {
+        var: "JWT_ISSUER",
+        read: |c, get| {
+            c.jwt_issuer = get("JWT_ISSUER").unwrap_or_else(|| c.public_base_url.clone());
+            Ok(())
+        },
+        write: |c| Some(c.jwt_issuer.clone()),
+    },
+    text!(jwt_audience, "JWT_AUDIENCE", "user-platform"),
+    secs!(
+        access_token_ttl,
+        "ACCESS_TOKEN_TTL_SECONDS",
+        900,
+        30..=86_400
+    ),
+    optional!(jwt_private_key_pem, "JWT_PRIVATE_KEY"),
+    optional!(jwt_private_key_secret, "JWT_PRIVATE_KEY_SECRET"),
+    optional!(jwt_previous_jwks, "JWT_PREVIOUS_JWKS"),
+    optional!(jwt_public_jwks, "JWT_PUBLIC_JWKS"),
+    Setting {
+        var: "ADMIN_EMAILS",
+        read: |c, get| {
+            c.admin_emails = get("ADMIN_EMAILS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|e| e.trim().to_lowercase())
+                        .filter(|e| !e.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(())
+        },
+        write: |c| Some(c.admin_emails.join(",")),
+    },
+    secs!(
+        session_idle_ttl,
+        "SESSION_IDLE_TTL_SECONDS",
+        7 * 86_400,
+        60..=90 * 86_400
+    ),
+    secs!(
+        session_absolute_ttl,
+        "SESSION_ABSOLUTE_TTL_SECONDS",
+        30 * 86_400,
+        60..=365 * 86_400
+    ),
+    secs!(
+        refresh_reuse_grace,
+        "REFRESH_REUSE_GRACE_SECONDS",
+        10,
+        0..=10
+    ),
+    count!(
+        login_max_failures_per_client,
+        "LOGIN_MAX_FAILURES_PER_CLIENT",
+        5
+    ),
+    count!(
+        login_max_failures_per_account,
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        10
+    ),
+    // Failures only (successes give theirs back), so one address shared by
+    // an office or a carrier's NAT is rarely near it.
+    count!(login_max_failures_per_ip, "LOGIN_MAX_FAILURES_PER_IP", 100),
+    secs!(
+        login_failure_window,
+        "LOGIN_FAILURE_WINDOW_SECONDS",
+        900,
+        10..=86_400
+    ),
+    secs!(outbox_lease, "OUTBOX_LEASE_SECONDS", 30, 1..=900),
+    count!(signups_per_ip_per_hour, "SIGNUPS_PER_IP_PER_HOUR", 20),
+    Setting {
+        var: "SIGNUP_CONCEALS_EXISTING",
+        read: |c, get| {
+            c.signup_conceals_existing = match get("SIGNUP_CONCEALS_EXISTING").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError {
+                        variable: "SIGNUP_CONCEALS_EXISTING",
+                        problem: format!("must be \"true\" or \"false\" (got {other:?})"),
+                    });
+                }
+            };
+            Ok(())
+        },
+        write: |c| Some(c.signup_conceals_existing.to_string()),
+    },
+    count!(resets_per_email_per_hour, "RESETS_PER_EMAIL_PER_HOUR", 3),
+    count!(resets_per_ip_per_hour, "RESETS_PER_IP_PER_HOUR", 10),
+    count!(
+        verification_mails_per_hour,
+        "VERIFICATION_MAILS_PER_HOUR",
+        5
+    ),
+    Setting {
+        var: "APP_BASE_URL",
+        read: |c, get| {
+            c.app_base_url = get("APP_BASE_URL")
+                .unwrap_or_else(|| c.public_base_url.clone())
+                .trim_end_matches('/')
+                .to_owned();
+            Ok(())
+        },
+        write: |c| Some(c.app_base_url.clone()),
+    },
+    count!(max_sessions_per_user, "MAX_SESSIONS_PER_USER", 50),
+    Setting {
+        var: "APP_ORIGIN",
+        read: |c, get| {
+            c.app_origin = match get("APP_ORIGIN") {
+                None => None,
+                Some(origin) => Some(parse_origin(&origin).ok_or_else(|| ConfigError {
+                    variable: "APP_ORIGIN",
+                    problem: format!(
+                        "must be one origin, scheme://host[:port], not a pattern (got {origin:?})"
+                    ),
+                })?),
+            };
+            Ok(())
+        },
+        write: |c| c.app_origin.clone(),
+    },
+    text!(table_name, "TABLE_NAME", "user-platform"),
+    text!(bucket_name, "BUCKET_NAME", "user-platform-files"),
+    optional!(queue_url, "QUEUE_URL"),
+    optional!(dead_letter_queue_url, "DEAD_LETTER_QUEUE_URL"),
+    text!(
+        mail_from,
+        "MAIL_FROM",
+        "User Platform <no-reply@example.com>"
+    ),
+    optional!(aws_endpoint_url, "AWS_ENDPOINT_URL"),
+    optional!(posts_api_url, "POSTS_API_URL"),
+    secs!(posts_fresh, "POSTS_FRESH_SECONDS", 60, 1..=86_400),
+    secs!(
+        posts_max_stale,
+        "POSTS_MAX_STALE_SECONDS",
+        86_400,
+        60..=30 * 86_400
+    ),
+    Setting {
+        var: "POSTS_UPSTREAM_TIMEOUT_MS",
+        read: |c, get| {
+            c.posts_upstream_timeout = Duration::from_millis(number(
+                get,
+                "POSTS_UPSTREAM_TIMEOUT_MS",
+                2_000,
+                100..=10_000,
+            )?);
+            Ok(())
+        },
+        write: |c| Some(c.posts_upstream_timeout.as_millis().to_string()),
+    },
+];
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -161,128 +470,13 @@ impl Config {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| ConfigError {
-                        variable: name,
-                        problem: format!(
-                            "must be a whole number from {} to {} (got {v:?})",
-                            range.start(),
-                            range.end()
-                        ),
-                    }),
-            }
-        };
-        let secs = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            number(name, default, range).map(Duration::from_secs)
-        };
-        let count = |name: &'static str, default: u32| {
-            number(name, u64::from(default), 1..=1_000_000).map(|n| n as u32)
-        };
-        let aws_endpoint_url = get("AWS_ENDPOINT_URL");
-        let backend = match get("STORE").as_deref() {
-            Some("aws") => Backend::Aws,
-            Some("embedded") => Backend::Embedded,
-            Some(other) => {
-                return Err(ConfigError {
-                    variable: "STORE",
-                    problem: format!("must be \"embedded\" or \"aws\" (got {other:?})"),
-                });
-            }
-            None if aws_endpoint_url.is_some() || get("TABLE_NAME").is_some() => Backend::Aws,
-            None => Backend::Embedded,
-        };
-        let public_base_url_set = get("PUBLIC_BASE_URL").is_some();
-        let public_base_url = get("PUBLIC_BASE_URL")
-            .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        Ok(Config {
-            session_idle_ttl: secs("SESSION_IDLE_TTL_SECONDS", 7 * 86_400, 60..=90 * 86_400)?,
-            session_absolute_ttl: secs(
-                "SESSION_ABSOLUTE_TTL_SECONDS",
-                30 * 86_400,
-                60..=365 * 86_400,
-            )?,
-            refresh_reuse_grace: secs("REFRESH_REUSE_GRACE_SECONDS", 10, 0..=10)?,
-            login_max_failures_per_client: count("LOGIN_MAX_FAILURES_PER_CLIENT", 5)?,
-            login_max_failures_per_account: count("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)?,
-            // Failures only (successes give theirs back), so one address
-            // shared by an office or a carrier's NAT is rarely near it.
-            login_max_failures_per_ip: count("LOGIN_MAX_FAILURES_PER_IP", 100)?,
-            login_failure_window: secs("LOGIN_FAILURE_WINDOW_SECONDS", 900, 10..=86_400)?,
-            outbox_lease: secs("OUTBOX_LEASE_SECONDS", 30, 1..=900)?,
-            signups_per_ip_per_hour: count("SIGNUPS_PER_IP_PER_HOUR", 20)?,
-            signup_conceals_existing: match get("SIGNUP_CONCEALS_EXISTING").as_deref() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(ConfigError {
-                        variable: "SIGNUP_CONCEALS_EXISTING",
-                        problem: format!("must be \"true\" or \"false\" (got {other:?})"),
-                    });
-                }
-            },
-            resets_per_email_per_hour: count("RESETS_PER_EMAIL_PER_HOUR", 3)?,
-            resets_per_ip_per_hour: count("RESETS_PER_IP_PER_HOUR", 10)?,
-            verification_mails_per_hour: count("VERIFICATION_MAILS_PER_HOUR", 5)?,
-            app_base_url: get("APP_BASE_URL")
-                .unwrap_or_else(|| public_base_url.clone())
-                .trim_end_matches('/')
-                .to_owned(),
-            max_sessions_per_user: count("MAX_SESSIONS_PER_USER", 50)?,
-            app_origin: match get("APP_ORIGIN") {
-                None => None,
-                Some(origin) => Some(parse_origin(&origin).ok_or_else(|| ConfigError {
-                    variable: "APP_ORIGIN",
-                    problem: format!(
-                        "must be one origin, scheme://host[:port], not a pattern (got {origin:?})"
-                    ),
-                })?),
-            },
-            backend,
-            data_dir: PathBuf::from(get("DATA_DIR").unwrap_or_else(|| ".data".to_owned())),
-            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| public_base_url.clone()),
-            public_base_url,
-            public_base_url_set,
-            jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "user-platform".to_owned()),
-            access_token_ttl: secs("ACCESS_TOKEN_TTL_SECONDS", 900, 30..=86_400)?,
-            jwt_private_key_pem: get("JWT_PRIVATE_KEY"),
-            jwt_private_key_secret: get("JWT_PRIVATE_KEY_SECRET"),
-            jwt_previous_jwks: get("JWT_PREVIOUS_JWKS"),
-            jwt_public_jwks: get("JWT_PUBLIC_JWKS"),
-            admin_emails: get("ADMIN_EMAILS")
-                .map(|v| {
-                    v.split(',')
-                        .map(|e| e.trim().to_lowercase())
-                        .filter(|e| !e.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            table_name: get("TABLE_NAME").unwrap_or_else(|| "user-platform".to_owned()),
-            bucket_name: get("BUCKET_NAME").unwrap_or_else(|| "user-platform-files".to_owned()),
-            queue_url: get("QUEUE_URL"),
-            dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL"),
-            mail_from: get("MAIL_FROM")
-                .unwrap_or_else(|| "User Platform <no-reply@example.com>".to_owned()),
-            aws_endpoint_url,
-            posts_api_url: get("POSTS_API_URL"),
-            posts_fresh: secs("POSTS_FRESH_SECONDS", 60, 1..=86_400)?,
-            posts_max_stale: secs("POSTS_MAX_STALE_SECONDS", 86_400, 60..=30 * 86_400)?,
-            posts_upstream_timeout: Duration::from_millis(number(
-                "POSTS_UPSTREAM_TIMEOUT_MS",
-                2_000,
-                100..=10_000,
-            )?),
-        })
+        let mut config = Config::default();
+        for setting in SETTINGS {
+            (setting.read)(&mut config, &get)?;
+        }
+        Ok(config)
     }
 
-    /// A configuration for tests: embedded, with everything under `data_dir`.
     /// The environment that reads back as this configuration
     /// ([`Config::from_lookup`] of it gives the same values): what the local
     /// server hands the function processes it runs (`--lambda`), and what
@@ -290,104 +484,13 @@ impl Config {
     /// the in-process server uses. Durations go in whole seconds (whole
     /// milliseconds for the upstream timeout), as the variables take them.
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
-        let secs = |d: Duration| d.as_secs().to_string();
-        let mut env = vec![
-            (
-                "STORE",
-                match self.backend {
-                    Backend::Embedded => "embedded",
-                    Backend::Aws => "aws",
-                }
-                .to_owned(),
-            ),
-            ("DATA_DIR", self.data_dir.display().to_string()),
-            ("JWT_ISSUER", self.jwt_issuer.clone()),
-            ("JWT_AUDIENCE", self.jwt_audience.clone()),
-            ("ACCESS_TOKEN_TTL_SECONDS", secs(self.access_token_ttl)),
-            ("ADMIN_EMAILS", self.admin_emails.join(",")),
-            ("SESSION_IDLE_TTL_SECONDS", secs(self.session_idle_ttl)),
-            (
-                "SESSION_ABSOLUTE_TTL_SECONDS",
-                secs(self.session_absolute_ttl),
-            ),
-            (
-                "REFRESH_REUSE_GRACE_SECONDS",
-                secs(self.refresh_reuse_grace),
-            ),
-            (
-                "LOGIN_MAX_FAILURES_PER_CLIENT",
-                self.login_max_failures_per_client.to_string(),
-            ),
-            (
-                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
-                self.login_max_failures_per_account.to_string(),
-            ),
-            (
-                "LOGIN_MAX_FAILURES_PER_IP",
-                self.login_max_failures_per_ip.to_string(),
-            ),
-            (
-                "LOGIN_FAILURE_WINDOW_SECONDS",
-                secs(self.login_failure_window),
-            ),
-            ("OUTBOX_LEASE_SECONDS", secs(self.outbox_lease)),
-            (
-                "SIGNUPS_PER_IP_PER_HOUR",
-                self.signups_per_ip_per_hour.to_string(),
-            ),
-            (
-                "SIGNUP_CONCEALS_EXISTING",
-                self.signup_conceals_existing.to_string(),
-            ),
-            (
-                "RESETS_PER_EMAIL_PER_HOUR",
-                self.resets_per_email_per_hour.to_string(),
-            ),
-            (
-                "RESETS_PER_IP_PER_HOUR",
-                self.resets_per_ip_per_hour.to_string(),
-            ),
-            (
-                "VERIFICATION_MAILS_PER_HOUR",
-                self.verification_mails_per_hour.to_string(),
-            ),
-            ("APP_BASE_URL", self.app_base_url.clone()),
-            (
-                "MAX_SESSIONS_PER_USER",
-                self.max_sessions_per_user.to_string(),
-            ),
-            ("TABLE_NAME", self.table_name.clone()),
-            ("BUCKET_NAME", self.bucket_name.clone()),
-            ("MAIL_FROM", self.mail_from.clone()),
-            ("POSTS_FRESH_SECONDS", secs(self.posts_fresh)),
-            ("POSTS_MAX_STALE_SECONDS", secs(self.posts_max_stale)),
-            (
-                "POSTS_UPSTREAM_TIMEOUT_MS",
-                self.posts_upstream_timeout.as_millis().to_string(),
-            ),
-        ];
-        // Left unset, the functions use the host API Gateway saw.
-        if self.public_base_url_set {
-            env.push(("PUBLIC_BASE_URL", self.public_base_url.clone()));
-        }
-        for (name, value) in [
-            ("JWT_PRIVATE_KEY", &self.jwt_private_key_pem),
-            ("JWT_PRIVATE_KEY_SECRET", &self.jwt_private_key_secret),
-            ("APP_ORIGIN", &self.app_origin),
-            ("JWT_PREVIOUS_JWKS", &self.jwt_previous_jwks),
-            ("JWT_PUBLIC_JWKS", &self.jwt_public_jwks),
-            ("QUEUE_URL", &self.queue_url),
-            ("DEAD_LETTER_QUEUE_URL", &self.dead_letter_queue_url),
-            ("AWS_ENDPOINT_URL", &self.aws_endpoint_url),
-            ("POSTS_API_URL", &self.posts_api_url),
-        ] {
-            if let Some(v) = value {
-                env.push((name, v.clone()));
-            }
-        }
-        env
+        SETTINGS
+            .iter()
+            .filter_map(|s| (s.write)(self).map(|v| (s.var, v)))
+            .collect()
     }
 
+    /// A configuration for tests: embedded, with everything under `data_dir`.
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
         let mut config = Self::from_lookup(|_| None).expect("the defaults are valid");
         config.data_dir = data_dir.into();
@@ -434,6 +537,23 @@ mod tests {
                 .map(|(_, v)| v.to_string())
         })
         .unwrap_err()
+    }
+
+    /// Each variable is declared once, and the README's table documents
+    /// every one of them.
+    #[test]
+    fn every_variable_once_and_documented() {
+        let readme = include_str!("../../README.md");
+        let mut seen = std::collections::BTreeSet::new();
+        for setting in SETTINGS {
+            assert!(seen.insert(setting.var), "{} twice", setting.var);
+            assert!(
+                readme.contains(&format!("`{}`", setting.var)),
+                "README.md does not document {}",
+                setting.var
+            );
+        }
+        assert!(seen.len() >= 37, "{} settings", seen.len());
     }
 
     /// `to_env` is the inverse of `from_lookup`: every field survives the
