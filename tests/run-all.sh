@@ -61,19 +61,20 @@ echo "tls-stack: 1 passed, 0 failed" | tee -a "$SUMMARY"
 step "Lambda builds link no SQLite, no local-only code, and only the AWS clients they declare"
 # What `sam build` compiles for a function: its crate alone (CodeUri is
 # functions/<name>), so `cargo tree -p <name>` resolves the same features.
-# The embedded adapters and the dev helpers are `shared` features only
-# `local` and `bench` turn on; a function asking for them would put SQLite
-# in its Lambda. Each AWS client is behind a `shared` feature: a function
+# The embedded adapters (`adapters-embedded`, `edge`'s `embedded` feature)
+# and the dev helpers are what only `local` and `bench` turn on; a function
+# asking for them would put SQLite in its Lambda. Each AWS client is behind
+# an `adapters-aws` feature: a function
 # links exactly the ones its Cargo.toml names (the template test checks
 # those against its IAM policies; the local server enforces them).
 checked=0
 for dir in functions/*/; do
   fn=$(basename "$dir")
   tree=$(cargo tree -p "$fn" -e normal --prefix none --locked | sed "s/ (\*)$//" | sort -u)
-  if grep -qE '^(rusqlite|libsqlite3-sys|local|bench) ' <<<"$tree"; then
-    echo "$fn links local-only code:"; grep -E '^(rusqlite|libsqlite3-sys|local|bench) ' <<<"$tree"; exit 1
+  if grep -qE '^(rusqlite|libsqlite3-sys|adapters-embedded|aws-sdk-cloudformation|local|bench) ' <<<"$tree"; then
+    echo "$fn links local-only code:"; grep -E '^(rusqlite|libsqlite3-sys|adapters-embedded|aws-sdk-cloudformation|local|bench) ' <<<"$tree"; exit 1
   fi
-  features=$(sed -n 's/^shared = {.*features = \[\(.*\)\].*/\1/p' "$dir/Cargo.toml" | tr -d '" ' | tr ',' ' ')
+  features=$(sed -n 's/^adapters-aws = {.*features = \[\(.*\)\].*/\1/p' "$dir/Cargo.toml" | tr -d '" ' | tr ',' ' ')
   for pair in dynamodb:aws-sdk-dynamodb s3:aws-sdk-s3 sqs:aws-sdk-sqs ses:aws-sdk-sesv2 secrets:aws-sdk-secretsmanager; do
     feature=${pair%%:*} crate=${pair#*:}
     declared=no; [[ " $features " == *" $feature "* ]] && declared=yes
@@ -84,7 +85,7 @@ for dir in functions/*/; do
 done
 # ... and the check can see SQLite and every client when they are there.
 full=$(cargo tree -p local -e normal --prefix none --locked)
-for crate in rusqlite aws-sdk-dynamodb aws-sdk-s3 aws-sdk-sqs aws-sdk-sesv2 aws-sdk-secretsmanager; do
+for crate in rusqlite adapters-embedded aws-sdk-cloudformation aws-sdk-dynamodb aws-sdk-s3 aws-sdk-sqs aws-sdk-sesv2 aws-sdk-secretsmanager; do
   grep -qE "^$crate " <<<"$full" || { echo "cargo tree no longer shows $crate for local: the check above is blind"; exit 1; }
 done
 echo "lambda-builds-link-what-they-declare: $checked passed, 0 failed" | tee -a "$SUMMARY"
@@ -135,7 +136,7 @@ step "black-box API tests over the function binaries (TEST_FUNCTIONS=binaries), 
 # counted argon2 verifications, contract suites, no_panic), and one test
 # whose configuration no environment can express (a 2 s failure window; the
 # variable's minimum is 10 s).
-cargo build --workspace --bins --exclude bench --exclude local --features shared/embedded,shared/call-log --locked
+cargo build --workspace --bins --exclude bench --exclude local --features edge/embedded,adapters-aws/call-log --locked
 BINARY_PASS="accounts avatars binaries compat consumer cors gateway pdf posts restart shop signup_login tasks tokens trust user_events"
 echo "binary pass: $BINARY_PASS"
 TEST_FUNCTIONS=binaries cargo test --workspace --locked $(printf -- '--test %s ' $BINARY_PASS) \

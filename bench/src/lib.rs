@@ -91,7 +91,7 @@ pub async fn embedded_state(
     password: &str,
 ) -> (tempfile::TempDir, std::sync::Arc<shared::AppState>) {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let state = shared::AppState::build(unlimited_config(dir.path()))
+    let state = edge::wiring::build(unlimited_config(dir.path()))
         .await
         .expect("the embedded state");
     let signup = post_event(

@@ -5,6 +5,7 @@
 //! `uploads/` is then handed to the `media-process` function as the S3
 //! `ObjectCreated` notification the template subscribes it to.
 
+use edge::wiring::EmbeddedParts;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -25,7 +26,7 @@ pub async fn get(
     Path(key): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let Some(parts) = &state.embedded else {
+    let Some(parts) = state.extras.get::<EmbeddedParts>() else {
         return gateway_message(StatusCode::NOT_FOUND, "Not Found");
     };
     let grant = match parts
@@ -72,7 +73,7 @@ pub async fn put(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(parts) = &state.embedded else {
+    let Some(parts) = state.extras.get::<EmbeddedParts>() else {
         return gateway_message(StatusCode::NOT_FOUND, "Not Found");
     };
     let grant = match parts

@@ -50,8 +50,7 @@ async fn deliver(
     if messages.is_empty() {
         return Delivery::default();
     }
-    let event =
-        shared::consumer::sqs_event(&messages, "arn:aws:sqs:local:000000000000:user-events");
+    let event = edge::consumer::sqs_event(&messages, "arn:aws:sqs:local:000000000000:user-events");
     // The event source is the gateway's; the handler is user-events'.
     let response = handler(crate::ports::view(state, "user-events"), event).await;
     let failed: Vec<String> = response

@@ -239,7 +239,7 @@ impl Runner {
         if !binary.exists() {
             return Err(InvokeError::Missing {
                 binary,
-                hint: "build the functions first (`cargo build --release --bins --workspace --exclude bench --exclude local --features shared/embedded`), or pass --lambda-dir".into(),
+                hint: "build the functions first (`cargo build --release --bins --workspace --exclude bench --exclude local --features edge/embedded`), or pass --lambda-dir".into(),
             });
         }
         let (tx, rx) = mpsc::channel(1);
@@ -482,7 +482,7 @@ pub fn build(profile: &str) -> std::io::Result<()> {
         // Lambda builds leave the embedded adapters out; these binaries run
         // on the local store too.
         "--features",
-        "shared/embedded",
+        "edge/embedded",
     ]);
     if profile == "release" {
         cargo.arg("--release");

@@ -310,7 +310,7 @@ pub async fn start_full(
     if !config.public_base_url_set {
         config = config.with_public_base_url(&format!("http://{addr}"));
     }
-    let state = wrap(AppState::build(config.clone()).await?);
+    let state = wrap(edge::wiring::build(config.clone()).await?);
     let functions = match binaries {
         None => Functions::InProcess,
         Some(b) => {

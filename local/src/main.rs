@@ -65,7 +65,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    shared::runtime::init_tracing();
+    edge::runtime::init_tracing();
     let cli = Cli::parse();
     let mut config = Config::from_env()?;
     if let Some(dir) = cli.data_dir {
@@ -90,8 +90,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 .jwt_private_key_secret
                 .clone()
                 .ok_or("set JWT_PRIVATE_KEY_SECRET (`provision` prints it)")?;
-            let sdk = shared::adapters::aws::sdk_config(&config).await;
-            let pem = shared::adapters::aws::read_secret_string(&sdk, &secret).await?;
+            let sdk = adapters_aws::sdk_config(&config).await;
+            let pem = adapters_aws::read_secret_string(&sdk, &secret).await?;
             config.jwt_public_jwks = Some(shared::tokens::TokenKeys::public_jwks_of(&pem)?);
             config.jwt_private_key_pem = None;
             println!(
@@ -171,7 +171,7 @@ async fn make_admin(
     config: Config,
     email: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let state = shared::AppState::build(config).await?;
+    let state = edge::wiring::build(config).await?;
     let email = shared::domain::Email::parse(email).map_err(|m| format!("email {m}"))?;
     let mut user = state
         .users
@@ -189,7 +189,7 @@ async fn make_admin(
 }
 
 async fn provision(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    use shared::adapters::aws::{self, stacks};
+    use adapters_aws::{self as aws, stacks};
     let endpoint = config
         .aws_endpoint_url
         .clone()
@@ -199,7 +199,7 @@ async fn provision(config: Config) -> Result<(), Box<dyn std::error::Error + Sen
     let origin = config
         .app_origin
         .clone()
-        .unwrap_or_else(|| shared::testing::DEV_APP_ORIGIN.to_owned());
+        .unwrap_or_else(|| edge::testing::DEV_APP_ORIGIN.to_owned());
     let stack =
         stacks::create_data_stack(&sdk, "user-platform-local", &[("AppOrigin", &origin)]).await?;
     stacks::verify_sender(&sdk, &config.mail_from).await?;

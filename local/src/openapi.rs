@@ -396,7 +396,7 @@ const PROBLEM: &str = "application/problem+json";
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupBody,
     responses((status = 201, description = "The new user", body = shared::domain::PublicUser),
               (status = 202, description = "With SIGNUP_CONCEALS_EXISTING=true, for a free and a taken address alike: check your mail", body = Accepted),
-              (status = 409, description = "Email (unless concealed) or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 409, description = "Email (unless concealed) or username taken", body = edge::error::Problem, content_type = PROBLEM)))]
 fn signup() {}
 
 /// A verification link's token, with the password half: the account's
@@ -460,14 +460,14 @@ struct Accepted {
 
 #[utoipa::path(post, path = "/auth/verify-email", tag = "auth", request_body = VerifyEmailBody,
     responses((status = 204, description = "The address is verified; every session and every other pending link ends (an address in ADMIN_EMAILS becomes admin now)"),
-              (status = 400, description = "The token is unknown, used, superseded, expired, or ended by a change of the account (one answer)", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "No password or new password, both, a wrong password or a weak new one", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 400, description = "The token is unknown, used, superseded, expired, or ended by a change of the account (one answer)", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "No password or new password, both, a wrong password or a weak new one", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "The account changed meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn verify_email_op() {}
 
 #[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", security(("bearer" = [])),
     responses((status = 202, description = "A new link is mailed; earlier ones stop working", body = Accepted),
-              (status = 409, description = "The address is already verified", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 409, description = "The address is already verified", body = edge::error::Problem, content_type = PROBLEM)))]
 fn verify_email_resend_op() {}
 
 #[utoipa::path(post, path = "/auth/password-reset", tag = "auth", request_body = ResetRequestBody,
@@ -476,8 +476,8 @@ fn password_reset_op() {}
 
 #[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmBody,
     responses((status = 204, description = "The password is changed; every session and every other pending link is over; the address counts as verified; the login lock is cleared"),
-              (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "The account changed meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn password_reset_confirm_op() {}
 
 #[utoipa::path(post, path = "/users/me/email", tag = "users", request_body = EmailChangeBody, security(("bearer" = [])),
@@ -486,9 +486,9 @@ fn email_change_op() {}
 
 #[utoipa::path(post, path = "/auth/email-change/confirm", tag = "auth", request_body = EmailChangeConfirmBody,
     responses((status = 204, description = "The address is changed (and verified); every session and pending link ends"),
-              (status = 422, description = "The password is missing or wrong", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Another account took the address meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 422, description = "The password is missing or wrong", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 400, description = "The token is unknown, used, superseded or expired (one answer)", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Another account took the address meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn email_change_confirm_op() {}
 
 /// The link mailed to the previous address after a confirmed change, and
@@ -504,37 +504,37 @@ struct EmailChangeRevertBody {
 
 #[utoipa::path(post, path = "/auth/email-change/revert", tag = "auth", request_body = EmailChangeRevertBody,
     responses((status = 204, description = "The address is back, the new password set, every session and pending link ended"),
-              (status = 400, description = "The token is unknown, used or expired (one answer)", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Another account took the previous address meanwhile", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "A missing or weak new password", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 400, description = "The token is unknown, used or expired (one answer)", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Another account took the previous address meanwhile", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "A missing or weak new password", body = edge::error::Problem, content_type = PROBLEM)))]
 fn email_change_revert_op() {}
 
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = SignupBody,
     responses((status = 201, description = "The new user (alias of /auth/signup)", body = shared::domain::PublicUser),
-              (status = 409, description = "Email or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 409, description = "Email or username taken", body = edge::error::Problem, content_type = PROBLEM)))]
 fn register() {}
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
     request_body(content((LoginBody = "application/json"), (LoginForm = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Tokens, and the device token to keep", body = login::TokenResponse),
-              (status = 401, description = "Wrong email or password (one generic answer)", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 429, description = "Too many failures: this device's own, or (type locked-for-new-devices) strangers' on this account, in which case a sign-in link is mailed to it", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Wrong email or password (one generic answer)", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 429, description = "Too many failures: this device's own, or (type locked-for-new-devices) strangers' on this account, in which case a sign-in link is mailed to it", body = edge::error::Problem, content_type = PROBLEM)))]
 fn login_op() {}
 
 #[utoipa::path(post, path = "/auth/login/link", tag = "auth", request_body = LoginLinkBody,
     responses((status = 200, description = "Tokens and a device token: the link is used up and this device trusted", body = login::TokenResponse),
-              (status = 400, description = "The token is unknown, used, superseded, expired, or ended by a change of the account (one answer)", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 400, description = "The token is unknown, used, superseded, expired, or ended by a change of the account (one answer)", body = edge::error::Problem, content_type = PROBLEM)))]
 fn login_link_op() {}
 
 #[utoipa::path(post, path = "/auth/validate-token", tag = "auth", request_body = ValidateBody,
     responses((status = 200, description = "The token is valid", body = validate_token::ValidateResponse),
-              (status = 401, description = "Invalid or expired", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Invalid or expired", body = edge::error::Problem, content_type = PROBLEM)))]
 fn validate() {}
 
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth",
     request_body(content((RefreshBody = "application/json"), (RefreshForm = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "A new token pair", body = login::TokenResponse),
-              (status = 401, description = "Invalid, expired or reused refresh token", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 401, description = "Invalid, expired or reused refresh token", body = edge::error::Problem, content_type = PROBLEM)))]
 fn refresh_op() {}
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys", responses((status = 200, description = "The public keys", body = Jwks)))]
@@ -550,7 +550,7 @@ fn oidc() {}
 fn health_op() {}
 
 #[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "The caller", body = shared::http::Caller)))]
+    responses((status = 200, description = "The caller", body = edge::http::Caller)))]
 fn me() {}
 
 #[utoipa::path(post, path = "/auth/logout", tag = "sessions", security(("bearer" = [])),
@@ -568,36 +568,36 @@ fn sessions_list() {}
 #[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "Session id")),
     responses((status = 204, description = "Ended"),
-              (status = 404, description = "No such session of yours", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such session of yours", body = edge::error::Problem, content_type = PROBLEM)))]
 fn session_end() {}
 
 #[utoipa::path(post, path = "/auth/password", tag = "sessions", security(("bearer" = [])), request_body = PasswordChangeBody,
     responses((status = 204, description = "Changed; other sessions ended"),
-              (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 409, description = "The account changed meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn password() {}
 
 #[utoipa::path(get, path = "/users/me", tag = "profile", security(("bearer" = [])),
     responses((status = 200, description = "The caller's profile (ETag set)", body = shared::domain::PublicUser),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM)))]
 fn me_get() {}
 
 #[utoipa::path(patch, path = "/users/me", tag = "profile", security(("bearer" = [])), request_body = ProfilePatchBody,
     params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"` or `*`); a stale or weak (`W/`) one is 412", pattern = r#"^(\*|"v[0-9]+")$"#)),
     responses((status = 200, description = "The updated profile", body = shared::domain::PublicUser),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Stale version, or username taken", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version, or username taken", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = edge::error::Problem, content_type = PROBLEM)))]
 fn me_patch() {}
 
 #[utoipa::path(delete, path = "/users/me", tag = "profile", security(("bearer" = [])), request_body = PasswordBody,
     responses((status = 204, description = "The account and everything about it deleted"),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "The account changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "The account changed meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn me_delete() {}
 
 #[utoipa::path(get, path = "/users/me/export", tag = "profile", security(("bearer" = [])),
     responses((status = 200, description = "All of the caller's data", body = Export),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM)))]
 fn me_export() {}
 
 #[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
@@ -608,32 +608,32 @@ fn admin_users() {}
 
 #[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, description = "The user", body = shared::domain::PublicUser),
-              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such user", body = edge::error::Problem, content_type = PROBLEM)))]
 fn admin_user() {}
 
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = RolePatchBody,
     responses((status = 200, description = "The updated user", body = shared::domain::PublicUser),
-              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such user", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Changed meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn admin_patch() {}
 
 #[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"),
-              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such user", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Changed meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn admin_delete() {}
 
 #[utoipa::path(post, path = "/admin/users/{id}/deactivate", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, description = "Deactivated; their sessions ended", body = shared::domain::PublicUser),
-              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such user", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Changed meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn admin_deactivate() {}
 
 #[utoipa::path(post, path = "/admin/users/{id}/activate", tag = "admin", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, description = "Activated", body = shared::domain::PublicUser),
-              (status = 404, description = "No such user", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such user", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Changed meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn admin_activate() {}
 
 #[utoipa::path(get, path = "/admin/audit", tag = "admin", security(("bearer" = [])),
@@ -657,33 +657,33 @@ fn tasks_create() {}
 
 #[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, description = "The task (ETag set)", body = shared::domain::Task),
-              (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such task of the caller's", body = edge::error::Problem, content_type = PROBLEM)))]
 fn task_get() {}
 
 #[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path),
     ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"` or `*`); a stale or weak (`W/`) one is 412", pattern = r#"^(\*|"v[0-9]+")$"#)), request_body = TaskPatchBody,
     responses((status = 200, description = "The updated task", body = shared::domain::Task),
-              (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Stale version or a concurrent change", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such task of the caller's", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version or a concurrent change", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = edge::error::Problem, content_type = PROBLEM)))]
 fn task_patch() {}
 
 #[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])), params(("id" = String, Path),
     ("If-Match" = Option<String>, Header, description = "Delete only this version (`\"v{version}\"`)", pattern = r#"^(\*|"v[0-9]+")$"#)),
     responses((status = 204, description = "Deleted"),
-              (status = 404, description = "No such task of the caller's", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such task of the caller's", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = edge::error::Problem, content_type = PROBLEM)))]
 fn task_delete() {}
 
 #[utoipa::path(post, path = "/users/me/pdf", tag = "profile", security(("bearer" = [])),
     responses((status = 201, description = "The profile PDF was drawn; a link to download it", body = pdf_generate::PdfLink),
               (status = 200, description = "The stored PDF already shows this profile version; a fresh link to it", body = pdf_generate::PdfLink),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM)))]
 fn pdf_generate_op() {}
 
 #[utoipa::path(get, path = "/users/me/pdf", tag = "profile", security(("bearer" = [])),
     responses((status = 200, description = "A fresh link to the stored PDF (`current` tells whether it shows the profile as it is now)", body = pdf_generate::PdfLink),
-              (status = 404, description = "No PDF yet (POST makes one), or the account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No PDF yet (POST makes one), or the account no longer exists", body = edge::error::Problem, content_type = PROBLEM)))]
 fn pdf_get_op() {}
 
 #[utoipa::path(get, path = "/books", tag = "shop",
@@ -693,7 +693,7 @@ fn books_list() {}
 
 #[utoipa::path(get, path = "/books/{id}", tag = "shop", params(("id" = String, Path)),
     responses((status = 200, description = "The book (ETag set)", body = shared::domain::Book),
-              (status = 404, description = "No such book", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such book", body = edge::error::Problem, content_type = PROBLEM)))]
 fn book_get() {}
 
 #[utoipa::path(post, path = "/books", tag = "shop", security(("bearer" = [])), request_body = NewBookBody,
@@ -703,14 +703,14 @@ fn book_create() {}
 #[utoipa::path(patch, path = "/books/{id}", tag = "shop", security(("bearer" = [])), params(("id" = String, Path),
     ("If-Match" = Option<String>, Header, description = "The ETag the edit is based on (`\"v{version}\"` or `*`); a stale or weak (`W/`) one is 412", pattern = r#"^(\*|"v[0-9]+")$"#)), request_body = BookPatchBody,
     responses((status = 200, description = "The updated book", body = shared::domain::Book),
-              (status = 404, description = "No such book", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Stale version, or fewer copies than stock_delta removes", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such book", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version, or fewer copies than stock_delta removes", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = edge::error::Problem, content_type = PROBLEM)))]
 fn book_patch() {}
 
 #[utoipa::path(post, path = "/orders", tag = "shop", security(("bearer" = [])), request_body = NewOrderBody,
     responses((status = 201, description = "The order, placed; its copies are taken from stock", body = shared::domain::Order),
-              (status = 409, description = "Not enough copies (or a price changed): nothing was ordered", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 409, description = "Not enough copies (or a price changed): nothing was ordered", body = edge::error::Problem, content_type = PROBLEM)))]
 fn order_place() {}
 
 #[utoipa::path(get, path = "/orders", tag = "shop", security(("bearer" = [])),
@@ -720,7 +720,7 @@ fn orders_list() {}
 
 #[utoipa::path(get, path = "/orders/{id}", tag = "shop", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, description = "The order", body = shared::domain::Order),
-              (status = 404, description = "No such order of the caller's", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such order of the caller's", body = edge::error::Problem, content_type = PROBLEM)))]
 fn order_get() {}
 
 #[utoipa::path(get, path = "/posts", tag = "posts",
@@ -735,8 +735,8 @@ fn order_get() {}
                         ("ETag" = String, description = "Validator of this answer"),
                         ("Cache-Control" = String, description = "public, max-age= the remaining freshness"))),
               (status = 304, description = "Not modified (If-None-Match named the current ETag)"),
-              (status = 502, description = "Nothing cached, and the upstream answered something that is not a list of posts", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 503, description = "Nothing cached, and the upstream is down or slow (see Retry-After)", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 502, description = "Nothing cached, and the upstream answered something that is not a list of posts", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 503, description = "Nothing cached, and the upstream is down or slow (see Retry-After)", body = edge::error::Problem, content_type = PROBLEM)))]
 fn posts_list() {}
 
 #[utoipa::path(get, path = "/posts/{id}", tag = "posts",
@@ -745,9 +745,9 @@ fn posts_list() {}
     responses((status = 200, description = "The post", body = shared::posts::Post,
                 headers(("X-Cache" = String, description = "HIT, MISS or STALE"), ("Age" = u64), ("ETag" = String), ("Cache-Control" = String))),
               (status = 304, description = "Not modified"),
-              (status = 404, description = "No such post", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 502, description = "Nothing cached, and the upstream answered something unusable", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 503, description = "Nothing cached, and the upstream is down or slow (see Retry-After)", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No such post", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 502, description = "Nothing cached, and the upstream answered something unusable", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 503, description = "Nothing cached, and the upstream is down or slow (see Retry-After)", body = edge::error::Problem, content_type = PROBLEM)))]
 fn post_get() {}
 
 #[utoipa::path(delete, path = "/admin/posts/cache", tag = "admin", security(("bearer" = [])),
@@ -782,21 +782,21 @@ struct UploadUrlBody {
     request_body(description = "The image itself (at most 4 MiB: API Gateway carries binary bodies base64-encoded within Lambda's 6 MB payload; use an upload URL for up to 15 MiB), or a form with a `file` part",
         content((ImageBytes = "image/png"), (ImageBytes = "image/jpeg"), (ImageBytes = "image/webp"), (ImageBytes = "image/gif"), (AvatarForm = "multipart/form-data"))),
     responses((status = 200, description = "The new avatar: 512 and 128 pixel squares, upright, without metadata", body = media_upload::AvatarView),
-              (status = 413, description = "Over 4 MiB", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 415, description = "Not a PNG, JPEG, WebP or GIF image (SVG is refused), or not the type declared", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "Truncated or corrupt, or more than 12,000 pixels a side (`errors` names `file`)", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 413, description = "Over 4 MiB", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 415, description = "Not a PNG, JPEG, WebP or GIF image (SVG is refused), or not the type declared", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "Truncated or corrupt, or more than 12,000 pixels a side (`errors` names `file`)", body = edge::error::Problem, content_type = PROBLEM)))]
 fn avatar_put() {}
 
 #[utoipa::path(post, path = "/users/me/avatar/upload-url", tag = "profile", security(("bearer" = [])), request_body = UploadUrlBody,
     responses((status = 201, description = "A presigned PUT, valid 5 minutes, for exactly this type and size; the avatar is processed when the upload lands (see GET /users/me/avatar)", body = media_upload::UploadUrl),
-              (status = 413, description = "content_length over 15 MiB", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 415, description = "content_type is not an accepted image type", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 429, description = "More than 20 upload URLs in this hour (see Retry-After)", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 413, description = "content_length over 15 MiB", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 415, description = "content_type is not an accepted image type", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 429, description = "More than 20 upload URLs in this hour (see Retry-After)", body = edge::error::Problem, content_type = PROBLEM)))]
 fn avatar_upload_url() {}
 
 #[utoipa::path(get, path = "/users/me/avatar", tag = "profile", security(("bearer" = [])),
     responses((status = 200, description = "Links to the avatar (10 minutes) and the state of the latest upload", body = media_upload::AvatarView),
-              (status = 404, description = "No avatar and no upload", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No avatar and no upload", body = edge::error::Problem, content_type = PROBLEM)))]
 fn avatar_get() {}
 
 #[utoipa::path(delete, path = "/users/me/avatar", tag = "profile", security(("bearer" = [])),
@@ -808,27 +808,27 @@ fn avatar_delete() {}
 
 #[utoipa::path(get, path = "/profile/me", tag = "compatibility", security(("bearer" = [])),
     responses((status = 200, description = "The caller's profile, as `GET /users/me` (the assessment API's call)", body = shared::domain::PublicUser),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM)))]
 fn profile_me() {}
 
 #[utoipa::path(put, path = "/users/me", tag = "compatibility", security(("bearer" = [])), request_body = ProfilePatchBody,
     params(("If-Match" = Option<String>, Header, description = "The ETag the edit is based on; a stale one is 412", pattern = r#"^(\*|"v[0-9]+")$"#)),
     responses((status = 200, description = "The whole editable profile replaced: a field left out is cleared (the users service's call; `PATCH` changes only what is given)", body = shared::domain::PublicUser),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Stale version, or username taken", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 412, description = "Stale If-Match", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version, or username taken", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 412, description = "Stale If-Match", body = edge::error::Problem, content_type = PROBLEM)))]
 fn me_put() {}
 
 #[utoipa::path(post, path = "/users/createprofile", tag = "compatibility", security(("bearer" = [])), request_body = ProfilePatchBody,
     responses((status = 200, description = "The profile fields given are set, as `PATCH /users/me` does (the users service's call)", body = shared::domain::PublicUser),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "Stale version, or username taken", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "Stale version, or username taken", body = edge::error::Problem, content_type = PROBLEM)))]
 fn create_profile() {}
 
 #[utoipa::path(delete, path = "/users/deleteprofile", tag = "compatibility", security(("bearer" = [])),
     responses((status = 200, description = "Every editable profile field cleared; the account stays (the users service's call; `DELETE /users/me` deletes the account)", body = shared::domain::PublicUser),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 409, description = "The profile changed meanwhile", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 409, description = "The profile changed meanwhile", body = edge::error::Problem, content_type = PROBLEM)))]
 fn delete_profile() {}
 
 /// A PDF document.
@@ -838,21 +838,21 @@ struct PdfBytes(Vec<u8>);
 
 #[utoipa::path(get, path = "/pdf/generate", tag = "compatibility", security(("bearer" = [])),
     responses((status = 200, description = "The profile PDF itself (the PDF service's call): drawn when the stored one does not show the current profile", body = PdfBytes, content_type = "application/pdf"),
-              (status = 404, description = "The account no longer exists", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "The account no longer exists", body = edge::error::Problem, content_type = PROBLEM)))]
 fn pdf_download() {}
 
 #[utoipa::path(post, path = "/media/avatar", tag = "compatibility", security(("bearer" = [])),
     request_body(description = "As `PUT /users/me/avatar` (the media service's call): a form with a `file` part, or the image itself, at most 4 MiB",
         content((AvatarForm = "multipart/form-data"), (ImageBytes = "image/png"), (ImageBytes = "image/jpeg"), (ImageBytes = "image/webp"), (ImageBytes = "image/gif"))),
     responses((status = 200, description = "The new avatar's links", body = media_upload::AvatarView),
-              (status = 413, description = "Over 4 MiB", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 415, description = "Not a PNG, JPEG, WebP or GIF image, or not the type declared", body = shared::error::Problem, content_type = PROBLEM),
-              (status = 422, description = "Truncated or corrupt, or too many pixels", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 413, description = "Over 4 MiB", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 415, description = "Not a PNG, JPEG, WebP or GIF image, or not the type declared", body = edge::error::Problem, content_type = PROBLEM),
+              (status = 422, description = "Truncated or corrupt, or too many pixels", body = edge::error::Problem, content_type = PROBLEM)))]
 fn media_upload_op() {}
 
 #[utoipa::path(get, path = "/media/avatar", tag = "compatibility", security(("bearer" = [])),
     responses((status = 200, description = "The avatar's links, as `GET /users/me/avatar` (the media service's call)", body = media_upload::AvatarView),
-              (status = 404, description = "No avatar and no upload", body = shared::error::Problem, content_type = PROBLEM)))]
+              (status = 404, description = "No avatar and no upload", body = edge::error::Problem, content_type = PROBLEM)))]
 fn media_get_op() {}
 
 #[utoipa::path(delete, path = "/media/avatar", tag = "compatibility", security(("bearer" = [])),
@@ -887,7 +887,7 @@ fn redoc_js_op() {}
           verify_email_op, verify_email_resend_op, password_reset_op, password_reset_confirm_op, email_change_op, email_change_revert_op,
           email_change_confirm_op, profile_me, me_put, create_profile, delete_profile, pdf_download, media_upload_op,
           media_get_op, media_delete_op, openapi_op, docs_op, redoc_op, redoc_js_op),
-    components(schemas(shared::error::Problem, shared::error::FieldError, GatewayMessage)),
+    components(schemas(edge::error::Problem, edge::error::FieldError, GatewayMessage)),
     modifiers(&CommonResponses, &Constraints),
 )]
 struct ApiDoc;

@@ -1,10 +1,10 @@
 //! Each function's ports, as its Cargo.toml declares them.
 //!
-//! A function enables on `shared` the AWS services it reaches (`dynamodb`,
+//! A function enables on `adapters-aws` the AWS services it reaches (`dynamodb`,
 //! `s3`, `sqs`, `ses`); its Lambda build links only those SDK clients, and
 //! any other port answers 503. The local server serves every function from
 //! one process with everything linked, so it gives each function a view of
-//! the state with only its declared ports ([`shared::state::PortSet`]): a
+//! the state with only its declared ports ([`edge::wiring::PortSet`]): a
 //! function whose features fall short of what it uses fails the black-box
 //! suites here, on both backends, instead of in production.
 
@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use edge::wiring::PortSet;
 use shared::AppState;
-use shared::state::PortSet;
 
 /// The ports `function` declares (read from `functions/{function}/Cargo.toml`
 /// once per process). A function that cannot be read gets no ports, so the
@@ -70,7 +70,7 @@ pub fn view(state: &Arc<AppState>, function: &str) -> Arc<AppState> {
     }
     // Views of states no longer served go (their address may be reused).
     views.retain(|_, (of, _)| of.strong_count() > 0);
-    let view = state.only(declared(function));
+    let view = edge::wiring::only(state, declared(function));
     views.insert(key, (Arc::downgrade(state), view.clone()));
     view
 }
@@ -79,10 +79,10 @@ pub fn view(state: &Arc<AppState>, function: &str) -> Arc<AppState> {
 /// function's (`AWS_CALL_LOG`, the IAM test), as its own process's are in
 /// binary mode.
 pub async fn run_as<F: std::future::Future>(function: &'static str, fut: F) -> F::Output {
-    shared::adapters::aws::call_log::scope(function, fut).await
+    adapters_aws::call_log::scope(function, fut).await
 }
 
-/// The ports named by a manifest's `shared` dependency features.
+/// The ports named by a manifest's `adapters-aws` dependency features.
 pub fn read(manifest: &Path) -> Result<PortSet, String> {
     let text =
         std::fs::read_to_string(manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
@@ -91,9 +91,20 @@ pub fn read(manifest: &Path) -> Result<PortSet, String> {
 
 fn parse(manifest: &str) -> Result<PortSet, String> {
     let doc: toml::Table = toml::from_str(manifest).map_err(|e| e.to_string())?;
+    // The edge's features (the embedded adapters, test code) are the local
+    // server's and the benchmarks', never a function's.
+    if let Some(features) = doc
+        .get("dependencies")
+        .and_then(|d| d.get("edge"))
+        .and_then(|e| e.get("features"))
+    {
+        return Err(format!(
+            "a function enables `edge` features {features:?}: they would put SQLite or test code into its Lambda"
+        ));
+    }
     let features = doc
         .get("dependencies")
-        .and_then(|d| d.get("shared"))
+        .and_then(|d| d.get("adapters-aws"))
         .and_then(|s| s.get("features"));
     let Some(features) = features else {
         return Ok(PortSet::default());
@@ -114,7 +125,7 @@ mod tests {
     #[test]
     fn features_name_ports() {
         let set = parse(
-            "[dependencies]\nshared = { workspace = true, features = [\"dynamodb\", \"sqs\"] }\n",
+            "[dependencies]\nadapters-aws = { workspace = true, features = [\"dynamodb\", \"sqs\"] }\n",
         )
         .unwrap();
         assert_eq!(
@@ -134,7 +145,11 @@ mod tests {
             PortSet::default()
         );
         assert!(
-            parse("[dependencies]\nshared = { workspace = true, features = [\"embedded\"] }\n")
+            parse("[dependencies]\nadapters-aws = { workspace = true, features = [\"dev\"] }\n")
+                .is_err()
+        );
+        assert!(
+            parse("[dependencies]\nedge = { workspace = true, features = [\"embedded\"] }\n")
                 .is_err()
         );
     }
@@ -142,14 +157,14 @@ mod tests {
     #[tokio::test]
     async fn a_view_is_built_once_per_state_and_function() {
         let dir = tempfile::tempdir().unwrap();
-        let state = AppState::build(shared::Config::embedded(dir.path()))
+        let state = edge::wiring::build(shared::Config::embedded(dir.path()))
             .await
             .unwrap();
         let first = view(&state, "refresh");
         assert!(Arc::ptr_eq(&first, &view(&state, "refresh")));
         assert!(!Arc::ptr_eq(&first, &view(&state, "jwks")));
         assert!(!Arc::ptr_eq(&first, &state), "refresh has no queue");
-        let other = AppState::build(shared::Config::embedded(dir.path()))
+        let other = edge::wiring::build(shared::Config::embedded(dir.path()))
             .await
             .unwrap();
         assert!(!Arc::ptr_eq(&first, &view(&other, "refresh")));

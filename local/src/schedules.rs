@@ -5,6 +5,7 @@
 //! - the `outbox-relay` schedule (every minute, as in `template.yaml`);
 //! - DynamoDB's TTL sweeper (hourly; reads already ignore expired items).
 
+use edge::wiring::EmbeddedParts;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ pub fn start(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
                     let _ = crate::ports::run_as("outbox-relay", outbox_relay::run(&relay)).await;
                 }
                 _ = sweep.tick() => {
-                    if let Some(parts) = &state.embedded {
+                    if let Some(parts) = state.extras.get::<EmbeddedParts>() {
                         match parts.store.purge_expired().await {
                             Ok(0) => {}
                             Ok(n) => tracing::info!(removed = n, "expired items swept"),

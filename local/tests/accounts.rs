@@ -706,7 +706,7 @@ async fn everything_stored(s: &TestServer) -> Vec<String> {
                 .collect()
         }
         shared::config::Backend::Aws => {
-            let sdk = shared::adapters::aws::sdk_config(config).await;
+            let sdk = adapters_aws::sdk_config(config).await;
             let client = aws_sdk_dynamodb::Client::new(&sdk);
             let out = client
                 .scan()

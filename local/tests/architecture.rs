@@ -16,13 +16,16 @@ fn root() -> PathBuf {
 }
 
 /// A workspace crate's layer, from where its manifest lives: the core
-/// (`shared/`) at the bottom, the crates beside it (`shared/*/`) above it,
-/// the functions above those, and the tools that run everything (`local`,
-/// `bench`) on top.
+/// (`shared/`) at the bottom, the crates beside it (`shared/*/`: the
+/// adapters and the image pipeline) above it, the edge (`shared/edge/`,
+/// which wires adapters to ports and speaks Lambda and HTTP) above those,
+/// the functions above the edge, and the tools that run everything
+/// (`local`, `bench`) on top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Layer {
     Core,
     BesideCore,
+    Edge,
     Function,
     Tool,
 }
@@ -32,6 +35,7 @@ fn layer(manifest: &Path) -> Layer {
     let parts: Vec<_> = dir.iter().map(|p| p.to_str().unwrap()).collect();
     match parts.as_slice() {
         ["shared"] => Layer::Core,
+        ["shared", "edge"] => Layer::Edge,
         ["shared", _] => Layer::BesideCore,
         ["functions", _] => Layer::Function,
         ["local"] | ["bench"] => Layer::Tool,
@@ -144,6 +148,11 @@ fn the_rule_refuses_what_the_tree_once_had() {
         ("shared", "image-pipeline"),
         ("image-pipeline", "login"),
         ("shared", "local"),
+        ("shared", "edge"),
+        ("shared", "adapters-aws"),
+        ("adapters-aws", "edge"),
+        ("adapters-embedded", "adapters-aws"),
+        ("image-pipeline", "edge"),
     ] {
         assert!(
             refusal(&layers, from, to, "normal").is_some(),
@@ -154,9 +163,72 @@ fn the_rule_refuses_what_the_tree_once_had() {
         ("media-process", "image-pipeline"),
         ("image-pipeline", "shared"),
         ("local", "login"),
+        ("edge", "adapters-aws"),
+        ("edge", "shared"),
+        ("login", "edge"),
+        ("login", "adapters-aws"),
     ] {
         assert_eq!(refusal(&layers, from, to, "normal"), None, "{from} → {to}");
     }
+}
+
+/// What the core may not link: the Lambda runtime and events, the AWS SDK
+/// and SQLite belong to the edge and the adapters beside it.
+const NOT_IN_CORE: &[&str] = &[
+    "lambda_http",
+    "lambda_runtime",
+    "aws_lambda_events",
+    "aws-config",
+    "aws-sdk-dynamodb",
+    "aws-sdk-s3",
+    "aws-sdk-sqs",
+    "aws-sdk-sesv2",
+    "aws-sdk-secretsmanager",
+    "rusqlite",
+    "tracing-subscriber",
+];
+
+#[test]
+fn the_core_links_no_lambda_sdk_or_sqlite() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata");
+    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let declared = |name: &str| -> Vec<String> {
+        let package = meta["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not in the workspace"));
+        package["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"].is_null())
+            .map(|d| d["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let linked: Vec<String> = declared("shared")
+        .into_iter()
+        .filter(|d| NOT_IN_CORE.contains(&d.as_str()))
+        .collect();
+    assert!(linked.is_empty(), "the core links {linked:?}");
+    // The reader sees them where they are.
+    assert!(declared("edge").iter().any(|d| d == "lambda_http"));
+    assert!(
+        declared("adapters-embedded")
+            .iter()
+            .any(|d| d == "rusqlite")
+    );
 }
 
 /// Inside the core crate: the modules a lower module may not name. The

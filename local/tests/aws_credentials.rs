@@ -1,12 +1,12 @@
 //! The AWS adapters take credentials and region from the environment only
-//! (`shared::adapters::aws::sdk_config`): what Lambda sets, and what the
+//! (`adapters_aws::sdk_config`): what Lambda sets, and what the
 //! local server, the tests and moto use. A profile file, which aws-config's
 //! default chains would read, is ignored. Its own test binary (one test), as
 //! it changes the process environment.
 
+use adapters_aws::sdk_config;
 use aws_credential_types::provider::ProvideCredentials;
 use shared::Config;
-use shared::adapters::aws::sdk_config;
 
 #[tokio::test]
 async fn credentials_and_region_come_from_the_environment_only() {

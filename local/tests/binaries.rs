@@ -178,7 +178,7 @@ async fn a_signer_without_its_secret_refuses_to_start() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let config = shared::testing::config(common::TestBackend::Aws, dir.path()).await;
+    let config = edge::testing::config(common::TestBackend::Aws, dir.path()).await;
     let binary = common::binaries().unwrap().dir.join("login");
     for (secret, why) in [
         ("user-platform/missing-key", "does not exist"),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use common::{TestBackend, state};
 use shared::AppState;
-use shared::state::MAX_RECEIVES;
+use shared::ports::MAX_RECEIVES;
 
 on_both_backends!(one_poison_message_fails_alone);
 
@@ -20,7 +20,7 @@ fn strict_json(
     event: SqsEvent,
 ) -> futures::future::BoxFuture<'static, SqsBatchResponse> {
     Box::pin(async move {
-        shared::consumer::process_batch(&event, |m| {
+        edge::consumer::process_batch(&event, |m| {
             let body = m.body.clone().unwrap_or_default();
             async move { serde_json::from_str::<serde_json::Value>(&body).map(|_| ()) }
         })

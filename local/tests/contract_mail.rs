@@ -3,6 +3,7 @@
 mod common;
 
 use common::{TestBackend, state};
+use edge::wiring::EmbeddedParts;
 use shared::ports::{Mail, MailError};
 
 on_both_backends!(mail_is_sent, bad_addresses_are_refused);
@@ -19,7 +20,7 @@ async fn mail_is_sent(b: TestBackend) {
     let (_d, s) = state(b).await;
     let id = s.mailer.send(&welcome()).await.unwrap();
     assert!(!id.is_empty());
-    if let Some(parts) = &s.embedded {
+    if let Some(parts) = s.extras.get::<EmbeddedParts>() {
         let files = parts.mail.list().unwrap();
         assert_eq!(files.len(), 1);
         let eml = std::fs::read_to_string(&files[0]).unwrap();

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{TestBackend, state};
-use shared::state::MAX_RECEIVES;
+use shared::ports::MAX_RECEIVES;
 
 on_both_backends!(
     send_receive_delete,

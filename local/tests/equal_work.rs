@@ -9,8 +9,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{PASSWORD, TestBackend, TestServer};
+use edge::faults::{Faults, Kind, Plan};
 use serde_json::{Value, json};
-use shared::faults::{Faults, Kind, Plan};
 
 /// A server over the same data whose ports count their calls.
 struct Counted {

@@ -14,12 +14,12 @@ fn event(name: &str) -> String {
 }
 
 async fn config(dir: &std::path::Path) -> Config {
-    shared::testing::config(shared::testing::selected_backend(), dir).await
+    edge::testing::config(edge::testing::selected_backend(), dir).await
 }
 
 async fn state() -> (tempfile::TempDir, Arc<AppState>) {
     let dir = tempfile::tempdir().unwrap();
-    let state = AppState::build(config(dir.path()).await).await.unwrap();
+    let state = edge::wiring::build(config(dir.path()).await).await.unwrap();
     (dir, state)
 }
 
@@ -203,7 +203,7 @@ async fn the_posts_sample_runs_against_the_built_in_upstream() {
     let upstream = local::sample_posts::SamplePosts::start().await.unwrap();
     let mut config = config(dir.path()).await;
     config.posts_api_url = Some(upstream.url());
-    let state = AppState::build(config).await.unwrap();
+    let state = edge::wiring::build(config).await.unwrap();
     let (status, page) = run(&state, "posts", "posts.json").await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(
@@ -349,9 +349,9 @@ async fn the_authorizer_fails_rather_than_denies_when_the_store_fails() {
     let mut event: Value = serde_json::from_str(&event_text()).unwrap();
     event["identitySource"] = serde_json::json!([format!("Bearer {token}")]);
     let event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event).unwrap();
-    let faults = shared::faults::Faults::new();
-    let faulty = state.with_faults(&faults);
-    faults.arm(shared::faults::Plan::Every("store.get"), Default::default());
+    let faults = edge::faults::Faults::new();
+    let faulty = edge::wiring::with_faults(&state, &faults);
+    faults.arm(edge::faults::Plan::Every("store.get"), Default::default());
     assert!(validate_token::authorize(&faulty, &event).await.is_err());
     // A forged token (our key id and claims, a wrong signature) is decided
     // by its signature before any read: denied, not a failed invocation,
@@ -421,9 +421,9 @@ async fn the_scheduled_and_queue_samples_run_through_their_handlers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_samples_run_on_the_selected_backend() {
     let (_dir, state) = state().await;
-    let expected = match shared::testing::selected_backend() {
-        shared::testing::TestBackend::Aws => shared::config::Backend::Aws,
-        shared::testing::TestBackend::Embedded => shared::config::Backend::Embedded,
+    let expected = match edge::testing::selected_backend() {
+        edge::testing::TestBackend::Aws => shared::config::Backend::Aws,
+        edge::testing::TestBackend::Embedded => shared::config::Backend::Embedded,
     };
     assert_eq!(state.config.backend, expected);
 }

@@ -3,7 +3,7 @@
 //! Each flow first runs with nothing failing, to learn the calls it makes
 //! (item store, blobs, queue, mail, in order); then once per call, on a
 //! fresh fixture, with that one call failing the way the real service fails
-//! (`shared::faults`), and once per kind of call with every call of that
+//! (`edge::faults`), and once per kind of call with every call of that
 //! kind failing (an outage). After every run:
 //! - each answer is the flow's success (2xx) or a `problem+json` 503 with
 //!   `Retry-After`; for a call the authorizer makes, API Gateway's own 500
@@ -28,10 +28,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Answer, PASSWORD, TestBackend, TestServer};
+use edge::faults::{Faults, Kind, Plan};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::faults::{Faults, Kind, Plan};
 use shared::ports::Attrs;
 
 const ADMIN: &str = "root@example.com";

@@ -7,10 +7,10 @@
 
 use std::sync::{Arc, OnceLock};
 
+use edge::testing::TestBackend;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::testing::TestBackend;
 
 /// A password zxcvbn rates strong enough.
 const PASSWORD: &str = "vivid tundra lantern 47";
@@ -51,7 +51,7 @@ fn world(backend: TestBackend) -> &'static World {
             .build()
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut config = rt.block_on(shared::testing::config(backend, dir.path()));
+        let mut config = rt.block_on(edge::testing::config(backend, dir.path()));
         config.login_max_failures_per_account = 1_000_000;
         config.login_max_failures_per_ip = 1_000_000;
         config.admin_emails = vec![ADMIN.into()];
@@ -59,7 +59,7 @@ fn world(backend: TestBackend) -> &'static World {
             .block_on(local::sample_posts::SamplePosts::start())
             .unwrap();
         config.posts_api_url = Some(posts.url());
-        let state = rt.block_on(AppState::build(config)).unwrap();
+        let state = rt.block_on(edge::wiring::build(config)).unwrap();
         let mut callers = Vec::new();
         // The victim is only ever a path id (an admin may delete it); the
         // callers are never, so the world keeps its callers whatever runs.
@@ -305,7 +305,7 @@ proptest! {
 
     #[test]
     fn no_route_panics_or_answers_5xx_aws(input in inputs()) {
-        if !shared::testing::aws_required() {
+        if !edge::testing::aws_required() {
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr(), "SKIPPED no_panic::aws: MOTO_ENDPOINT is unset");
             return Ok(());

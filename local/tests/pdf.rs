@@ -4,6 +4,7 @@
 
 mod common;
 
+use edge::wiring::EmbeddedParts;
 use std::time::Duration;
 
 use common::{PASSWORD, TestServer};
@@ -21,7 +22,7 @@ async fn pdf_text(s: &TestServer, url: &str) -> String {
     // Redrawn under its key: stored with "check before reuse" (issue 26).
     assert_eq!(response.headers()["cache-control"], "private, no-cache");
     assert_eq!(response.headers()["content-type"], "application/pdf");
-    if s.running.state.embedded.is_some() {
+    if s.running.state.extras.get::<EmbeddedParts>().is_some() {
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
     let bytes = response.bytes().await.unwrap();

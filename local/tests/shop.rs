@@ -284,13 +284,13 @@ async fn an_order_fails_for_its_real_cause() {
     let admin = s.admin_token(ADMIN).await;
     let book = add_book(&s, &admin, "Contended", 1000, 5).await;
     let buyer = s.user_token("buyer-conflict@example.com").await;
-    let faults = shared::faults::Faults::new();
-    let faulty = s.running.state.with_faults(&faults);
+    let faults = edge::faults::Faults::new();
+    let faulty = edge::wiring::with_faults(&s.running.state, &faults);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = local::serve(faulty, listener, false);
     faults.arm(
-        shared::faults::Plan::Every("store.transact"),
-        shared::faults::Kind::Conflict,
+        edge::faults::Plan::Every("store.transact"),
+        edge::faults::Kind::Conflict,
     );
     let a = s
         .send(

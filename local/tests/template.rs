@@ -117,7 +117,7 @@ fn no_policy_allows_wildcard_actions_or_resources() {
 /// The code reads and writes the key attributes, index and TTL attribute
 /// the template's table has, and counts receives as its queue does. (The
 /// resources every test on moto runs on are made from the template itself:
-/// `shared::adapters::aws::stacks`.)
+/// `adapters_aws::stacks`.)
 #[test]
 fn the_code_uses_the_templates_table_and_queue_settings() {
     use shared::ports::item_store::{EXPIRES_AT, GSI1PK, GSI1SK, PK, SK};
@@ -145,7 +145,7 @@ fn the_code_uses_the_templates_table_and_queue_settings() {
         owned(&[(PK, "HASH"), (SK, "RANGE")])
     );
     let gsi = &table["GlobalSecondaryIndexes"][0];
-    assert_eq!(gsi["IndexName"], shared::adapters::aws::GSI1);
+    assert_eq!(gsi["IndexName"], adapters_aws::GSI1);
     assert_eq!(
         keys(&gsi["KeySchema"]),
         owned(&[(GSI1PK, "HASH"), (GSI1SK, "RANGE")])
@@ -157,7 +157,7 @@ fn the_code_uses_the_templates_table_and_queue_settings() {
     let queue = &t["Resources"]["EventsQueue"]["Properties"];
     assert_eq!(
         queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
-        Some(u64::from(shared::state::MAX_RECEIVES))
+        Some(u64::from(shared::ports::MAX_RECEIVES))
     );
     assert!(
         queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 5,
@@ -549,7 +549,7 @@ fn each_function_links_exactly_the_services_its_policies_allow() {
         let features: toml::Table = toml::from_str(&manifest).unwrap();
         let reads_secrets = features
             .get("dependencies")
-            .and_then(|d| d.get("shared"))
+            .and_then(|d| d.get("adapters-aws"))
             .and_then(|s| s.get("features"))
             .and_then(|f| f.as_array())
             .is_some_and(|f| f.iter().any(|x| x.as_str() == Some("secrets")));

@@ -416,7 +416,7 @@ async fn logout_all_is_one_write_for_any_number_of_sessions(b: TestBackend) {
     let state = s.running.state.clone();
     let email = shared::domain::Email::parse("many@example.com").unwrap();
     let user = state.users.find_by_email(&email).await.unwrap().unwrap();
-    let client = shared::http::ClientInfo::default();
+    let client = edge::http::ClientInfo::default();
     let mut tokens = Vec::new();
     for _ in 0..200 {
         let issued = state
@@ -430,11 +430,11 @@ async fn logout_all_is_one_write_for_any_number_of_sessions(b: TestBackend) {
         assert_eq!(status_with(&s, t).await, 200);
     }
     // Count the store calls of the request on a server whose ports count.
-    let faults = shared::faults::Faults::new();
-    let counted = state.with_faults(&faults);
+    let faults = edge::faults::Faults::new();
+    let counted = edge::wiring::with_faults(&state, &faults);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = local::serve(counted, listener, false);
-    faults.arm(shared::faults::Plan::Count, Default::default());
+    faults.arm(edge::faults::Plan::Count, Default::default());
     let r = s
         .send(
             s.client

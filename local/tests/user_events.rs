@@ -5,6 +5,7 @@
 
 mod common;
 
+use edge::wiring::EmbeddedParts;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,8 +17,8 @@ use serde_json::{Value, json};
 use shared::AppState;
 use shared::events::UserEvent;
 use shared::outbox::Outbox;
+use shared::ports::MAX_RECEIVES;
 use shared::ports::{Mail, MailError, Mailer, Queue, QueueError, Received};
-use shared::state::MAX_RECEIVES;
 
 on_both_backends!(
     signup_survives_a_queue_outage_and_the_relay_delivers_later,
@@ -292,7 +293,7 @@ async fn duplicate_deliveries_have_one_effect(b: TestBackend) {
     let uid = user["id"].as_str().unwrap();
     let settings = state.store.get(&settings_of(uid)).await.unwrap().unwrap();
     assert_eq!(settings["locale"], "en");
-    if let Some(parts) = &state.embedded {
+    if let Some(parts) = state.extras.get::<EmbeddedParts>() {
         let eml: Vec<_> = parts.mail.list().unwrap();
         assert_eq!(eml.len(), 1, "one .eml file");
         assert!(

@@ -2,9 +2,9 @@
 
 use serde_json::json;
 
+use crate::domain::ClientInfo;
 use crate::domain::User;
 use crate::events::{USER_DELETED, UserEvent};
-use crate::http::ClientInfo;
 use crate::outbox;
 use crate::repo::{AuditRepo, RepoError};
 use crate::state::AppState;

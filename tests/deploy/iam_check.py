@@ -4,7 +4,7 @@ Usage: python tests/deploy/iam_check.py CALLS.jsonl [--require-binaries] [--temp
 Environment: MOTO_ENDPOINT (the moto the suites ran on, still up).
 
 The suites run with `AWS_CALL_LOG` set: every SDK call of every function is
-recorded (shared::adapters::aws::call_log), in the local server (each
+recorded (adapters_aws::call_log), in the local server (each
 invocation labelled with its function) and in the function binaries
 (`TEST_FUNCTIONS=binaries`, one process per function). For each recorded
 call this check:

@@ -15,7 +15,7 @@ PORT=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); 
 # The embedded store; the posts samples read a loopback upstream that is not
 # there, which the feed answers with its documented 503.
 env -u MOTO_ENDPOINT -u AWS_ENDPOINT_URL -u TABLE_NAME \
-  cargo lambda watch --features shared/embedded --invoke-address 127.0.0.1 --invoke-port "$PORT" \
+  cargo lambda watch --features edge/embedded --invoke-address 127.0.0.1 --invoke-port "$PORT" \
   --env-vars "STORE=embedded,DATA_DIR=$DATA,POSTS_API_URL=http://127.0.0.1:9/posts,RUST_LOG=warn" \
   > "$OUT/cargo-lambda-watch.log" 2>&1 &
 WATCH=$!

@@ -397,10 +397,10 @@ async fn main() {
     let mut all_figures = serde_json::Map::new();
     let data = tempfile::tempdir().unwrap();
     let mut backends = vec![("embedded store", shared::Config::embedded(data.path()))];
-    match shared::testing::moto_endpoint() {
+    match edge::testing::moto_endpoint() {
         Some(_) => backends.push((
             "DynamoDB, S3, SQS on moto",
-            shared::testing::config(shared::testing::TestBackend::Aws, data.path()).await,
+            edge::testing::config(edge::testing::TestBackend::Aws, data.path()).await,
         )),
         None => eprintln!("MOTO_ENDPOINT not set: cold starts on moto skipped"),
     }
@@ -517,7 +517,7 @@ async fn backend_runs(
 ) {
     let env = lambda_env(config);
     // A user for the protected samples (the sample ids are nobody's).
-    let state = shared::AppState::build(config.clone()).await.unwrap();
+    let state = edge::wiring::build(config.clone()).await.unwrap();
     let signup = bench::post_event(
         "/auth/signup",
         &serde_json::json!({"email": "cold@example.com", "password": "vivid tundra lantern 47", "name": "Cold", "surname": "Start"}),
@@ -767,7 +767,7 @@ async fn init_breakdown(
 /// (median of 50, on the data folder the runs above used, so files exist as
 /// they do in a warm container's /tmp).
 async fn init_profile(data: &std::path::Path, aws_config: Option<shared::Config>) -> String {
-    use shared::adapters::embedded::{self, SqliteQueue, SqliteStore};
+    use adapters_embedded::{self as embedded, SqliteQueue, SqliteStore};
     let mut config = shared::Config::embedded(data);
     config.jwt_private_key_pem = Some(shared::tokens::generate_private_key_pem());
     let mut steps: Vec<(&str, Vec<Duration>)> = vec![
@@ -778,9 +778,9 @@ async fn init_profile(data: &std::path::Path, aws_config: Option<shared::Config>
         ),
         ("open the SQLite queue", Vec::new()),
         ("read the blob-URL secret", Vec::new()),
-        ("the whole AppState::build (embedded)", Vec::new()),
+        ("the whole edge::wiring::build (embedded)", Vec::new()),
         (
-            "AppState::for_function (embedded: keys now, adapters on first use)",
+            "edge::wiring::for_function (embedded: keys now, adapters on first use)",
             Vec::new(),
         ),
     ];
@@ -798,14 +798,10 @@ async fn init_profile(data: &std::path::Path, aws_config: Option<shared::Config>
         embedded::load_or_create_secret(&data.join("keys").join("blob-url.key"), 32).unwrap();
         steps[3].1.push(t.elapsed());
         let t = Instant::now();
-        drop(shared::AppState::build(config.clone()).await.unwrap());
+        drop(edge::wiring::build(config.clone()).await.unwrap());
         steps[4].1.push(t.elapsed());
         let t = Instant::now();
-        drop(
-            shared::AppState::for_function(config.clone())
-                .await
-                .unwrap(),
-        );
+        drop(edge::wiring::for_function(config.clone()).await.unwrap());
         steps[5].1.push(t.elapsed());
     }
     if let Some(mut aws_config) = aws_config {
@@ -814,16 +810,16 @@ async fn init_profile(data: &std::path::Path, aws_config: Option<shared::Config>
         for _ in 0..50 {
             let t = Instant::now();
             drop(
-                shared::AppState::for_function(aws_config.clone())
+                edge::wiring::for_function(aws_config.clone())
                     .await
                     .unwrap(),
             );
             lazy.push(t.elapsed());
             let t = Instant::now();
-            drop(shared::adapters::aws::sdk_config(&aws_config).await);
+            drop(adapters_aws::sdk_config(&aws_config).await);
             sdk.push(t.elapsed());
             let t = Instant::now();
-            drop(shared::AppState::build(aws_config.clone()).await.unwrap());
+            drop(edge::wiring::build(aws_config.clone()).await.unwrap());
             build.push(t.elapsed());
         }
         steps.push((
@@ -831,11 +827,11 @@ async fn init_profile(data: &std::path::Path, aws_config: Option<shared::Config>
             sdk,
         ));
         steps.push((
-            "AWS: the whole AppState::build (SDK config + four clients)",
+            "AWS: the whole edge::wiring::build (SDK config + four clients)",
             build,
         ));
         steps.push((
-            "AWS: AppState::for_function (keys now, SDK config and clients on first use)",
+            "AWS: edge::wiring::for_function (keys now, SDK config and clients on first use)",
             lazy,
         ));
     }

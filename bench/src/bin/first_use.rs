@@ -102,7 +102,7 @@ async fn handler_once(handler: &str) {
     } else {
         bench::unlimited_config(dir.as_ref())
     };
-    let state = shared::AppState::for_function(config).await.unwrap();
+    let state = edge::wiring::for_function(config).await.unwrap();
     let nonce = std::process::id();
     let call = |i: u32| {
         let state = state.clone();
@@ -167,7 +167,7 @@ async fn sdk_once() {
     use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
     use shared::ports::item_store::{PK, SK};
     let config = moto_config();
-    let sdk = shared::adapters::aws::sdk_config(&config).await;
+    let sdk = adapters_aws::sdk_config(&config).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = config.table_name.clone();
     let s = |v: &str| AttributeValue::S(v.to_owned());
@@ -260,7 +260,7 @@ async fn sdk_once() {
     // as shared builds it, and the process's first connection to it).
     if let Some(secret) = &config.jwt_private_key_secret {
         let read = twice(|| async {
-            shared::adapters::aws::read_secret_string(&sdk, secret)
+            adapters_aws::read_secret_string(&sdk, secret)
                 .await
                 .map(drop)
         })
@@ -294,7 +294,7 @@ where
 fn profile(me: &std::path::Path, runs: usize) -> String {
     let dir = tempfile::tempdir().unwrap();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let state = shared::AppState::build(bench::unlimited_config(dir.path()))
+        let state = edge::wiring::build(bench::unlimited_config(dir.path()))
             .await
             .unwrap();
         let body = json!({"email": LOGIN_EMAIL, "password": PASSWORD});
@@ -303,11 +303,10 @@ fn profile(me: &std::path::Path, runs: usize) -> String {
     });
     // On moto: the login account in a provisioned table, and its
     // configuration passed to the children as a function's environment.
-    let moto: Option<Vec<(&'static str, String)>> = shared::testing::moto_endpoint().map(|_| {
+    let moto: Option<Vec<(&'static str, String)>> = edge::testing::moto_endpoint().map(|_| {
         tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let config =
-                shared::testing::config(shared::testing::TestBackend::Aws, dir.path()).await;
-            let state = shared::AppState::build(config.clone()).await.unwrap();
+            let config = edge::testing::config(edge::testing::TestBackend::Aws, dir.path()).await;
+            let state = edge::wiring::build(config.clone()).await.unwrap();
             let body = json!({"email": LOGIN_EMAIL, "password": PASSWORD});
             let signup =
                 signup::handle(state, bench::post_event("/auth/signup", &body, "10.8.0.1"));

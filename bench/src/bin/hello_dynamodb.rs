@@ -1,6 +1,6 @@
 //! The second cold-start baseline: the hello-world function plus what a
 //! DynamoDB-backed Rust Lambda does at init, build its SDK configuration
-//! and one DynamoDB client, the way ours do (`shared::adapters::aws::
+//! and one DynamoDB client, the way ours do (`adapters_aws::
 //! sdk_config`: credentials and region from the environment, no default
 //! chains), with the same SDK features and release profile. It echoes its
 //! event.

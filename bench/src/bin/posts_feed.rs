@@ -15,10 +15,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bench::{measure, us};
+use edge::testing::TestBackend;
 use serde_json::Value;
+use shared::Config;
 use shared::posts::{CacheStatus, PostsFeed};
-use shared::testing::TestBackend;
-use shared::{AppState, Config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn get_event(path_and_query: &str) -> lambda_http::Request {
@@ -30,7 +30,7 @@ fn get_event(path_and_query: &str) -> lambda_http::Request {
 
 /// In-process rows for one backend.
 async fn in_process(label: &str, config: Config, runs: usize) -> String {
-    let state = AppState::build(config).await.unwrap();
+    let state = edge::wiring::build(config).await.unwrap();
     let mut rows = String::new();
     let mut row = |what: &str, (p50, p99): (Duration, Duration)| {
         println!("{label}: {what}: p50 {} p99 {}", us(p50), us(p99));
@@ -235,11 +235,11 @@ async fn side_by_side(upstream: &str) -> String {
 async fn main() {
     let upstream = local::sample_posts::SamplePosts::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = shared::testing::config(TestBackend::Embedded, dir.path()).await;
+    let mut config = edge::testing::config(TestBackend::Embedded, dir.path()).await;
     config.posts_api_url = Some(upstream.url());
     let mut rows = in_process("embedded", config, 2_000).await;
-    if shared::testing::moto_endpoint().is_some() {
-        let mut config = shared::testing::config(TestBackend::Aws, dir.path()).await;
+    if edge::testing::moto_endpoint().is_some() {
+        let mut config = edge::testing::config(TestBackend::Aws, dir.path()).await;
         config.posts_api_url = Some(upstream.url());
         rows.push_str(&in_process("moto", config, 200).await);
     }

@@ -19,13 +19,13 @@ const PASSWORD: &str = "vivid tundra lantern 47";
 
 async fn state(on_moto: bool, dir: &std::path::Path) -> Arc<shared::AppState> {
     let mut config = if on_moto {
-        shared::testing::config(shared::testing::TestBackend::Aws, dir).await
+        edge::testing::config(edge::testing::TestBackend::Aws, dir).await
     } else {
         shared::Config::embedded(dir)
     };
     bench::lift_limits(&mut config);
     config.signup_conceals_existing = true;
-    shared::AppState::build(config).await.unwrap()
+    edge::wiring::build(config).await.unwrap()
 }
 
 fn text(response: &lambda_http::Response<lambda_http::Body>) -> String {
@@ -140,7 +140,7 @@ async fn backend(on_moto: bool) -> String {
 #[tokio::main]
 async fn main() {
     let mut rows = backend(false).await;
-    if shared::testing::moto_endpoint().is_some() {
+    if edge::testing::moto_endpoint().is_some() {
         rows.push_str(&backend(true).await);
     }
     let section = format!(

@@ -40,23 +40,24 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::auth::caller_account;
+use edge::error::FieldError;
+use edge::http::{client_info, json as json_response, json_body, no_content, respond, route_key};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shared::auth::caller_account;
 use shared::domain::{Email, NewPassword, Role, SessionCutoff};
-use shared::error::FieldError;
 use shared::events::{
     PASSWORD_RESET_REQUESTED, USER_EMAIL_CHANGE_REQUESTED, USER_EMAIL_CHANGED, USER_EMAIL_REVERTED,
     USER_EMAIL_VERIFIED, USER_PASSWORD_CHANGED, USER_VERIFICATION_REQUESTED, UserEvent,
 };
-use shared::http::{client_info, json as json_response, json_body, no_content, respond, route_key};
 use shared::one_time::{self, Purpose};
 use shared::password::{self, Verdict};
 use shared::ports::{StoreError, Write};
 use shared::repo::AuditRepo;
-use shared::{ApiError, AppState, outbox};
+use shared::{AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)

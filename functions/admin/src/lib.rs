@@ -18,19 +18,20 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::http::{
+    Caller, client_info, json, json_body, no_content, paging, path_param, query_param, respond,
+    route_key,
+};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{PublicUser, Role, SessionCutoff, User};
 use shared::events::{USER_ACTIVATED, USER_DEACTIVATED, USER_UPDATED, UserEvent};
-use shared::http::{
-    Caller, client_info, json, json_body, no_content, paging, path_param, query_param, respond,
-    route_key,
-};
 use shared::ports::Write;
 use shared::repo::AuditRepo;
-use shared::{ApiError, AppState, outbox};
+use shared::{AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::http::{Caller, allow, json, respond};
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::http::{Caller, allow, json, respond};
-use shared::{ApiError, AppState};
+use shared::AppState;
 
 pub async fn handle(_state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(me(&req))

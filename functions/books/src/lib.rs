@@ -10,18 +10,19 @@
 
 use std::sync::Arc;
 
-use http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use shared::domain::book::{MAX_STOCK, parse_price};
-use shared::domain::{Author, Book, BookTitle, Isbn};
-use shared::error::Fields;
-use shared::http::{
+use edge::ApiError;
+use edge::error::Fields;
+use edge::http::{
     Caller, check_if_match, created, json, json_body, paging, path_id, respond, route_key,
     with_etag,
 };
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::AppState;
+use shared::domain::book::{MAX_STOCK, parse_price};
+use shared::domain::{Author, Book, BookTitle, Isbn};
 use shared::repo::shop::ShopError;
-use shared::{ApiError, AppState};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use edge::ApiError;
+use edge::http::{allow, json, respond};
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use shared::http::{allow, json, respond};
-use shared::{ApiError, AppState};
+use shared::AppState;
 
 #[derive(Serialize)]
 struct Check {

@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::http::{allow, json, respond};
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
-use shared::http::{allow, json, respond};
-use shared::{ApiError, AppState};
+use shared::AppState;
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(serve(&state, &req))

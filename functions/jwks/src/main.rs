@@ -1,5 +1,5 @@
 //! Lambda entry point: build the state once, then serve events.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::run_http(jwks::handle).await
+    edge::runtime::run_http(jwks::handle).await
 }

@@ -16,16 +16,17 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::error::FieldError;
+use edge::http::{FormOrJson, allow, client_info, form_or_json_body, respond};
 use http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
+use shared::AppState;
 use shared::domain::Email;
-use shared::error::FieldError;
-use shared::http::{FormOrJson, allow, client_info, form_or_json_body, respond};
 use shared::password::{self, Verdict};
 use shared::rate_limit::{LimitError, STRANGERS};
-use shared::{ApiError, AppState};
 
 mod link;
 
@@ -58,10 +59,10 @@ struct Credentials {
     device_token: Option<String>,
 }
 
-pub use shared::sign_in::{TokenResponse, grant, tokens_response};
+pub use edge::sign_in::{TokenResponse, grant, tokens_response};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
-    let result = match shared::http::route_key(&req).as_str() {
+    let result = match edge::http::route_key(&req).as_str() {
         "POST /auth/login/link" => link::sign_in(&state, &req).await,
         _ => login(&state, &req).await,
     };

@@ -9,17 +9,18 @@
 //! ended by any change that ends the account's sessions); [`sign_in`] uses
 //! it up in the transaction that starts the session, and trusts the device.
 
+use edge::ApiError;
+use edge::error::FieldError;
+use edge::http::{client_info, json_body};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shared::error::FieldError;
 use shared::events::{LOGIN_LINK_REQUESTED, UserEvent};
-use shared::http::{client_info, json_body};
 use shared::one_time::{self, Purpose};
 use shared::ports::StoreError;
 use shared::ports::item_store::{Condition, Write};
 use shared::repo::RepoError;
-use shared::{ApiError, AppState, outbox};
+use shared::{AppState, outbox};
 
 /// Asks for a sign-in link to `account`'s address, unless one went out in
 /// this window. The same work whether or not the address has an account:

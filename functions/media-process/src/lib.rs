@@ -12,10 +12,11 @@
 use std::sync::Arc;
 
 use aws_lambda_events::s3::S3Event;
+use edge::ApiError;
 use image_pipeline::InstallError;
 use image_pipeline::pipeline::{self, MAX_UPLOAD_BYTES};
+use shared::AppState;
 use shared::avatars;
-use shared::{ApiError, AppState};
 
 pub async fn handle(state: Arc<AppState>, event: S3Event) -> Result<(), ApiError> {
     for record in event.records {

@@ -1,7 +1,7 @@
 //! Lambda entry point: build the state once, then handle S3 notifications.
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let state = shared::runtime::state_from_env().await?;
+    let state = edge::runtime::state_from_env().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::s3::S3Event>| {
             let state = state.clone();

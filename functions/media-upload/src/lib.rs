@@ -20,14 +20,15 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::error::Fields;
+use edge::http::{body_bytes, json, json_body, media_type, no_content, respond, route_key};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::AppState;
 use shared::avatars::{self, UploadRecord, UploadStatus};
 use shared::domain::{AvatarLinks, User};
-use shared::error::Fields;
-use shared::http::{body_bytes, json, json_body, media_type, no_content, respond, route_key};
-use shared::{ApiError, AppState};
 use time::OffsetDateTime;
 
 use image_pipeline::InstallError;
@@ -38,7 +39,7 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 }
 
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
-    let user = shared::auth::caller_account(state, req).await?;
+    let user = edge::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
         "PUT /users/me/avatar" | "POST /media/avatar" => upload(state, req, &user).await,
         "POST /users/me/avatar/upload-url" => upload_url(state, req, &user).await,

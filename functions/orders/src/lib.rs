@@ -10,14 +10,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::error::Fields;
+use edge::http::{Caller, created, json, json_body, paging, path_id, respond, route_key};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
+use shared::AppState;
 use shared::domain::{Order, OrderLine};
-use shared::error::Fields;
-use shared::http::{Caller, created, json, json_body, paging, path_id, respond, route_key};
 use shared::repo::shop::OrderError;
-use shared::{ApiError, AppState};
 
 /// At most this many lines per order, and copies per line.
 pub const MAX_LINES: usize = 20;

@@ -3,7 +3,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let state = shared::runtime::state_from_env().await?;
+    let state = edge::runtime::state_from_env().await?;
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| {
         let state = state.clone();
         async move { outbox_relay::run(&state).await }

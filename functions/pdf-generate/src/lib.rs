@@ -17,14 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use edge::ApiError;
+use edge::http::{json, respond, route_key};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use shared::AppState;
 use shared::domain::User;
-use shared::http::{json, respond, route_key};
 use shared::ports::Served;
 use shared::profile_pdf::{self, PdfRecord};
-use shared::{ApiError, AppState};
 use time::OffsetDateTime;
 
 /// How long a download link works.
@@ -35,7 +36,7 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 }
 
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
-    let user = shared::auth::caller_account(state, req).await?;
+    let user = edge::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
         "POST /users/me/pdf" => {
             let (record, drawn) = current(state, &user, true).await?;

@@ -16,13 +16,14 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::error::Fields;
+use edge::http::{Caller, no_content, path_param, query_param, respond, route_key};
 use headers::{ETag, HeaderMapExt, IfNoneMatch};
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use shared::error::Fields;
-use shared::http::{Caller, no_content, path_param, query_param, respond, route_key};
+use shared::AppState;
 use shared::posts::{FeedError, Served, UpstreamError};
-use shared::{ApiError, AppState};
 
 /// The longest `search` accepted, in characters.
 pub const MAX_SEARCH_CHARS: usize = 200;

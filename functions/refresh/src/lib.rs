@@ -8,12 +8,13 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::http::{FormOrJson, allow, client_info, form_or_json_body, respond};
 use http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::http::{FormOrJson, allow, client_info, form_or_json_body, respond};
+use shared::AppState;
 use shared::repo::sessions::Rotation;
-use shared::{ApiError, AppState};
 
 pub const INVALID_REFRESH: &str = "The refresh token is invalid or has expired.";
 
@@ -59,7 +60,7 @@ async fn refresh(state: &AppState, req: &Request) -> Result<Response<Body>, ApiE
     match rotation {
         // Nothing is read or written after the exchange committed: the
         // answer cannot fail and lose the new refresh token.
-        Rotation::Rotated { issued, user } => shared::sign_in::grant(state, &user, issued, None),
+        Rotation::Rotated { issued, user } => edge::sign_in::grant(state, &user, issued, None),
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
         Rotation::ReuseDetected {
             user_id,

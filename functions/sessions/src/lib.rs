@@ -8,19 +8,18 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::error::FieldError;
+use edge::http::{Caller, ClientInfo, json, json_body, no_content, path_param, respond, route_key};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::domain::{NewPassword, SessionCutoff};
-use shared::error::FieldError;
 use shared::events::{USER_PASSWORD_CHANGED, UserEvent};
-use shared::http::{
-    Caller, ClientInfo, json, json_body, no_content, path_param, respond, route_key,
-};
 use shared::password::{self, Verdict};
 use shared::repo::AuditRepo;
-use shared::{ApiError, AppState, outbox};
+use shared::{AppState, outbox};
 use time::OffsetDateTime;
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
@@ -29,7 +28,7 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let caller = Caller::from_request(req)?;
-    let client = shared::http::client_info(req);
+    let client = edge::http::client_info(req);
     match route_key(req).as_str() {
         "POST /auth/logout" => {
             let audit = AuditRepo::entry(

@@ -16,15 +16,16 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::http::{allow, json, json_body, respond};
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::domain::{NewPassword, PublicUser, Role, SignupRequest, User};
 use shared::events::{SIGNUP_EXISTING_ADDRESS, USER_CREATED, UserEvent};
-use shared::http::{allow, json, json_body, respond};
 use shared::repo::AuditRepo;
 use shared::repo::users::CreateError;
-use shared::{ApiError, AppState, outbox, password};
+use shared::{AppState, outbox, password};
 use time::OffsetDateTime;
 
 /// In a fresh process, the first strength estimate builds zxcvbn's
@@ -56,7 +57,7 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     let body = json_body::<SignupRequest>(req)?;
     let early_hash = first_hash_early(&body);
     let new_user = body.parse()?;
-    let client = shared::http::client_info(req);
+    let client = edge::http::client_info(req);
     // Counted before the (deliberately slow) hash: one address cannot
     // create accounts, or burn CPU, faster than the limit.
     state.abuse.signup(client.ip.as_deref()).await?;

@@ -11,17 +11,18 @@
 
 use std::sync::Arc;
 
-use http::{StatusCode, header};
-use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use shared::domain::{DueDate, Task, TaskDescription, TaskStatus, TaskTitle};
-use shared::error::Fields;
-use shared::http::{
+use edge::ApiError;
+use edge::error::Fields;
+use edge::http::{
     Caller, check_if_match, created, json, json_body, no_content, paging, path_id, query_param,
     respond, route_key, with_etag,
 };
+use http::{StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::AppState;
+use shared::domain::{DueDate, Task, TaskDescription, TaskStatus, TaskTitle};
 use shared::repo::tasks::TaskWriteError;
-use shared::{ApiError, AppState};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)

@@ -63,7 +63,7 @@ const CLAIM_SECS: i64 = 60;
 const KEEP_SECS: i64 = 14 * 86_400;
 
 pub async fn handle(state: Arc<AppState>, event: SqsEvent) -> SqsBatchResponse {
-    shared::consumer::process_batch(&event, |m| {
+    edge::consumer::process_batch(&event, |m| {
         let state = state.clone();
         let body = m.body.clone().unwrap_or_default();
         async move { handle_message(&state, &body).await }

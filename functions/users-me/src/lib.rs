@@ -17,27 +17,28 @@
 
 use std::sync::Arc;
 
+use edge::ApiError;
+use edge::error::Fields;
+use edge::http::{
+    check_if_match, client_info, json, json_body, no_content, respond, route_key, with_etag,
+};
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{Bio, BirthDate, PersonName, User, Username};
-use shared::error::Fields;
 use shared::events::{USER_UPDATED, UserEvent};
-use shared::http::{
-    check_if_match, client_info, json, json_body, no_content, respond, route_key, with_etag,
-};
 use shared::password::{self, Verdict};
 use shared::repo::users::UpdateError;
 use shared::repo::{AuditRepo, all_pages};
-use shared::{ApiError, AppState, outbox};
+use shared::{AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
 }
 
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
-    let user = shared::auth::caller_account(state, req).await?;
+    let user = edge::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
         "GET /users/me" | "GET /profile/me" => Ok(with_etag(
             json(

@@ -1,5 +1,5 @@
 //! Token checking, in two shapes that share one code path
-//! ([`shared::auth::verify_access_token`]):
+//! ([`edge::auth::verify_access_token`]):
 //! - `POST /auth/validate-token {token}` for clients and other services;
 //! - the API Gateway HTTP API Lambda authorizer (REQUEST type, payload 2.0,
 //!   simple responses), whose `context` reaches every protected handler as
@@ -8,12 +8,13 @@
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use edge::ApiError;
+use edge::auth::{bearer, verify_access_token};
+use edge::http::{allow, json, json_body, respond};
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::auth::{bearer, verify_access_token};
-use shared::http::{allow, json, json_body, respond};
-use shared::{ApiError, AppState};
+use shared::AppState;
 
 #[derive(Deserialize)]
 struct ValidateRequest {

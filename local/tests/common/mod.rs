@@ -4,13 +4,13 @@
 
 use std::net::SocketAddr;
 
+use edge::testing::RecordingMailer;
+#[allow(unused_imports)]
+pub use edge::testing::{TestBackend, aws_required, selected_backend};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use shared::Config;
-use shared::testing::RecordingMailer;
-#[allow(unused_imports)]
-pub use shared::testing::{TestBackend, aws_required, selected_backend};
 use std::sync::Arc;
 
 /// With `TEST_FUNCTIONS=binaries` the test servers run every function's
@@ -100,7 +100,7 @@ impl TestServer {
         adjust: impl FnOnce(Config) -> Config,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let config = adjust(shared::testing::config(backend, dir.path()).await);
+        let config = adjust(edge::testing::config(backend, dir.path()).await);
         Self::serve(dir, config).await
     }
 
@@ -120,7 +120,7 @@ impl TestServer {
         adjust: impl FnOnce(Config) -> Config,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let config = adjust(shared::testing::config(backend, dir.path()).await);
+        let config = adjust(edge::testing::config(backend, dir.path()).await);
         Self::serve_with(dir, config, false).await
     }
 
@@ -165,7 +165,7 @@ impl TestServer {
                 .into_iter()
                 .rev()
                 .find(|m| m.subject.contains(subject))
-                .and_then(|m| shared::testing::token_in(&m.text));
+                .and_then(|m| edge::testing::token_in(&m.text));
             if let Some(token) = found {
                 return token;
             }
@@ -373,7 +373,7 @@ impl TestServer {
             &self.config.jwt_private_key_secret,
         ) {
             (Some(pem), _) => pem.clone(),
-            (None, Some(secret)) => shared::testing::secret_pem(secret).expect("a test's secret"),
+            (None, Some(secret)) => edge::testing::secret_pem(secret).expect("a test's secret"),
             (None, None) => {
                 std::fs::read_to_string(self.dir.path().join("keys/jwt-ed25519.pem")).unwrap()
             }
@@ -394,9 +394,9 @@ pub fn client_from(n: u8) -> reqwest::Client {
 /// A second server over `base`'s data whose ports count (and, when armed,
 /// fail) their calls: `AppState::with_faults`.
 #[allow(dead_code)]
-pub fn serve_faulty(base: &TestServer) -> (local::Running, Arc<shared::faults::Faults>) {
-    let faults = shared::faults::Faults::new();
-    let state = base.running.state.with_faults(&faults);
+pub fn serve_faulty(base: &TestServer) -> (local::Running, Arc<edge::faults::Faults>) {
+    let faults = edge::faults::Faults::new();
+    let state = edge::wiring::with_faults(&base.running.state, &faults);
     let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     listener.set_nonblocking(true).unwrap();
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
@@ -406,8 +406,8 @@ pub fn serve_faulty(base: &TestServer) -> (local::Running, Arc<shared::faults::F
 /// A state (no server) on `backend`, for port contract tests.
 pub async fn state(backend: TestBackend) -> (tempfile::TempDir, std::sync::Arc<shared::AppState>) {
     let dir = tempfile::tempdir().unwrap();
-    let config = shared::testing::config(backend, dir.path()).await;
-    let state = shared::AppState::build(config).await.unwrap();
+    let config = edge::testing::config(backend, dir.path()).await;
+    let state = edge::wiring::build(config).await.unwrap();
     (dir, state)
 }
 

@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+/// How many receives before a message moves to the dead-letter queue: SQS's
+/// `maxReceiveCount` for the user-events queue (the template uses the same)
+/// and the embedded queue's.
+pub const MAX_RECEIVES: u32 = 5;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     pub message_id: String,

@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use super::classify;
-use crate::ports::blob_store::{Blob, BlobError, BlobStore, Served, attachment, valid_key};
+use shared::ports::blob_store::{Blob, BlobError, BlobStore, Served, attachment, valid_key};
 
 #[derive(Clone)]
 pub struct S3Blobs {

@@ -6,6 +6,24 @@ use std::sync::{Arc, Mutex, TryLockError};
 
 use rusqlite::{Connection, OpenFlags};
 
+/// The error a port answers when the blocking task running its SQL failed
+/// (it panicked or the runtime is shutting down).
+pub(crate) trait TaskFailed {
+    fn task_failed(why: String) -> Self;
+}
+
+impl TaskFailed for shared::ports::StoreError {
+    fn task_failed(why: String) -> Self {
+        shared::ports::StoreError::Internal(why)
+    }
+}
+
+impl TaskFailed for shared::ports::QueueError {
+    fn task_failed(why: String) -> Self {
+        shared::ports::QueueError::Internal(why)
+    }
+}
+
 /// A connection behind a mutex whose calls run on the blocking pool, so a
 /// busy database never stalls the async runtime; and, for the store, a
 /// read-only connection for point reads by key ([`Db::read`]).
@@ -63,7 +81,7 @@ impl Db {
     ) -> Result<T, E>
     where
         T: Send + 'static,
-        E: Send + 'static + From<String>,
+        E: Send + 'static + TaskFailed,
     {
         // Without a read connection, the writer's, on the blocking pool.
         let reader = self.reader.as_ref().unwrap_or(&self.conn);
@@ -82,7 +100,7 @@ impl Db {
             f(&guard)
         })
         .await
-        .map_err(|e| E::from(format!("blocking task failed: {e}")))?
+        .map_err(|e| E::task_failed(format!("blocking task failed: {e}")))?
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -92,7 +110,7 @@ impl Db {
     ) -> Result<T, E>
     where
         T: Send + 'static,
-        E: Send + 'static + From<String>,
+        E: Send + 'static + TaskFailed,
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
@@ -100,6 +118,6 @@ impl Db {
             f(&mut guard)
         })
         .await
-        .map_err(|e| E::from(format!("blocking task failed: {e}")))?
+        .map_err(|e| E::task_failed(format!("blocking task failed: {e}")))?
     }
 }

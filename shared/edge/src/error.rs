@@ -9,9 +9,9 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
-use crate::ports::StoreError;
+use shared::ports::StoreError;
 
-pub use crate::domain::FieldError;
+pub use shared::domain::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -336,40 +336,40 @@ parsed_tuple!(A, B, C);
 parsed_tuple!(A, B, C, D);
 parsed_tuple!(A, B, C, D, E);
 
-impl From<crate::password::PasswordError> for ApiError {
+impl From<shared::password::PasswordError> for ApiError {
     /// No memory for argon2's working set is a capacity problem that passes
     /// (other hashes finish and free theirs): a 503, try again. Anything
     /// else from hashing is a bug or a corrupt stored hash: a 500.
-    fn from(e: crate::password::PasswordError) -> Self {
+    fn from(e: shared::password::PasswordError) -> Self {
         match e {
-            crate::password::PasswordError::NoMemory(_) => ApiError::Unavailable(e.to_string()),
+            shared::password::PasswordError::NoMemory(_) => ApiError::Unavailable(e.to_string()),
             _ => ApiError::Internal(e.to_string()),
         }
     }
 }
 
-impl From<crate::rate_limit::LimitError> for ApiError {
-    fn from(e: crate::rate_limit::LimitError) -> Self {
+impl From<shared::rate_limit::LimitError> for ApiError {
+    fn from(e: shared::rate_limit::LimitError) -> Self {
         match e {
-            crate::rate_limit::LimitError::Limited {
+            shared::rate_limit::LimitError::Limited {
                 retry_after_secs, ..
             } => ApiError::TooManyRequests { retry_after_secs },
-            crate::rate_limit::LimitError::Store(e) => e.into(),
+            shared::rate_limit::LimitError::Store(e) => e.into(),
         }
     }
 }
 
-impl From<crate::domain::signup::SignupRejected> for ApiError {
-    fn from(e: crate::domain::signup::SignupRejected) -> Self {
+impl From<shared::domain::signup::SignupRejected> for ApiError {
+    fn from(e: shared::domain::signup::SignupRejected) -> Self {
         ApiError::Validation(e.0)
     }
 }
 
-impl From<crate::repo::RepoError> for ApiError {
-    fn from(e: crate::repo::RepoError) -> Self {
+impl From<shared::repo::RepoError> for ApiError {
+    fn from(e: shared::repo::RepoError) -> Self {
         match e {
-            crate::repo::RepoError::Store(e) => e.into(),
-            crate::repo::RepoError::Corrupt(m) => ApiError::Internal(m),
+            shared::repo::RepoError::Store(e) => e.into(),
+            shared::repo::RepoError::Corrupt(m) => ApiError::Internal(m),
         }
     }
 }
@@ -392,9 +392,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<crate::service_error::StorageError> for ApiError {
-    fn from(e: crate::service_error::StorageError) -> Self {
-        use crate::service_error::StorageError;
+impl From<shared::service_error::StorageError> for ApiError {
+    fn from(e: shared::service_error::StorageError) -> Self {
+        use shared::service_error::StorageError;
         match e {
             StorageError::Repo(e) => e.into(),
             StorageError::Blob(e) => e.into(),
@@ -406,9 +406,9 @@ impl From<crate::service_error::StorageError> for ApiError {
     }
 }
 
-impl From<crate::ports::BlobError> for ApiError {
-    fn from(e: crate::ports::BlobError) -> Self {
-        use crate::ports::BlobError;
+impl From<shared::ports::BlobError> for ApiError {
+    fn from(e: shared::ports::BlobError) -> Self {
+        use shared::ports::BlobError;
         match e {
             BlobError::Unavailable(m) => ApiError::Unavailable(m),
             BlobError::InvalidKey => ApiError::Internal("invalid blob key".into()),
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn no_memory_for_a_hash_is_a_503_other_hashing_failures_a_500() {
-        use crate::password::PasswordError;
+        use shared::password::PasswordError;
         let no_memory = PasswordError::NoMemory(std::io::ErrorKind::OutOfMemory.into());
         assert_eq!(
             ApiError::from(no_memory).status(),

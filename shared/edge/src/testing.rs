@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
-use crate::adapters::aws::{self, stacks};
-use crate::config::{Backend, Config};
+use adapters_aws::{self as aws, stacks};
+use shared::config::{Backend, Config};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestBackend {
@@ -97,7 +97,7 @@ pub async fn config(backend: TestBackend, dir: &Path) -> Config {
     // The signing key as on AWS: in Secrets Manager, read when the state is
     // built (every function process that signs reads it at its cold start).
     // Its public half is what every other function gets.
-    let pem = crate::tokens::generate_private_key_pem();
+    let pem = shared::tokens::generate_private_key_pem();
     let arn = stacks::put_secret(&sdk, &secret, &pem)
         .await
         .expect("the signing key in moto's Secrets Manager");
@@ -126,12 +126,12 @@ pub fn secret_pem(secret: &str) -> Option<String> {
 /// A mailer that keeps a copy of every mail it sends (through the wrapped
 /// mailer), so tests read the links that were mailed on either backend.
 pub struct RecordingMailer {
-    inner: std::sync::Arc<dyn crate::ports::Mailer>,
-    pub sent: std::sync::Mutex<Vec<crate::ports::Mail>>,
+    inner: std::sync::Arc<dyn shared::ports::Mailer>,
+    pub sent: std::sync::Mutex<Vec<shared::ports::Mail>>,
 }
 
 impl RecordingMailer {
-    pub fn new(inner: std::sync::Arc<dyn crate::ports::Mailer>) -> std::sync::Arc<Self> {
+    pub fn new(inner: std::sync::Arc<dyn shared::ports::Mailer>) -> std::sync::Arc<Self> {
         std::sync::Arc::new(RecordingMailer {
             inner,
             sent: std::sync::Mutex::default(),
@@ -139,7 +139,7 @@ impl RecordingMailer {
     }
 
     /// The mails sent to `to` so far, oldest first.
-    pub fn to(&self, to: &str) -> Vec<crate::ports::Mail> {
+    pub fn to(&self, to: &str) -> Vec<shared::ports::Mail> {
         self.sent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -151,8 +151,8 @@ impl RecordingMailer {
 }
 
 #[async_trait::async_trait]
-impl crate::ports::Mailer for RecordingMailer {
-    async fn send(&self, mail: &crate::ports::Mail) -> Result<String, crate::ports::MailError> {
+impl shared::ports::Mailer for RecordingMailer {
+    async fn send(&self, mail: &shared::ports::Mail) -> Result<String, shared::ports::MailError> {
         let id = self.inner.send(mail).await?;
         self.sent
             .lock()

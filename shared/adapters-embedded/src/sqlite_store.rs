@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::now_secs;
 use super::sqlite::Db;
-use crate::ports::item_store::{
+use shared::ports::item_store::{
     self, Attrs, EXPIRES_AT, GSI1PK, GSI1SK, Index, ItemStore, Key, MAX_GET_MANY, Page, Query,
     SortKey, StoreError, Write, apply_changes, condition_holds,
 };
@@ -17,12 +17,6 @@ use crate::ports::item_store::{
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Db,
-}
-
-impl From<String> for StoreError {
-    fn from(m: String) -> Self {
-        StoreError::Internal(m)
-    }
 }
 
 fn sql_err(e: rusqlite::Error) -> StoreError {

@@ -1,5 +1,5 @@
 //! The item store on DynamoDB. Conditions become condition expressions with
-//! the same meaning as [`crate::ports::item_store::condition_holds`],
+//! the same meaning as [`shared::ports::item_store::condition_holds`],
 //! including TTL: an item past its `expires_at` counts as absent even before
 //! DynamoDB's sweeper deletes it.
 
@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
 use serde_json::Value;
 
 use super::classify;
-use crate::files::now_secs;
-use crate::ports::item_store::{
+use shared::files::now_secs;
+use shared::ports::item_store::{
     self, Attrs, Change, Condition, EXPIRES_AT, Index, ItemStore, Key, MAX_GET_MANY, Page, Query,
     SortKey, StoreError, Write, is_expired,
 };

@@ -4,6 +4,7 @@
 
 mod fs_blobs;
 mod mail_dir;
+pub mod ports;
 mod sqlite;
 mod sqlite_queue;
 mod sqlite_store;
@@ -13,4 +14,4 @@ pub use mail_dir::MailDir;
 pub use sqlite_queue::SqliteQueue;
 pub use sqlite_store::SqliteStore;
 
-pub use crate::files::{load_or_create_secret, now_secs, write_private_file};
+pub use shared::files::{load_or_create_secret, now_secs, write_private_file};

@@ -9,8 +9,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::Role;
 use crate::error::{ApiError, FieldError};
+use shared::domain::Role;
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -253,7 +253,7 @@ impl Caller {
     }
 }
 
-pub use crate::domain::ClientInfo;
+pub use shared::domain::ClientInfo;
 
 /// Where `req` came from (API Gateway's view of the caller).
 pub fn client_info(req: &Request) -> ClientInfo {

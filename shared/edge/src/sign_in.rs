@@ -6,8 +6,9 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::ApiError;
 use crate::http::json;
-use crate::{ApiError, AppState};
+use shared::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenResponse {
@@ -29,8 +30,8 @@ pub struct TokenResponse {
 /// with the session).
 pub fn grant(
     state: &AppState,
-    user: &crate::domain::User,
-    issued: crate::repo::sessions::Issued,
+    user: &shared::domain::User,
+    issued: shared::repo::sessions::Issued,
     device_token: Option<String>,
 ) -> Result<Response<Body>, ApiError> {
     let (token, _) = state
@@ -44,7 +45,7 @@ pub fn grant(
 pub fn tokens_response(
     state: &AppState,
     access_token: String,
-    issued: crate::repo::sessions::Issued,
+    issued: shared::repo::sessions::Issued,
     device_token: Option<String>,
 ) -> Result<Response<Body>, ApiError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::now_secs;
-use crate::ports::blob_store::{Blob, BlobError, BlobStore, Served, valid_key};
+use shared::ports::blob_store::{Blob, BlobError, BlobStore, Served, valid_key};
 
 #[derive(Clone)]
 pub struct FsBlobs {

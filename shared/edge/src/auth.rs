@@ -1,10 +1,10 @@
 //! Checking an access token: the one code path behind the authorizer and
 //! `POST /auth/validate-token`.
 
-use crate::domain::User;
 use crate::error::ApiError;
-use crate::state::AppState;
-use crate::tokens::AccessClaims;
+use shared::domain::User;
+use shared::state::AppState;
+use shared::tokens::AccessClaims;
 
 /// The one message every rejected token gets: which check failed is logged,
 /// never told to the client.

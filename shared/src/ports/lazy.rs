@@ -3,7 +3,7 @@
 //! A function process builds only the adapters its requests reach: the JWKS
 //! function never opens the store, login never builds an SQS or S3 client,
 //! the authorizer never opens the queue. What a function *links* is
-//! declared once, in its Cargo.toml (see `shared/Cargo.toml`); what it
+//! declared once, in its Cargo.toml (its `adapters-aws` features); what it
 //! builds follows from use, and a port that fails to build answers as unavailable (503) and is tried again on the next call,
 //! instead of refusing the whole cold start. A port whose AWS service the
 //! function's build leaves out never builds ([`Lazy::refused`]).

@@ -15,8 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::ports::item_store::{ItemStore, Key, Page, Query, StoreError, Write};
-use crate::ports::{
+use shared::ports::item_store::{ItemStore, Key, Page, Query, StoreError, Write};
+use shared::ports::{
     Blob, BlobError, BlobStore, Mail, MailError, Mailer, Queue, QueueError, Received, Served,
 };
 
@@ -156,18 +156,18 @@ impl FaultyStore {
 
 #[async_trait]
 impl ItemStore for FaultyStore {
-    async fn get(&self, key: &Key) -> Result<Option<crate::ports::Attrs>, StoreError> {
+    async fn get(&self, key: &Key) -> Result<Option<shared::ports::Attrs>, StoreError> {
         self.check("store.get")?;
         self.inner.get(key).await
     }
     async fn get_many(
         &self,
-        keys: &[crate::ports::item_store::Key],
-    ) -> Result<Vec<Option<crate::ports::Attrs>>, StoreError> {
+        keys: &[shared::ports::item_store::Key],
+    ) -> Result<Vec<Option<shared::ports::Attrs>>, StoreError> {
         self.check("store.get")?;
         self.inner.get_many(keys).await
     }
-    async fn write(&self, write: Write) -> Result<Option<crate::ports::Attrs>, StoreError> {
+    async fn write(&self, write: Write) -> Result<Option<shared::ports::Attrs>, StoreError> {
         self.check("store.write")?;
         self.inner.write(write).await
     }

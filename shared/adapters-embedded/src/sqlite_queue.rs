@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rusqlite::TransactionBehavior;
 
 use super::sqlite::Db;
-use crate::ports::queue::{Queue, QueueError, Received};
+use shared::ports::queue::{Queue, QueueError, Received};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -29,12 +29,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS queue_receipt ON queue_messages (receipt) WHER
 pub struct SqliteQueue {
     db: Db,
     max_receives: u32,
-}
-
-impl From<String> for QueueError {
-    fn from(m: String) -> Self {
-        QueueError::Internal(m)
-    }
 }
 
 fn sql_err(e: rusqlite::Error) -> QueueError {

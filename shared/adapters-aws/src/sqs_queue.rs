@@ -9,7 +9,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
 use super::classify;
-use crate::ports::queue::{Queue, QueueError, Received};
+use shared::ports::queue::{Queue, QueueError, Received};
 
 #[derive(Clone)]
 pub struct SqsQueue {

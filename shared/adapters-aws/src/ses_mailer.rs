@@ -7,7 +7,7 @@ use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
 
 use super::classify;
-use crate::ports::mailer::{Mail, MailError, Mailer, render};
+use shared::ports::mailer::{Mail, MailError, Mailer, render};
 
 #[derive(Clone)]
 pub struct SesMailer {

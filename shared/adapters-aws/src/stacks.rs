@@ -18,7 +18,7 @@ use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use serde_norway::Value;
 
 /// The template, as deployed.
-pub const TEMPLATE: &str = include_str!("../../../../template.yaml");
+pub const TEMPLATE: &str = include_str!("../../../template.yaml");
 
 /// The resource types that hold data: what a test's stack is made of.
 pub const DATA_TYPES: [&str; 4] = [

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 
-use crate::ports::mailer::{Mail, MailError, Mailer, render};
+use shared::ports::mailer::{Mail, MailError, Mailer, render};
 
 #[derive(Clone)]
 pub struct MailDir {

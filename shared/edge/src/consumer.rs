@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
-use crate::ports::Received;
-use crate::state::AppState;
+use shared::ports::Received;
+use shared::state::AppState;
 
 /// Handles every message of a batch in order; returns the ids of those that
 /// failed, which SQS makes visible again after the visibility timeout.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response};
 
-use crate::config::Config;
-use crate::state::AppState;
+use shared::config::Config;
+use shared::state::AppState;
 
 /// JSON logs on Lambda (CloudWatch parses them), readable lines locally;
 /// `RUST_LOG` filters (default `info`).
@@ -31,7 +31,7 @@ pub async fn state_from_env() -> Result<Arc<AppState>, lambda_http::Error> {
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start refused"))?;
     // Lambda reports the init error; the log says which setting to fix.
-    Ok(AppState::for_function(config)
+    Ok(crate::wiring::for_function(config)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cold start refused"))?)
 }
