@@ -5,7 +5,6 @@ use serde_json::json;
 use crate::domain::ClientInfo;
 use crate::domain::User;
 use crate::events::{USER_DELETED, UserEvent};
-use crate::outbox;
 use crate::repo::{AuditRepo, RepoError};
 use crate::state::AppState;
 
@@ -34,13 +33,10 @@ pub async fn delete_account(
         "admin.user.deleted"
     };
     let audit = AuditRepo::deletion_entry(action, Some(actor_id), &user.id, client)?;
-    if !state
-        .users
-        .delete(user, vec![outbox::record(&event)?, audit])
-        .await?
-    {
-        return Ok(false);
-    }
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
-    Ok(true)
+    state
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(|writes| state.users.delete(user, writes))
+        .await
 }

@@ -34,7 +34,7 @@ fn now() -> i64 {
 
 /// The outbox write to add to a state change's transaction. An event that
 /// cannot be serialised fails the change (never an empty event).
-pub fn record(event: &UserEvent) -> Result<Write, RepoError> {
+fn record(event: &UserEvent) -> Result<Write, RepoError> {
     let k = key(&event.event_id);
     let order = format!(
         "{:020}#{}",
@@ -214,9 +214,100 @@ impl Outbox {
     }
 }
 
-/// The state changes of a request emit events through this: written in the
-/// change's transaction, then dispatched right after the commit.
-pub async fn dispatch_after_commit(outbox: &Outbox, events: &[UserEvent]) {
+/// A change that announces a user event: the event's outbox record joins
+/// the change's own writes, so both commit or neither does, and the event
+/// is dispatched only once the change has committed (a dispatch that fails
+/// is left to the relay). The one way a request reports a state change:
+/// `state.outbox.announce(event)?.and(audit).commit(|writes| …)`.
+#[must_use = "nothing is written until the change is committed"]
+pub struct Announcing<'a> {
+    outbox: &'a Outbox,
+    events: Vec<UserEvent>,
+    writes: Vec<Write>,
+}
+
+/// Whether a commit's outcome means the writes were applied: `false`,
+/// `None` or an inner `Err` is a change refused by its conditions (a stale
+/// version, a taken address), whose events must not go out.
+pub trait Committed {
+    fn committed(&self) -> bool;
+}
+
+impl Committed for () {
+    fn committed(&self) -> bool {
+        true
+    }
+}
+
+impl Committed for bool {
+    fn committed(&self) -> bool {
+        *self
+    }
+}
+
+impl<T> Committed for Option<T> {
+    fn committed(&self) -> bool {
+        self.is_some()
+    }
+}
+
+impl<T, E> Committed for Result<T, E> {
+    fn committed(&self) -> bool {
+        self.is_ok()
+    }
+}
+
+impl Outbox {
+    /// Starts a change that announces `event`; its outbox record is the
+    /// change's first write.
+    pub fn announce(&self, event: UserEvent) -> Result<Announcing<'_>, RepoError> {
+        Ok(Announcing {
+            outbox: self,
+            writes: vec![record(&event)?],
+            events: vec![event],
+        })
+    }
+}
+
+impl Announcing<'_> {
+    /// Another write of the same change, after the event's record (the audit
+    /// entry).
+    pub fn and(mut self, write: Write) -> Self {
+        self.writes.push(write);
+        self
+    }
+
+    /// Commits with `commit`, which gets the event's record and the writes
+    /// added with [`Announcing::and`] to apply with its own, in one
+    /// transaction; then dispatches the event if the outcome says the change
+    /// was applied ([`Committed`]).
+    pub async fn commit<O, E, F>(self, commit: impl FnOnce(Vec<Write>) -> F) -> Result<O, E>
+    where
+        O: Committed,
+        F: Future<Output = Result<O, E>>,
+    {
+        let outcome = commit(self.writes).await?;
+        if outcome.committed() {
+            dispatch_after_commit(self.outbox, &self.events).await;
+        }
+        Ok(outcome)
+    }
+
+    /// Commits the record and the added writes as the whole change: one
+    /// write alone, several in one transaction.
+    pub async fn commit_alone(self, store: &dyn ItemStore) -> Result<(), StoreError> {
+        self.commit(|mut writes| async move {
+            match writes.len() {
+                1 => store.write(writes.remove(0)).await.map(|_| ()),
+                _ => store.transact(writes).await,
+            }
+        })
+        .await
+    }
+}
+
+/// Sends each event now; one that fails stays unsent for the relay.
+async fn dispatch_after_commit(outbox: &Outbox, events: &[UserEvent]) {
     for e in events {
         if let Err(err) = outbox.dispatch(&e.event_id).await {
             tracing::warn!(event_id = %e.event_id, error = %err, "dispatch failed; the relay will send the event");

@@ -48,6 +48,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
+use shared::AppState;
 use shared::domain::{Email, NewPassword, Role, SessionCutoff};
 use shared::events::{
     PASSWORD_RESET_REQUESTED, USER_EMAIL_CHANGE_REQUESTED, USER_EMAIL_CHANGED, USER_EMAIL_REVERTED,
@@ -57,7 +58,6 @@ use shared::one_time::{self, Purpose};
 use shared::password::{self, Verdict};
 use shared::ports::{StoreError, Write};
 use shared::repo::AuditRepo;
-use shared::{AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
@@ -72,7 +72,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         "POST /users/me/email" => change_request(state, req).await,
         "POST /auth/email-change/confirm" => change_confirm(state, req).await,
         "POST /auth/email-change/revert" => change_revert(state, req).await,
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 
@@ -211,16 +211,22 @@ async fn verify(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     let event = UserEvent::with_user(USER_EMAIL_VERIFIED, &next);
     let mut writes = vec![save];
     writes.extend(valid.consume());
-    writes.push(outbox::record(&event)?);
-    writes.push(AuditRepo::entry(
+    let audit = AuditRepo::entry(
         "email.verified",
         Some(&user.id),
         None,
         &client,
         json!({ "admin_granted": admin, "password_set": new_password }),
-    )?);
-    commit(state, writes, None).await?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    )?;
+    state
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(|announced| {
+            writes.extend(announced);
+            commit(state, writes, None)
+        })
+        .await?;
     if new_password {
         clear_login_lock(state, user.email.as_str()).await;
     }
@@ -245,8 +251,11 @@ async fn resend(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     }
     state.abuse.user_mail(&user.id).await?;
     let event = UserEvent::new(USER_VERIFICATION_REQUESTED, &user.id, json!({}));
-    state.store.write(outbox::record(&event)?).await?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    state
+        .outbox
+        .announce(event)?
+        .commit_alone(&*state.store)
+        .await?;
     accepted("A new link is on its way; earlier links no longer work.")
 }
 
@@ -291,8 +300,11 @@ async fn reset_request(state: &AppState, req: &Request) -> Result<Response<Body>
         "",
         json!({ "email": email.as_str() }),
     );
-    state.store.write(outbox::record(&event)?).await?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    state
+        .outbox
+        .announce(event)?
+        .commit_alone(&*state.store)
+        .await?;
     accepted(RESET_ACCEPTED)
 }
 
@@ -340,16 +352,22 @@ async fn reset_confirm(state: &AppState, req: &Request) -> Result<Response<Body>
     let event = UserEvent::new(USER_PASSWORD_CHANGED, &user.id, json!({ "reset": true }));
     let mut writes = vec![save];
     writes.extend(valid.consume());
-    writes.push(outbox::record(&event)?);
-    writes.push(AuditRepo::entry(
+    let audit = AuditRepo::entry(
         "password.reset",
         Some(&user.id),
         None,
         &client,
         json!({ "admin_granted": admin }),
-    )?);
-    commit(state, writes, None).await?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    )?;
+    state
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(|announced| {
+            writes.extend(announced);
+            commit(state, writes, None)
+        })
+        .await?;
     clear_login_lock(state, user.email.as_str()).await;
     Ok(no_content())
 }
@@ -413,10 +431,11 @@ async fn change_request(state: &AppState, req: &Request) -> Result<Response<Body
         json!({}),
     )?;
     state
-        .store
-        .transact(vec![outbox::record(&event)?, audit])
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit_alone(&*state.store)
         .await?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     accepted(
         "A confirmation link is on its way to the new address; until it is used, the current address stays.",
     )
@@ -478,16 +497,22 @@ async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body
         &user.id,
         json!({ "email": next.email.as_str(), "previous_email": user.email.as_str() }),
     );
-    writes.push(outbox::record(&event)?);
-    writes.push(AuditRepo::entry(
+    let audit = AuditRepo::entry(
         "email.changed",
         Some(&user.id),
         None,
         &client_info(req),
         json!({ "admin_granted": admin }),
-    )?);
-    commit(state, writes, Some(taken)).await?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    )?;
+    state
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(|announced| {
+            writes.extend(announced);
+            commit(state, writes, Some(taken))
+        })
+        .await?;
     // Devices trusted under the address it left trust nothing now.
     clear_login_lock(state, user.email.as_str()).await;
     Ok(no_content())
@@ -549,16 +574,22 @@ async fn change_revert(state: &AppState, req: &Request) -> Result<Response<Body>
         &user.id,
         json!({ "email": previous.as_str(), "from": user.email.as_str() }),
     );
-    writes.push(outbox::record(&event)?);
-    writes.push(AuditRepo::entry(
+    let audit = AuditRepo::entry(
         "email.reverted",
         Some(&user.id),
         None,
         &client_info(req),
         json!({ "admin_granted": admin }),
-    )?);
-    commit(state, writes, taken).await?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    )?;
+    state
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(|announced| {
+            writes.extend(announced);
+            commit(state, writes, taken)
+        })
+        .await?;
     clear_login_lock(state, previous.as_str()).await;
     clear_login_lock(state, user.email.as_str()).await;
     Ok(no_content())

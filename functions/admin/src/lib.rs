@@ -27,11 +27,11 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
+use shared::AppState;
 use shared::domain::{PublicUser, Role, SessionCutoff, User};
 use shared::events::{USER_ACTIVATED, USER_DEACTIVATED, USER_UPDATED, UserEvent};
 use shared::ports::Write;
 use shared::repo::AuditRepo;
-use shared::{AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
@@ -134,7 +134,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             }
             Ok(no_content())
         }
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 
@@ -150,11 +150,12 @@ async fn save(state: &AppState, user: &User, kind: &str, audit: Write) -> Result
     announced.version += 1;
     let event = UserEvent::with_user(kind, &announced);
     let saved = state
-        .users
-        .save_with(user, vec![outbox::record(&event)?, audit])
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(|writes| state.users.save_with(user, writes))
         .await?
         .ok_or_else(|| ApiError::Conflict("The user changed meanwhile; try again.".into()))?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     Ok(saved)
 }
 

@@ -64,7 +64,12 @@ pub fn answer(req: &Request) -> Response<Body> {
             let mut response = document(
                 "application/problem+json",
                 "no-store",
-                Body::Text(r#"{"type":"about:blank","title":"Not Found","status":404}"#.to_owned()),
+                // edge's answer for a route key a function does not serve
+                // (this function links nothing of the workspace's).
+                Body::Text(
+                    r#"{"type":"/problems/no-route","title":"Not found","status":404,"detail":"No such route."}"#
+                        .to_owned(),
+                ),
             );
             *response.status_mut() = StatusCode::NOT_FOUND;
             response

@@ -55,7 +55,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             Caller::from_request(req)?.require_admin()?;
             patch(state, req).await
         }
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use edge::ApiError;
-use edge::http::{allow, json, respond};
+use edge::http::{allow, json, respond, route_key};
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -34,8 +34,8 @@ fn base_url(state: &AppState, req: &Request) -> String {
 fn serve(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     allow(req, &[Method::GET])?;
     let base = base_url(state, req);
-    let mut response = if req.raw_http_path().ends_with("/openid-configuration") {
-        json(
+    let mut response = match route_key(req).as_str() {
+        "GET /.well-known/openid-configuration" => json(
             StatusCode::OK,
             &json!({
                 "issuer": state.tokens.issuer(),
@@ -47,9 +47,9 @@ fn serve(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
                 "id_token_signing_alg_values_supported": ["EdDSA"],
                 "token_endpoint_auth_methods_supported": ["none"],
             }),
-        )?
-    } else {
-        json(StatusCode::OK, state.tokens.jwks())?
+        )?,
+        "GET /.well-known/jwks.json" => json(StatusCode::OK, state.tokens.jwks())?,
+        _ => return Err(ApiError::NoRoute),
     };
     // Keys change rarely; a short cache keeps rotation quick.
     response.headers_mut().insert(

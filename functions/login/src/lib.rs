@@ -63,8 +63,9 @@ pub use edge::sign_in::{TokenResponse, grant, tokens_response};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     let result = match edge::http::route_key(&req).as_str() {
+        "POST /auth/login" => login(&state, &req).await,
         "POST /auth/login/link" => link::sign_in(&state, &req).await,
-        _ => login(&state, &req).await,
+        _ => Err(ApiError::NoRoute),
     };
     respond(result)
 }

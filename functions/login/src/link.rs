@@ -15,12 +15,12 @@ use edge::http::{client_info, json_body};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
+use shared::AppState;
 use shared::events::{LOGIN_LINK_REQUESTED, UserEvent};
 use shared::one_time::{self, Purpose};
 use shared::ports::StoreError;
 use shared::ports::item_store::{Condition, Write};
 use shared::repo::RepoError;
-use shared::{AppState, outbox};
 
 /// Asks for a sign-in link to `account`'s address, unless one went out in
 /// this window. The same work whether or not the address has an account:
@@ -33,8 +33,11 @@ pub async fn offer(state: &AppState, account: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     let event = UserEvent::new(LOGIN_LINK_REQUESTED, "", json!({ "email": account }));
-    state.store.write(outbox::record(&event)?).await?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
+    state
+        .outbox
+        .announce(event)?
+        .commit_alone(&*state.store)
+        .await?;
     Ok(())
 }
 

@@ -39,16 +39,17 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 }
 
 async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
-    let user = edge::auth::caller_account(state, req).await?;
+    // Every route acts on the caller's account, read once its route is known.
+    let user = || edge::auth::caller_account(state, req);
     match route_key(req).as_str() {
-        "PUT /users/me/avatar" | "POST /media/avatar" => upload(state, req, &user).await,
-        "POST /users/me/avatar/upload-url" => upload_url(state, req, &user).await,
-        "GET /users/me/avatar" | "GET /media/avatar" => show(state, &user).await,
+        "PUT /users/me/avatar" | "POST /media/avatar" => upload(state, req, &user().await?).await,
+        "POST /users/me/avatar/upload-url" => upload_url(state, req, &user().await?).await,
+        "GET /users/me/avatar" | "GET /media/avatar" => show(state, &user().await?).await,
         "DELETE /users/me/avatar" | "DELETE /media/avatar" => {
-            avatars::remove(state, &user.id).await?;
+            avatars::remove(state, &user().await?.id).await?;
             Ok(no_content())
         }
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 

@@ -49,7 +49,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 .ok_or(ApiError::NotFound)?;
             json(StatusCode::OK, &order)
         }
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 

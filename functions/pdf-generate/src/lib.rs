@@ -52,7 +52,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 .ok_or(ApiError::NotFound)?;
             link(state, &user, record, false, StatusCode::OK).await
         }
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 

@@ -41,7 +41,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             state.posts.drop_cache().await?;
             Ok(no_content())
         }
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 

@@ -15,11 +15,11 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shared::AppState;
 use shared::domain::{NewPassword, SessionCutoff};
 use shared::events::{USER_PASSWORD_CHANGED, UserEvent};
 use shared::password::{self, Verdict};
 use shared::repo::AuditRepo;
-use shared::{AppState, outbox};
 use time::OffsetDateTime;
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
@@ -85,7 +85,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             Ok(no_content())
         }
         "POST /auth/password" => change_password(state, req, &caller, &client).await,
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 
@@ -188,10 +188,11 @@ async fn change_password(
         json!({ "other_sessions_ended": true }),
     )?;
     state
-        .users
-        .save_with(&updated, vec![outbox::record(&event)?, audit])
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(|writes| state.users.save_with(&updated, writes))
         .await?
         .ok_or_else(|| ApiError::Conflict("The account changed meanwhile; try again.".into()))?;
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     Ok(no_content())
 }

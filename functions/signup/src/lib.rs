@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use edge::ApiError;
-use edge::http::{allow, json, json_body, respond};
+use edge::http::{allow, json, json_body, respond, route_key};
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -25,7 +25,7 @@ use shared::domain::{NewPassword, PublicUser, Role, SignupRequest, User};
 use shared::events::{SIGNUP_EXISTING_ADDRESS, USER_CREATED, UserEvent};
 use shared::repo::AuditRepo;
 use shared::repo::users::CreateError;
-use shared::{AppState, outbox, password};
+use shared::{AppState, password};
 use time::OffsetDateTime;
 
 /// In a fresh process, the first strength estimate builds zxcvbn's
@@ -51,6 +51,10 @@ pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
 
 async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     allow(req, &[Method::POST])?;
+    match route_key(req).as_str() {
+        "POST /auth/signup" | "POST /auth/register" => {}
+        _ => return Err(ApiError::NoRoute),
+    }
     // A fresh process's working set is allocated while the request is
     // parsed and its password judged.
     password::prepare_working_set();
@@ -90,8 +94,10 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     let event = UserEvent::with_user(USER_CREATED, &user);
     let audit = AuditRepo::entry("user.signed_up", Some(&user.id), None, &client, json!({}))?;
     match state
-        .users
-        .create(&user, vec![outbox::record(&event)?, audit])
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(|writes| state.users.create(&user, writes))
         .await?
     {
         Ok(()) => {}
@@ -101,8 +107,11 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
                 "",
                 json!({ "email": user.email.as_str() }),
             );
-            state.store.write(outbox::record(&notice)?).await?;
-            outbox::dispatch_after_commit(&state.outbox, &[notice]).await;
+            state
+                .outbox
+                .announce(notice)?
+                .commit_alone(&*state.store)
+                .await?;
             return concealed();
         }
         Err(CreateError::EmailTaken) => {
@@ -114,7 +123,6 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
             return Err(ApiError::Conflict("This username is taken.".into()));
         }
     }
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     tracing::info!(user_id = %user.id, "user signed up");
     if state.config.signup_conceals_existing {
         return concealed();

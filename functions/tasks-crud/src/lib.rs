@@ -40,7 +40,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         }
         "PATCH /tasks/{id}" => patch(state, req, owner).await,
         "DELETE /tasks/{id}" => delete(state, req, owner).await,
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 

@@ -26,12 +26,12 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
+use shared::AppState;
 use shared::domain::{Bio, BirthDate, PersonName, User, Username};
 use shared::events::{USER_UPDATED, UserEvent};
 use shared::password::{self, Verdict};
 use shared::repo::users::UpdateError;
 use shared::repo::{AuditRepo, all_pages};
-use shared::{AppState, outbox};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
@@ -62,7 +62,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         "DELETE /users/deleteprofile" => edit(state, req, &user, ProfilePatch::clearing()).await,
         "DELETE /users/me" => delete(state, req, &user).await,
         "GET /users/me/export" => export(state, &user).await,
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::NoRoute),
     }
 }
 
@@ -151,8 +151,10 @@ async fn edit(
         json!({ "version": user.version + 1 }),
     )?;
     let saved = match state
-        .users
-        .update(user, &next, vec![outbox::record(&event)?, audit])
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(|writes| state.users.update(user, &next, writes))
         .await?
     {
         Ok(saved) => saved,
@@ -165,7 +167,6 @@ async fn edit(
             ));
         }
     };
-    outbox::dispatch_after_commit(&state.outbox, &[event]).await;
     Ok(with_etag(
         json(
             StatusCode::OK,

@@ -26,6 +26,11 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// The function was invoked for a route key its `match` does not serve:
+    /// the gateway and the function disagree (never reached through the
+    /// gateway; `local/tests/routes.rs` checks every route has an arm).
+    #[error("no such route")]
+    NoRoute,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("conflict: {0}")]
@@ -93,7 +98,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -129,6 +134,7 @@ impl ApiError {
                 "You are not allowed to do this.".into(),
             ),
             ApiError::NotFound => ("not-found", "Not found", "No such resource.".into()),
+            ApiError::NoRoute => ("no-route", "Not found", "No such route.".into()),
             ApiError::MethodNotAllowed => (
                 "method-not-allowed",
                 "Method not allowed",
