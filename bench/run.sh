@@ -16,8 +16,8 @@
 #     Redis under the same oha load;
 #   - what a fresh process pays for its first signup and login steps (and,
 #     on moto, for a whole login and the SDK's first request);
-#   - cold start of every function binary against a Runtime API emulator,
-#     on the embedded store and on moto;
+#   - cold start of every function binary against the binary mode's Runtime
+#     API emulator (local::lambda::Runner), on the embedded store and on moto;
 #   - arm64 bootstrap sizes and the cost per million requests.
 # BENCH_SKIP_ARM64=1 skips the arm64 build (it is a second release build).
 set -euo pipefail

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,11 @@ struct Invocation {
     reply: Reply,
 }
 
+/// Called with a process's id at its first poll of the Runtime API, while
+/// the process waits for the answer: the cold-start benchmark reads the
+/// kernel's accounting of the process at the end of its init here.
+pub type FirstPollHook = Arc<dyn Fn(u32) + Send + Sync>;
+
 /// The Runtime API of one process.
 #[derive(Clone)]
 struct RuntimeApi {
@@ -65,13 +71,21 @@ struct RuntimeApi {
     next: Arc<tokio::sync::Mutex<mpsc::Receiver<Invocation>>>,
     /// The invocation the process is working on: its id and reply.
     current: Arc<Mutex<Option<(String, Reply)>>>,
-    first_poll: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+    /// When the first poll came (the end of the init phase).
+    first_poll: Arc<Mutex<Option<oneshot::Sender<Instant>>>>,
     init_error: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+    /// The process's id, once spawned.
+    pid: Arc<AtomicU32>,
+    hook: Option<FirstPollHook>,
 }
 
 async fn next(State(api): State<RuntimeApi>) -> axum::response::Response {
     if let Some(ready) = api.first_poll.lock().expect("not poisoned").take() {
-        let _ = ready.send(());
+        let polled = Instant::now();
+        if let Some(hook) = &api.hook {
+            hook(api.pid.load(Ordering::SeqCst));
+        }
+        let _ = ready.send(polled);
     }
     let Some(invocation) = api.next.lock().await.recv().await else {
         // The pool dropped this process; it is about to be killed.
@@ -184,8 +198,10 @@ pub struct Report {
     pub function: String,
     pub request_id: String,
     pub duration: Duration,
-    /// The process's peak RSS so far.
+    /// The process's peak RSS so far, as the REPORT line states it (MB,
+    /// rounded up) and in KiB.
     pub max_memory_mb: u64,
+    pub max_memory_kib: u64,
     /// On a process's first invocation only.
     pub init: Option<Duration>,
     /// The process that served it.
@@ -205,6 +221,62 @@ pub const SIGNERS: &[&str] = &["login", "refresh"];
 /// secret that holds it): only the [`SIGNERS`] get them.
 pub const SIGNING_KEY: &[&str] = &["JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_SECRET"];
 
+/// The variables that pass from this process to the function processes
+/// as they are: AWS credentials and region, the log filter, the IAM test's
+/// call log.
+const PASSED_THROUGH: &[&str] = &[
+    // The IAM test's record of AWS calls (builds with `call-log` only).
+    "AWS_CALL_LOG",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "RUST_LOG",
+];
+
+/// The environment a deployed function gets for `config`, as
+/// `template.yaml` gives it: the configuration's variables, the keys that
+/// verify (`JWT_PUBLIC_JWKS`, from `state`), the signing key for the
+/// [`SIGNERS`] only (the [`Runner`] holds it back from the others), and the
+/// [`PASSED_THROUGH`] variables of this process. The binary mode and the
+/// cold-start benchmark run the binaries with it.
+pub fn function_env(
+    config: &shared::Config,
+    state: &shared::AppState,
+) -> std::io::Result<Vec<(String, String)>> {
+    let mut env: Vec<(String, String)> = config
+        .to_env()
+        .into_iter()
+        .filter(|(k, _)| *k != "JWT_PUBLIC_JWKS")
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    // The keys that verify, for the processes that do not sign; the
+    // signing key (the data folder's, when none is configured) for the ones
+    // that do — the runner gives it to them alone.
+    env.push((
+        "JWT_PUBLIC_JWKS".into(),
+        serde_json::to_string(state.tokens.jwks())?,
+    ));
+    // (A configured secret is passed on as it is: the signers read it at
+    // their cold start, as deployed.)
+    if config.jwt_private_key_pem.is_none() && config.jwt_private_key_secret.is_none() {
+        let pem = std::fs::read_to_string(shared::tokens::local_key_path(config))?;
+        env.push(("JWT_PRIVATE_KEY".into(), pem));
+    }
+    // Where clients reach the API (the embedded store's presigned links
+    // point there), whether configured or learnt on binding.
+    if !config.public_base_url_set {
+        env.push(("PUBLIC_BASE_URL".into(), config.public_base_url.clone()));
+    }
+    for name in PASSED_THROUGH {
+        if let Ok(v) = std::env::var(name) {
+            env.push(((*name).to_owned(), v));
+        }
+    }
+    Ok(env)
+}
+
 /// Where the binaries are and what they run with.
 pub struct Runner {
     dir: PathBuf,
@@ -212,6 +284,7 @@ pub struct Runner {
     quiet: bool,
     idle: Mutex<HashMap<String, Vec<Worker>>>,
     reports: Mutex<std::collections::VecDeque<Report>>,
+    hook: Option<FirstPollHook>,
 }
 
 impl Runner {
@@ -226,7 +299,15 @@ impl Runner {
             quiet,
             idle: Mutex::new(HashMap::new()),
             reports: Mutex::default(),
+            hook: None,
         }
+    }
+
+    /// Calls `hook` with each new process's id at its first poll, before
+    /// the process gets its first invocation (the cold-start benchmark).
+    pub fn on_first_poll(mut self, hook: FirstPollHook) -> Self {
+        self.hook = Some(hook);
+        self
     }
 
     /// The binary of a function (the template's `BuildProperties.Binary`).
@@ -245,12 +326,15 @@ impl Runner {
         let (tx, rx) = mpsc::channel(1);
         let (ready_tx, ready_rx) = oneshot::channel();
         let (failed_tx, failed_rx) = oneshot::channel();
+        let pid = Arc::new(AtomicU32::new(0));
         let api = RuntimeApi {
             function: function.to_owned(),
             next: Arc::new(tokio::sync::Mutex::new(rx)),
             current: Arc::default(),
             first_poll: Arc::new(Mutex::new(Some(ready_tx))),
             init_error: Arc::new(Mutex::new(Some(failed_tx))),
+            pid: pid.clone(),
+            hook: self.hook.clone(),
         };
         let app = axum::Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -303,7 +387,10 @@ impl Runner {
             .kill_on_drop(true)
             .spawn();
         let child = match child {
-            Ok(c) => c,
+            Ok(c) => {
+                pid.store(c.id().unwrap_or(0), Ordering::SeqCst);
+                c
+            }
             Err(e) => {
                 server.abort();
                 return Err(InvokeError::Spawn(function.into(), e.to_string()));
@@ -318,8 +405,8 @@ impl Runner {
         let mut worker = worker;
         tokio::select! {
             ready = tokio::time::timeout(INIT_TIMEOUT, ready_rx) => match ready {
-                Ok(Ok(())) => {
-                    worker.init = Some(started.elapsed());
+                Ok(Ok(polled)) => {
+                    worker.init = Some(polled - started);
                     Ok(worker)
                 }
                 _ => Err(InvokeError::Init(function.into())),
@@ -330,6 +417,17 @@ impl Runner {
 
     /// Runs `event` through a process of `function` and returns its answer.
     pub async fn invoke(&self, function: &str, event: String) -> Result<Bytes, InvokeError> {
+        self.invoke_reported(function, event)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    /// [`Runner::invoke`], with the invocation's REPORT.
+    pub async fn invoke_reported(
+        &self,
+        function: &str,
+        event: String,
+    ) -> Result<(Bytes, Report), InvokeError> {
         // A process that died while idle is replaced, as Lambda replaces an
         // environment: the caller only sees a cold start.
         let warm = {
@@ -366,12 +464,15 @@ impl Runner {
             },
             _ = worker.child.wait() => None,
         };
+        let duration = start.elapsed();
         let pid = worker.child.id();
+        let kib = pid.and_then(peak_rss_kib).unwrap_or(0);
         let report = Report {
             function: function.to_owned(),
             request_id: id,
-            duration: start.elapsed(),
-            max_memory_mb: pid.and_then(peak_rss_mb).unwrap_or(0),
+            duration,
+            max_memory_mb: kib.div_ceil(1024),
+            max_memory_kib: kib,
             init: worker.init.take(),
             pid,
         };
@@ -381,7 +482,7 @@ impl Runner {
             if reports.len() == REPORTS_KEPT {
                 reports.pop_front();
             }
-            reports.push_back(report);
+            reports.push_back(report.clone());
         }
         let Some(answer) = outcome else {
             return Err(InvokeError::Crashed(function.into()));
@@ -394,7 +495,9 @@ impl Runner {
             .entry(function.to_owned())
             .or_default()
             .push(worker);
-        answer.map_err(|e| InvokeError::Function(function.into(), e))
+        answer
+            .map(|a| (a, report))
+            .map_err(|e| InvokeError::Function(function.into(), e))
     }
 
     /// The newest invocations' REPORTs, oldest first.
@@ -415,6 +518,23 @@ impl Runner {
             .expect("not poisoned")
             .remove(function)
             .map_or(0, |w| w.len())
+    }
+
+    /// Stops every warm process of `function` and waits until each has
+    /// exited, so the next start does not overlap their exit (the
+    /// cold-start benchmark); returns how many there were.
+    pub async fn stop(&self, function: &str) -> usize {
+        let workers = self
+            .idle
+            .lock()
+            .expect("not poisoned")
+            .remove(function)
+            .unwrap_or_default();
+        let n = workers.len();
+        for mut worker in workers {
+            let _ = worker.child.kill().await;
+        }
+        n
     }
 
     /// How many warm processes each function has now.
@@ -445,16 +565,16 @@ fn log_report(r: &Report) {
     );
 }
 
-fn peak_rss_mb(pid: u32) -> Option<u64> {
+/// A process's peak resident set (`VmHWM`), in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status
+    status
         .lines()
         .find(|l| l.starts_with("VmHWM:"))?
         .split_whitespace()
         .nth(1)?
         .parse()
-        .ok()?;
-    Some(kib.div_ceil(1024))
+        .ok()
 }
 
 /// The workspace's target folder for `profile` (`release`, `debug`).

@@ -271,19 +271,6 @@ pub fn sam_env(config: &Config) -> serde_json::Value {
     serde_json::json!({ "Parameters": vars })
 }
 
-/// What the function processes get besides the configuration: the AWS
-/// credentials and region, and the log filter.
-const PASSED_THROUGH: &[&str] = &[
-    // The IAM test's record of AWS calls (builds with `call-log` only).
-    "AWS_CALL_LOG",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "RUST_LOG",
-];
-
 /// Everything [`start_wrapped`] does, with the API under `base_paths` as
 /// well (`--base-path`), and with `binaries` the binary mode: each
 /// function runs as its own process (see [`lambda`]); the background jobs
@@ -314,35 +301,7 @@ pub async fn start_full(
     let functions = match binaries {
         None => Functions::InProcess,
         Some(b) => {
-            let mut env: Vec<(String, String)> = config
-                .to_env()
-                .into_iter()
-                .filter(|(k, _)| *k != "JWT_PUBLIC_JWKS")
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect();
-            // The keys that verify, for the processes that do not sign; the
-            // signing key (the data folder's, when none is configured) for
-            // the ones that do — the runner gives it to them alone.
-            env.push((
-                "JWT_PUBLIC_JWKS".into(),
-                serde_json::to_string(state.tokens.jwks())?,
-            ));
-            // (A configured secret is passed on as it is: the signers read
-            // it at their cold start, as deployed.)
-            if config.jwt_private_key_pem.is_none() && config.jwt_private_key_secret.is_none() {
-                let pem = std::fs::read_to_string(shared::tokens::local_key_path(&config))?;
-                env.push(("JWT_PRIVATE_KEY".into(), pem));
-            }
-            // Where clients reach the API (the embedded store's presigned
-            // links point there), whether configured or learnt on binding.
-            if !config.public_base_url_set {
-                env.push(("PUBLIC_BASE_URL".into(), config.public_base_url.clone()));
-            }
-            for name in PASSED_THROUGH {
-                if let Ok(v) = std::env::var(name) {
-                    env.push(((*name).to_owned(), v));
-                }
-            }
+            let env = lambda::function_env(&config, &state)?;
             Functions::Binaries(Arc::new(lambda::Runner::new(b.dir, env, b.quiet)))
         }
     };

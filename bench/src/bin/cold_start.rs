@@ -1,10 +1,17 @@
-//! Cold starts, measured against a Lambda Runtime API emulator on loopback.
+//! Cold starts, measured against the local server's Lambda Runtime API
+//! emulator (`local::lambda::Runner`, the binary mode's), on loopback.
 //!
 //! For each function's release binary (and a hello-world `lambda_runtime`
-//! binary built with the same profile), N times: spawn it with
-//! `AWS_LAMBDA_RUNTIME_API` pointing at the emulator, hand it its sample
-//! event from `events/`, and measure spawn → first `next` poll (init) and
-//! spawn → first response (first invocation), and the process's peak RSS.
+//! binary built with the same profile), N times: spawn it with the
+//! environment the binary mode gives it (`local::lambda::function_env`),
+//! hand it its sample event from `events/`, and measure spawn → first `next`
+//! poll (init) and spawn → first response (first invocation), and the
+//! process's peak RSS.
+//!
+//! `BENCH_BEFORE=DIR` also runs the binaries in `DIR` (another build's
+//! `target/release`, with the hello-world binaries) and, with
+//! `BENCH_INTERLEAVE=1`, alternates the two builds run by run: a before and
+//! after comparison in one run, printed and not written to BENCHMARKS.md.
 //!
 //! `cargo build --release -p bench --bins && cargo run --release -p bench --bin cold-start`
 //! (`BENCH_RUNS=20` by default; `BENCH_ONLY=signup,login` measures those
@@ -18,28 +25,11 @@
 //! those after-effects are cold caches. BENCHMARKS.md is rewritten only by
 //! a whole run.)
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use tokio::sync::{Notify, oneshot};
-
-/// What the emulator saw of one process.
-#[derive(Default)]
-struct Seen {
-    first_next: Option<Instant>,
-    /// When each invocation was handed out, and when (and whether) it was answered.
-    handed: Vec<Instant>,
-    answered: Vec<(Instant, bool)>,
-    /// The kernel's accounting of the process at its first poll.
-    at_init: Option<TaskTimes>,
-}
+use local::lambda::Runner;
 
 /// What the kernel accounted to a process's threads so far
 /// (`/proc/PID/task/*/schedstat`, `/proc/PID/stat`).
@@ -124,95 +114,26 @@ fn task_times(pid: u32) -> Option<TaskTimes> {
     Some(times)
 }
 
-#[derive(Clone)]
-struct Emulator {
-    /// The events one process is given, in order: the first is the cold
-    /// invocation, the rest are warm ones in the same process.
-    events: Arc<Mutex<Vec<String>>>,
-    seen: Arc<Mutex<Seen>>,
-    done: Arc<Notify>,
-    /// The process being measured (0 until spawned).
-    pid: Arc<std::sync::atomic::AtomicU32>,
-    /// Set for profiling runs: at the first poll, also read what the
-    /// process has touched (reading smaps delays its first invocation).
-    profile: Arc<Mutex<Option<String>>>,
+/// What the runner's first-poll hook saw of the newest process: the
+/// kernel's accounting at the end of its init, and (for profiling runs, the
+/// binary's name set) what it had touched, which delays its first
+/// invocation.
+#[derive(Default)]
+struct Probe {
+    at_init: Mutex<Option<TaskTimes>>,
+    profile: Mutex<Option<String>>,
 }
 
-async fn next(State(em): State<Emulator>) -> impl IntoResponse {
-    let event = {
-        let mut seen = em.seen.lock().unwrap();
-        if seen.first_next.is_none() {
-            seen.first_next = Some(Instant::now());
-            let pid = em.pid.load(std::sync::atomic::Ordering::SeqCst);
-            seen.at_init = task_times(pid);
-            if let (Some(times), Some(binary)) = (&mut seen.at_init, &*em.profile.lock().unwrap()) {
-                times.pages = pages(pid, binary);
-            }
+/// A runner over the binaries in `dir`, each process probed at its first poll.
+fn runner(dir: PathBuf, env: Vec<(String, String)>, probe: &Arc<Probe>) -> Runner {
+    let probe = probe.clone();
+    Runner::new(dir, env, true).on_first_poll(Arc::new(move |pid| {
+        let mut times = task_times(pid);
+        if let (Some(t), Some(binary)) = (&mut times, &*probe.profile.lock().unwrap()) {
+            t.pages = pages(pid, binary);
         }
-        let events = em.events.lock().unwrap();
-        let event = events.get(seen.handed.len()).cloned();
-        if event.is_some() {
-            seen.handed.push(Instant::now());
-        }
-        event
-    };
-    let Some(event) = event else {
-        // Every event handed out: park this poll until the process is killed.
-        let (_tx, rx) = oneshot::channel::<()>();
-        let _ = rx.await;
-        unreachable!("the sender is never dropped before the process is killed");
-    };
-    let deadline = (time::OffsetDateTime::now_utc().unix_timestamp() + 30) * 1000;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "lambda-runtime-aws-request-id",
-        "bench-request".parse().unwrap(),
-    );
-    headers.insert(
-        "lambda-runtime-deadline-ms",
-        deadline.to_string().parse().unwrap(),
-    );
-    headers.insert(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:local:000000000000:function:bench"
-            .parse()
-            .unwrap(),
-    );
-    headers.insert(
-        "lambda-runtime-trace-id",
-        "Root=1-00000000-000000000000000000000000".parse().unwrap(),
-    );
-    headers.insert("content-type", "application/json".parse().unwrap());
-    (headers, event)
-}
-
-fn answered(em: &Emulator, ok: bool) {
-    let mut seen = em.seen.lock().unwrap();
-    seen.answered.push((Instant::now(), ok));
-    if !ok || seen.answered.len() == em.events.lock().unwrap().len() {
-        em.done.notify_one();
-    }
-}
-
-async fn respond(State(em): State<Emulator>, Path(_id): Path<String>) -> impl IntoResponse {
-    answered(&em, true);
-    axum::http::StatusCode::ACCEPTED
-}
-
-async fn error(State(em): State<Emulator>) -> impl IntoResponse {
-    answered(&em, false);
-    axum::http::StatusCode::ACCEPTED
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+        *probe.at_init.lock().unwrap() = times;
+    }))
 }
 
 struct Sample {
@@ -235,11 +156,12 @@ fn thrash_caches(mib: usize) {
     std::hint::black_box(buffer.iter().fold(0u64, |a, w| a ^ w));
 }
 
+/// One process of `name`: spawned by its first event, given the rest warm,
+/// then stopped (and waited for, so the next spawn does not overlap its exit).
 async fn run_once(
-    em: &Emulator,
-    addr: &str,
-    binary: &PathBuf,
-    env: &HashMap<String, String>,
+    runner: &Runner,
+    probe: &Probe,
+    name: &str,
     events: Vec<String>,
 ) -> Result<Sample, String> {
     if let Some(ms) = std::env::var("BENCH_SETTLE_MS")
@@ -254,50 +176,30 @@ async fn run_once(
     {
         thrash_caches(mib);
     }
-    *em.seen.lock().unwrap() = Seen::default();
-    em.pid.store(0, std::sync::atomic::Ordering::SeqCst);
-    *em.events.lock().unwrap() = events;
-    let start = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
-        .env_clear()
-        .envs(env)
-        .env("AWS_LAMBDA_RUNTIME_API", addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", binary.display()))?;
-    let pid = child.id().unwrap_or(0);
-    em.pid.store(pid, std::sync::atomic::Ordering::SeqCst);
-    let waited = tokio::time::timeout(Duration::from_secs(20), em.done.notified()).await;
-    let rss_kib = peak_rss_kib(pid).unwrap_or(0);
-    let _ = child.kill().await;
-    waited.map_err(|_| format!("{} did not answer within 20 s", binary.display()))?;
-    let seen = em.seen.lock().unwrap();
-    let (Some(first_next), Some(&(response, _))) = (seen.first_next, seen.answered.first()) else {
-        return Err("no poll or no response".into());
-    };
-    if seen.answered.iter().any(|&(_, ok)| !ok) {
-        return Err(format!("{} reported an error", binary.display()));
+    *probe.at_init.lock().unwrap() = None;
+    runner.stop(name).await;
+    let mut reports = Vec::new();
+    for event in events {
+        let answer = runner.invoke_reported(name, event).await;
+        match answer {
+            Ok((_, report)) => reports.push(report),
+            Err(e) => {
+                runner.stop(name).await;
+                return Err(format!("{name}: {e}"));
+            }
+        }
     }
+    runner.stop(name).await;
+    let first = reports.first().ok_or("no invocation")?;
+    let init = first
+        .init
+        .ok_or_else(|| format!("{name}: the first invocation found a warm process"))?;
     Ok(Sample {
-        init: first_next - start,
-        first: response - start,
-        warm: seen
-            .handed
-            .iter()
-            .zip(&seen.answered)
-            .skip(1)
-            .map(|(&handed, &(answered, _))| answered - handed)
-            .collect(),
-        rss_kib,
-        at_init: seen.at_init,
+        init,
+        first: init + first.duration,
+        warm: reports.iter().skip(1).map(|r| r.duration).collect(),
+        rss_kib: reports.iter().map(|r| r.max_memory_kib).max().unwrap_or(0),
+        at_init: *probe.at_init.lock().unwrap(),
     })
 }
 
@@ -351,26 +253,11 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    let release = root.join("target/release");
-    let em = Emulator {
-        events: Arc::default(),
-        seen: Arc::default(),
-        done: Arc::new(Notify::new()),
-        pid: Arc::default(),
-        profile: Arc::default(),
-    };
-    let app = axum::Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(respond),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(error))
-        .with_state(em.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let release = std::env::var_os("BENCH_BINARIES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/release"));
+    let before = std::env::var_os("BENCH_BEFORE").map(PathBuf::from);
+    let probe = Arc::new(Probe::default());
 
     // (binary, sample event)
     let functions = [
@@ -421,8 +308,12 @@ async fn main() {
         if matches!(config.backend, shared::config::Backend::Aws) {
             list.insert(1, ("hello_dynamodb", "outbox-relay.json"));
         }
-        let (rows, figures, breakdown) =
-            backend_runs(&em, &addr, &root, &release, &list, &config, runs).await;
+        let dirs = Dirs {
+            root: &root,
+            release: &release,
+            before: before.as_deref(),
+        };
+        let (rows, figures, breakdown) = backend_runs(&probe, &dirs, &list, &config, runs).await;
         if label == "embedded store" {
             all_figures = figures;
         }
@@ -433,7 +324,7 @@ async fn main() {
         ));
         sections.extend(breakdown);
     }
-    if only.is_some() {
+    if only.is_some() || before.is_some() {
         println!("{}", sections.join("\n"));
         return;
     }
@@ -462,51 +353,29 @@ async fn main() {
     bench::write_section("cold-start", &section).unwrap();
 }
 
-/// The environment a deployed function would get for `config`.
-fn lambda_env(config: &shared::Config) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
-    if let Some(pem) = &config.jwt_private_key_pem {
-        env.insert("JWT_PRIVATE_KEY".into(), pem.clone());
-    }
-    match config.backend {
-        shared::config::Backend::Embedded => {
-            env.insert("STORE".into(), "embedded".into());
-            env.insert("DATA_DIR".into(), config.data_dir.display().to_string());
-        }
-        shared::config::Backend::Aws => {
-            env.insert("STORE".into(), "aws".into());
-            env.insert("TABLE_NAME".into(), config.table_name.clone());
-            env.insert("BUCKET_NAME".into(), config.bucket_name.clone());
-            for (k, v) in [
-                ("AWS_ENDPOINT_URL", config.aws_endpoint_url.clone()),
-                ("QUEUE_URL", config.queue_url.clone()),
-                (
-                    "DEAD_LETTER_QUEUE_URL",
-                    config.dead_letter_queue_url.clone(),
-                ),
-            ] {
-                if let Some(v) = v {
-                    env.insert(k.into(), v);
-                }
-            }
-            for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
-                env.insert(
-                    k.into(),
-                    std::env::var(k).unwrap_or_else(|_| "us-east-1".into()),
-                );
-            }
-        }
-    }
-    env
+/// Where the binaries are: this build's, another build's to compare with
+/// (`BENCH_BEFORE`), and the workspace (for `events/`).
+struct Dirs<'a> {
+    root: &'a std::path::Path,
+    release: &'a std::path::Path,
+    before: Option<&'a std::path::Path>,
+}
+
+/// One binary of one build, as the runs and the tables name it.
+struct Prepared<'a> {
+    /// The row's name: the binary's, with " (before)" for the other build.
+    label: String,
+    name: &'a str,
+    /// Index into the runners: this build's, or the other build's.
+    runner: usize,
+    binary: PathBuf,
+    event: serde_json::Value,
 }
 
 /// Every binary's cold starts on one backend: the table rows and the figures.
 async fn backend_runs(
-    em: &Emulator,
-    addr: &str,
-    root: &std::path::Path,
-    release: &std::path::Path,
+    probe: &Arc<Probe>,
+    dirs: &Dirs<'_>,
     functions: &[(&str, &str)],
     config: &shared::Config,
     runs: usize,
@@ -515,9 +384,15 @@ async fn backend_runs(
     serde_json::Map<String, serde_json::Value>,
     Option<String>,
 ) {
-    let env = lambda_env(config);
     // A user for the protected samples (the sample ids are nobody's).
     let state = edge::wiring::build(config.clone()).await.unwrap();
+    // What a deployed function gets (the binary mode's), quiet.
+    let mut env = local::lambda::function_env(config, &state).unwrap();
+    env.push(("RUST_LOG".into(), "warn".into()));
+    let mut runners = vec![runner(dirs.release.to_owned(), env.clone(), probe)];
+    if let Some(before) = dirs.before {
+        runners.push(runner(before.to_owned(), env.clone(), probe));
+    }
     let signup = bench::post_event(
         "/auth/signup",
         &serde_json::json!({"email": "cold@example.com", "password": "vivid tundra lantern 47", "name": "Cold", "surname": "Start"}),
@@ -550,22 +425,34 @@ async fn backend_runs(
     let mut figures = serde_json::Map::new();
     let mut hello_init = Duration::ZERO;
     let mut sdk_init: Option<Duration> = None;
-    // Each binary with its sample event.
-    let mut prepared = Vec::new();
+    // Each binary with its sample event (and the other build's, after it).
+    let mut prepared: Vec<Prepared> = Vec::new();
     for &(name, event_file) in functions {
-        let binary = release.join(name);
-        if !binary.exists() {
-            eprintln!("skipping {name}: build it with `cargo build --release --workspace --bins`");
-            continue;
-        }
         let mut event: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(root.join("events").join(event_file)).unwrap(),
+            &std::fs::read_to_string(dirs.root.join("events").join(event_file)).unwrap(),
         )
         .unwrap();
         if event["requestContext"]["authorizer"]["lambda"].is_object() {
             event["requestContext"]["authorizer"]["lambda"]["user_id"] = user_id.clone().into();
         }
-        prepared.push((name, binary, event));
+        let builds = std::iter::once((name.to_owned(), dirs.release))
+            .chain(dirs.before.map(|d| (format!("{name} (before)"), d)));
+        for (runner, (label, dir)) in builds.enumerate() {
+            let binary = dir.join(name);
+            if !binary.exists() {
+                eprintln!(
+                    "skipping {label}: build it with `cargo build --release --workspace --bins`"
+                );
+                continue;
+            }
+            prepared.push(Prepared {
+                label,
+                name,
+                runner,
+                binary,
+                event: event.clone(),
+            });
+        }
     }
     // Run `i` of binary `b`, in the order the runs are made: each binary's
     // runs one after another, or with `BENCH_INTERLEAVE=1` one run of every
@@ -582,21 +469,19 @@ async fn backend_runs(
     };
     let mut all_samples: Vec<Vec<Sample>> = prepared.iter().map(|_| Vec::new()).collect();
     for (b, i) in order {
-        let (name, binary, event) = &prepared[b];
-        let events = process_events(name, event, i);
-        if *name == "pdf-generate" {
-            shared::profile_pdf::delete_for_user(&state, &user_id)
-                .await
-                .unwrap();
+        let p = &prepared[b];
+        let events = process_events(p.name, &p.event, i);
+        if p.name == "pdf-generate" {
+            state.pdfs.delete_for_user(&user_id).await.unwrap();
         }
-        match run_once(em, addr, binary, &env, events).await {
+        match run_once(&runners[p.runner], probe, p.name, events).await {
             Ok(s) if i > 0 => all_samples[b].push(s),
             Ok(_) => {} // the first run warms the page cache
             Err(e) => panic!("{e}"),
         }
     }
-    for ((name, binary, _), samples) in prepared.iter().zip(&all_samples) {
-        let name = *name;
+    for (p, samples) in prepared.iter().zip(&all_samples) {
+        let (name, binary) = (p.label.as_str(), &p.binary);
         let (init50, init90) = median_p90(samples.iter().map(|s| s.init).collect());
         let (first50, first90) = median_p90(samples.iter().map(|s| s.first).collect());
         let warm = samples
@@ -649,11 +534,12 @@ async fn backend_runs(
         ));
         println!("{name}: init {init50:?} (x{ratio:.2}), first {first50:?}, rss {rss:.1} MB");
     }
-    let breakdown = if matches!(config.backend, shared::config::Backend::Embedded) {
-        Some(init_breakdown(em, addr, &prepared, &env, &all_samples, runs).await)
-    } else {
-        None
-    };
+    let breakdown =
+        if matches!(config.backend, shared::config::Backend::Embedded) && dirs.before.is_none() {
+            Some(init_breakdown(&runners[0], probe, &prepared, &all_samples, runs).await)
+        } else {
+            None
+        };
     (rows, figures, breakdown)
 }
 
@@ -671,16 +557,16 @@ fn p50(v: impl Iterator<Item = Duration>) -> Duration {
 /// are not in the tables above). The second measures hello-world and health
 /// right after a signup process and right after one of their own kind.
 async fn init_breakdown(
-    em: &Emulator,
-    addr: &str,
-    prepared: &[(&str, PathBuf, serde_json::Value)],
-    env: &HashMap<String, String>,
+    runner: &Runner,
+    probe: &Probe,
+    prepared: &[Prepared<'_>],
     samples: &[Vec<Sample>],
     runs: usize,
 ) -> String {
     let kib = |v: u64| format!("{}", v / 4);
     let mut rows = String::new();
-    for ((name, binary, event), samples) in prepared.iter().zip(samples) {
+    for (p, samples) in prepared.iter().zip(samples) {
+        let (name, event) = (&p.name, &p.event);
         let times: Vec<(Duration, TaskTimes)> = samples
             .iter()
             .filter_map(|s| s.at_init.map(|t| (s.init, t)))
@@ -690,17 +576,17 @@ async fn init_breakdown(
         }
         let mut faults: Vec<u64> = times.iter().map(|(_, t)| t.minflt).collect();
         faults.sort_unstable();
-        *em.profile.lock().unwrap() = Some((*name).to_owned());
+        *probe.profile.lock().unwrap() = Some((*name).to_owned());
         let mut touched = Vec::new();
         for k in 1..=3 {
             // Fresh signup addresses; logins reuse the first runs' accounts.
             let run = if *name == "signup" { 2000 + k } else { k };
-            match run_once(em, addr, binary, env, process_events(name, event, run)).await {
+            match run_once(runner, probe, name, process_events(name, event, run)).await {
                 Ok(s) => touched.extend(s.at_init.and_then(|t| t.pages)),
                 Err(e) => panic!("{e}"),
             }
         }
-        *em.profile.lock().unwrap() = None;
+        *probe.profile.lock().unwrap() = None;
         // The run with the median number of pages written.
         touched.sort_by_key(|p| p.binary_written + p.heap + p.anon);
         let Some(pages) = touched.get(touched.len() / 2) else {
@@ -722,19 +608,19 @@ async fn init_breakdown(
     }
 
     // The same binary after a heavy process and after one of its kind.
-    let find = |n: &str| prepared.iter().find(|(name, _, _)| *name == n);
+    let find = |n: &str| prepared.iter().find(|p| p.name == n);
     let mut after = String::new();
-    if let Some((_, signup, signup_event)) = find("signup") {
+    if let Some(signup) = find("signup") {
         for name in ["hello_lambda", "health"] {
-            let Some((_, binary, event)) = find(name) else {
+            let Some(p) = find(name) else {
                 continue;
             };
             let (mut after_signup, mut after_own) = (Vec::new(), Vec::new());
             for r in 1..=runs {
-                let heavy = process_events("signup", signup_event, 3000 + r);
-                run_once(em, addr, signup, env, heavy).await.unwrap();
+                let heavy = process_events("signup", &signup.event, 3000 + r);
+                run_once(runner, probe, "signup", heavy).await.unwrap();
                 for into in [&mut after_signup, &mut after_own] {
-                    let s = run_once(em, addr, binary, env, vec![event.to_string()])
+                    let s = run_once(runner, probe, name, vec![p.event.to_string()])
                         .await
                         .unwrap();
                     into.push(s.init);
