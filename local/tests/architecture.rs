@@ -51,8 +51,8 @@ const SIDEWAYS: &[(&str, &str)] = &[];
 /// A dependency between two workspace crates: (from, to, kind).
 type Edge = (String, String, String);
 
-/// Every workspace crate's layer, and every dependency edge between them.
-fn edges() -> (BTreeMap<String, Layer>, Vec<Edge>) {
+/// The workspace's packages as `cargo metadata` reads them.
+fn metadata() -> Value {
     let out = std::process::Command::new(env!("CARGO"))
         .args([
             "metadata",
@@ -69,7 +69,12 @@ fn edges() -> (BTreeMap<String, Layer>, Vec<Edge>) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every workspace crate's layer, and every dependency edge between them.
+fn edges() -> (BTreeMap<String, Layer>, Vec<Edge>) {
+    let meta = metadata();
     let packages = meta["packages"].as_array().unwrap();
     let layers: BTreeMap<String, Layer> = packages
         .iter()
@@ -190,18 +195,7 @@ const NOT_IN_CORE: &[&str] = &[
 
 #[test]
 fn the_core_links_no_lambda_sdk_or_sqlite() {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(root())
-        .output()
-        .expect("cargo metadata");
-    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let meta = metadata();
     let declared = |name: &str| -> Vec<String> {
         let package = meta["packages"]
             .as_array()
@@ -267,6 +261,48 @@ const INSIDE_CORE: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// The core's services and their helpers take the repositories and ports
+/// they use, never the whole application state (which only the edge hands
+/// around): none of these names `state` or `AppState`.
+const TAKE_WHAT_THEY_USE: &[&str] = &[
+    "accounts.rs",
+    "avatars.rs",
+    "one_time.rs",
+    "profile_pdf.rs",
+    "outbox.rs",
+    "posts",
+    "rate_limit.rs",
+    "events.rs",
+    "tokens.rs",
+    "password.rs",
+    "repo",
+];
+
+#[test]
+fn core_services_take_what_they_use() {
+    let src = root().join("shared/src");
+    let mut refused = Vec::new();
+    for module in TAKE_WHAT_THEY_USE {
+        let files = rust_files(&src.join(module));
+        assert!(!files.is_empty(), "shared/src/{module} has no Rust files");
+        for file in files {
+            for (line, name) in crate_paths(&file) {
+                if name == "state" || name == "AppState" {
+                    refused.push(format!(
+                        "{}:{line}: crate::{name}",
+                        file.strip_prefix(root()).unwrap().display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "services that take the whole state:\n{}",
+        refused.join("\n")
+    );
+}
 
 /// `crate::x` names in the code (not the comments) of `path`.
 fn crate_paths(path: &Path) -> Vec<(usize, String)> {

@@ -255,19 +255,20 @@ async fn the_avatar_samples_run_through_their_handlers() {
             .decode(sample["body"].as_str().unwrap())
             .unwrap()
     };
-    shared::avatars::save_upload_record(
-        &state,
-        &ada,
-        &shared::avatars::UploadRecord {
-            key: key.clone(),
-            content_type: "image/png".into(),
-            content_length: png.len() as u64,
-            status: shared::avatars::UploadStatus::Pending,
-            reason: None,
-        },
-    )
-    .await
-    .unwrap();
+    state
+        .avatars
+        .save_upload_record(
+            &ada,
+            &shared::avatars::UploadRecord {
+                key: key.clone(),
+                content_type: "image/png".into(),
+                content_length: png.len() as u64,
+                status: shared::avatars::UploadStatus::Pending,
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
     state
         .blobs
         .put(
@@ -289,12 +290,7 @@ async fn the_avatar_samples_run_through_their_handlers() {
         None,
         "the upload is gone"
     );
-    assert!(
-        shared::avatars::upload_record(&state, &ada)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(state.avatars.upload_record(&ada).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -451,7 +451,10 @@ async fn landed_upload(r: &Rig) -> Fixture {
         )
         .await;
     assert_eq!(a.status, 201, "{}", a.text);
-    let record = shared::avatars::upload_record(r.state(), s(&f["user_id"]))
+    let record = r
+        .state()
+        .avatars
+        .upload_record(s(&f["user_id"]))
         .await
         .unwrap()
         .unwrap();

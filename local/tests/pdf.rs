@@ -159,12 +159,7 @@ async fn deleting_the_account_deletes_the_pdf() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(state.blobs.get(&key).await.unwrap().is_none());
-    assert!(
-        shared::profile_pdf::record(&state, &id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(state.pdfs.record(&id).await.unwrap().is_none());
 }
 
 /// A user with an avatar gets it drawn in the PDF (read back: an image

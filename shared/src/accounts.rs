@@ -5,8 +5,8 @@ use serde_json::json;
 use crate::domain::ClientInfo;
 use crate::domain::User;
 use crate::events::{USER_DELETED, UserEvent};
-use crate::repo::{AuditRepo, RepoError};
-use crate::state::AppState;
+use crate::outbox::Outbox;
+use crate::repo::{AuditRepo, RepoError, UserRepo};
 
 /// Deletes a user: the profile and its email and username claims go in one
 /// transaction with the `user.deleted` event and the audit entry (in the
@@ -17,7 +17,8 @@ use crate::state::AppState;
 /// deleted user, whose profile is gone. `Ok(false)`, with nothing written,
 /// when the account changed since `user` was read.
 pub async fn delete_account(
-    state: &AppState,
+    users: &UserRepo,
+    outbox: &Outbox,
     user: &User,
     actor_id: &str,
     client: &ClientInfo,
@@ -33,10 +34,9 @@ pub async fn delete_account(
         "admin.user.deleted"
     };
     let audit = AuditRepo::deletion_entry(action, Some(actor_id), &user.id, client)?;
-    state
-        .outbox
+    outbox
         .announce(event)?
         .and(audit)
-        .commit(|writes| state.users.delete(user, writes))
+        .commit(|writes| users.delete(user, writes))
         .await
 }

@@ -26,7 +26,10 @@ use crate::files::now_secs;
 use crate::ports::Served;
 use crate::ports::item_store::{Attrs, Change};
 use crate::service_error::StorageError;
-use crate::state::AppState;
+use std::sync::Arc;
+
+use crate::ports::{BlobStore, ItemStore};
+use crate::repo::UserRepo;
 
 /// How long avatar links work.
 pub const LINK_TTL: Duration = Duration::from_secs(600);
@@ -49,151 +52,6 @@ pub struct NewRendition {
     pub bytes: Vec<u8>,
 }
 
-/// Presigned links to the user's avatar, if there is one.
-pub async fn links(state: &AppState, user: &User) -> Result<Option<AvatarLinks>, StorageError> {
-    let Some(avatar) = &user.avatar else {
-        return Ok(None);
-    };
-    let url = state.blobs.presign_get(&avatar.key, LINK_TTL, None).await?;
-    let thumbnail_url = state
-        .blobs
-        .presign_get(&avatar.thumbnail_key, LINK_TTL, None)
-        .await?;
-    Ok(Some(AvatarLinks {
-        url,
-        thumbnail_url,
-        expires_at: OffsetDateTime::now_utc() + LINK_TTL,
-        content_type: avatar.content_type.clone(),
-        updated_at: avatar.updated_at,
-    }))
-}
-
-/// The user as they see themselves: their public view with avatar links.
-pub async fn public_user(
-    state: &AppState,
-    user: &User,
-) -> Result<crate::domain::PublicUser, StorageError> {
-    let mut public = crate::domain::PublicUser::from(user);
-    public.avatar = links(state, user).await?;
-    Ok(public)
-}
-
-/// Makes `renditions` (largest first) the user's avatar: blobs first, then
-/// the user record (conditional on its version, retried when someone else
-/// changed the user meanwhile), then the previous avatar's blobs go.
-/// `Ok(None)` when the user no longer exists (nothing is left behind).
-pub async fn install(
-    state: &AppState,
-    user_id: &str,
-    content_type: &str,
-    renditions: Vec<NewRendition>,
-) -> Result<Option<User>, StorageError> {
-    let [large, small] = <[NewRendition; 2]>::try_from(renditions)
-        .map_err(|_| StorageError::Bug("an avatar needs two renditions"))?;
-    let id = uuid::Uuid::now_v7().to_string();
-    let ext = if content_type == "image/png" {
-        "png"
-    } else {
-        "jpg"
-    };
-    let avatar = Avatar {
-        key: blob_keys::avatar_rendition(user_id, &id, large.side, ext),
-        thumbnail_key: blob_keys::avatar_rendition(user_id, &id, small.side, ext),
-        id,
-        content_type: content_type.to_owned(),
-        side: large.side,
-        thumbnail_side: small.side,
-        updated_at: OffsetDateTime::now_utc(),
-    };
-    let written = async {
-        for (key, r) in [(&avatar.key, large), (&avatar.thumbnail_key, small)] {
-            let served = Served::inline(
-                content_type,
-                &format!("avatar-{}.{ext}", r.side),
-                AVATAR_CACHE_CONTROL,
-            );
-            state.blobs.put(key, Bytes::from(r.bytes), &served).await?;
-        }
-        set_avatar(state, user_id, Some(avatar.clone())).await
-    }
-    .await;
-    match written {
-        Ok(Some((user, previous))) => {
-            if let Some(old) = previous {
-                delete_blobs(state, &old).await;
-            }
-            Ok(Some(user))
-        }
-        Ok(None) | Err(_) => {
-            // Not recorded: the new blobs must not linger.
-            delete_blobs(state, &avatar).await;
-            written.map(|_| None)
-        }
-    }
-}
-
-/// Removes the user's avatar: record first, then its blobs. `Ok(false)`
-/// when there was none.
-pub async fn remove(state: &AppState, user_id: &str) -> Result<bool, StorageError> {
-    let previous = match set_avatar(state, user_id, None).await? {
-        Some((_, previous)) => previous,
-        None => None,
-    };
-    state.store.delete(upload_record_key(user_id), None).await?;
-    match previous {
-        Some(old) => {
-            delete_blobs(state, &old).await;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
-}
-
-/// Sets the user's avatar with the profile's conditional write; returns the
-/// saved user and the avatar it replaced (`None` when the user is gone).
-async fn set_avatar(
-    state: &AppState,
-    user_id: &str,
-    avatar: Option<Avatar>,
-) -> Result<Option<(User, Option<Avatar>)>, StorageError> {
-    for _ in 0..5 {
-        let Some(mut user) = state.users.get(user_id).await? else {
-            return Ok(None);
-        };
-        if user.avatar == avatar {
-            return Ok(Some((user, None)));
-        }
-        let previous = std::mem::replace(&mut user.avatar, avatar.clone());
-        if let Some(saved) = state.users.save(&user).await? {
-            return Ok(Some((saved, previous)));
-        }
-    }
-    Err(StorageError::Contended)
-}
-
-async fn delete_blobs(state: &AppState, avatar: &Avatar) {
-    for key in avatar.keys() {
-        if let Err(e) = state.blobs.delete(key).await {
-            // Left under the user's folder; account deletion removes it.
-            tracing::warn!(error = %e, key, "avatar: could not delete a blob");
-        }
-    }
-}
-
-/// Deletes every avatar and upload object of a user (account deletion).
-pub async fn delete_all_for_user(state: &AppState, user_id: &str) -> Result<(), StorageError> {
-    for prefix in [
-        blob_keys::avatars_of(user_id),
-        blob_keys::uploads_of(user_id),
-    ] {
-        for key in state.blobs.list(&prefix).await? {
-            state.blobs.delete(&key).await?;
-        }
-    }
-    state.store.delete(upload_record_key(user_id), None).await?;
-    Ok(())
-}
-
 /// The latest presigned upload of a user and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadRecord {
@@ -214,91 +72,250 @@ pub enum UploadStatus {
     Rejected,
 }
 
-pub async fn upload_record(
-    state: &AppState,
-    user_id: &str,
-) -> Result<Option<UploadRecord>, StorageError> {
-    match state.store.get(&upload_record_key(user_id)).await? {
-        Some(item) => Ok(Some(crate::repo::from_item(item)?)),
-        None => Ok(None),
+/// The avatar service, over the stores it uses: the renditions and uploads
+/// in the blob store, the upload record and counters in the item store,
+/// the pointer on the user record.
+#[derive(Clone)]
+pub struct Avatars {
+    store: Arc<dyn ItemStore>,
+    blobs: Arc<dyn BlobStore>,
+    users: UserRepo,
+}
+
+impl Avatars {
+    pub fn new(store: Arc<dyn ItemStore>, blobs: Arc<dyn BlobStore>, users: UserRepo) -> Self {
+        Avatars {
+            store,
+            blobs,
+            users,
+        }
     }
-}
 
-/// Records a new pending upload (replacing an older one).
-pub async fn save_upload_record(
-    state: &AppState,
-    user_id: &str,
-    record: &UploadRecord,
-) -> Result<(), StorageError> {
-    let mut item: Attrs = crate::repo::to_item(record, &upload_record_key(user_id))?;
-    item.insert("expires_at".into(), json!(now_secs() + 86_400));
-    state.store.put(item, None).await?;
-    Ok(())
-}
+    /// Presigned links to the user's avatar, if there is one.
+    pub async fn links(&self, user: &User) -> Result<Option<AvatarLinks>, StorageError> {
+        let Some(avatar) = &user.avatar else {
+            return Ok(None);
+        };
+        let url = self.blobs.presign_get(&avatar.key, LINK_TTL, None).await?;
+        let thumbnail_url = self
+            .blobs
+            .presign_get(&avatar.thumbnail_key, LINK_TTL, None)
+            .await?;
+        Ok(Some(AvatarLinks {
+            url,
+            thumbnail_url,
+            expires_at: OffsetDateTime::now_utc() + LINK_TTL,
+            content_type: avatar.content_type.clone(),
+            updated_at: avatar.updated_at,
+        }))
+    }
 
-/// Marks the upload `key` rejected (unless a newer upload replaced it).
-pub async fn reject_upload(
-    state: &AppState,
-    user_id: &str,
-    key: &str,
-    reason: &str,
-) -> Result<(), StorageError> {
-    let result = state
-        .store
-        .update(
-            upload_record_key(user_id),
-            vec![
-                Change::Set("status".into(), json!(UploadStatus::Rejected)),
-                Change::Set("reason".into(), Value::from(reason)),
-            ],
-            Some(crate::ports::Condition::Equals(
-                "key".into(),
-                Value::from(key),
-            )),
-        )
+    /// The user as they see themselves: their public view with avatar links.
+    pub async fn public_user(
+        &self,
+        user: &User,
+    ) -> Result<crate::domain::PublicUser, StorageError> {
+        let mut public = crate::domain::PublicUser::from(user);
+        public.avatar = self.links(user).await?;
+        Ok(public)
+    }
+
+    /// Makes `renditions` (largest first) the user's avatar: blobs first, then
+    /// the user record (conditional on its version, retried when someone else
+    /// changed the user meanwhile), then the previous avatar's blobs go.
+    /// `Ok(None)` when the user no longer exists (nothing is left behind).
+    pub async fn install(
+        &self,
+        user_id: &str,
+        content_type: &str,
+        renditions: Vec<NewRendition>,
+    ) -> Result<Option<User>, StorageError> {
+        let [large, small] = <[NewRendition; 2]>::try_from(renditions)
+            .map_err(|_| StorageError::Bug("an avatar needs two renditions"))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let ext = if content_type == "image/png" {
+            "png"
+        } else {
+            "jpg"
+        };
+        let avatar = Avatar {
+            key: blob_keys::avatar_rendition(user_id, &id, large.side, ext),
+            thumbnail_key: blob_keys::avatar_rendition(user_id, &id, small.side, ext),
+            id,
+            content_type: content_type.to_owned(),
+            side: large.side,
+            thumbnail_side: small.side,
+            updated_at: OffsetDateTime::now_utc(),
+        };
+        let written = async {
+            for (key, r) in [(&avatar.key, large), (&avatar.thumbnail_key, small)] {
+                let served = Served::inline(
+                    content_type,
+                    &format!("avatar-{}.{ext}", r.side),
+                    AVATAR_CACHE_CONTROL,
+                );
+                self.blobs.put(key, Bytes::from(r.bytes), &served).await?;
+            }
+            self.set_avatar(user_id, Some(avatar.clone())).await
+        }
         .await;
-    match result {
-        Ok(_) | Err(crate::ports::StoreError::ConditionFailed) => Ok(()),
-        Err(e) => Err(e.into()),
+        match written {
+            Ok(Some((user, previous))) => {
+                if let Some(old) = previous {
+                    self.delete_blobs(&old).await;
+                }
+                Ok(Some(user))
+            }
+            Ok(None) | Err(_) => {
+                // Not recorded: the new blobs must not linger.
+                self.delete_blobs(&avatar).await;
+                written.map(|_| None)
+            }
+        }
     }
-}
 
-/// Clears the upload record once `key` is processed (unless a newer one replaced it).
-pub async fn finish_upload(state: &AppState, user_id: &str, key: &str) -> Result<(), StorageError> {
-    let mine = crate::ports::Condition::Equals("key".into(), Value::from(key));
-    match state
-        .store
-        .delete(upload_record_key(user_id), Some(mine))
-        .await
-    {
-        Ok(_) | Err(crate::ports::StoreError::ConditionFailed) => Ok(()),
-        Err(e) => Err(e.into()),
+    /// Removes the user's avatar: record first, then its blobs. `Ok(false)`
+    /// when there was none.
+    pub async fn remove(&self, user_id: &str) -> Result<bool, StorageError> {
+        let previous = match self.set_avatar(user_id, None).await? {
+            Some((_, previous)) => previous,
+            None => None,
+        };
+        self.store.delete(upload_record_key(user_id), None).await?;
+        match previous {
+            Some(old) => {
+                self.delete_blobs(&old).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
-}
 
-/// Counts one upload URL against the hourly limit: an atomic increment, so
-/// parallel requests can never exceed it. `Err(seconds to wait)` when over.
-pub async fn count_upload_url(
-    state: &AppState,
-    user_id: &str,
-) -> Result<Result<(), u64>, StorageError> {
-    let now = now_secs();
-    let hour = now / 3600;
-    let item = state
-        .store
-        .update(
-            crate::table_keys::avatar_url_counter(user_id, hour),
-            vec![
-                Change::Add("count".into(), 1),
-                Change::Set("expires_at".into(), json!((hour + 2) * 3600)),
-            ],
-            None,
-        )
-        .await?;
-    let count = item.get("count").and_then(Value::as_i64).unwrap_or(0);
-    if count > UPLOAD_URLS_PER_HOUR {
-        Ok(Err(((hour + 1) * 3600 - now).max(1) as u64))
-    } else {
-        Ok(Ok(()))
+    /// Sets the user's avatar with the profile's conditional write; returns the
+    /// saved user and the avatar it replaced (`None` when the user is gone).
+    async fn set_avatar(
+        &self,
+        user_id: &str,
+        avatar: Option<Avatar>,
+    ) -> Result<Option<(User, Option<Avatar>)>, StorageError> {
+        for _ in 0..5 {
+            let Some(mut user) = self.users.get(user_id).await? else {
+                return Ok(None);
+            };
+            if user.avatar == avatar {
+                return Ok(Some((user, None)));
+            }
+            let previous = std::mem::replace(&mut user.avatar, avatar.clone());
+            if let Some(saved) = self.users.save(&user).await? {
+                return Ok(Some((saved, previous)));
+            }
+        }
+        Err(StorageError::Contended)
+    }
+
+    async fn delete_blobs(&self, avatar: &Avatar) {
+        for key in avatar.keys() {
+            if let Err(e) = self.blobs.delete(key).await {
+                // Left under the user's folder; account deletion removes it.
+                tracing::warn!(error = %e, key, "avatar: could not delete a blob");
+            }
+        }
+    }
+
+    /// Deletes every avatar and upload object of a user (account deletion).
+    pub async fn delete_all_for_user(&self, user_id: &str) -> Result<(), StorageError> {
+        for prefix in [
+            blob_keys::avatars_of(user_id),
+            blob_keys::uploads_of(user_id),
+        ] {
+            for key in self.blobs.list(&prefix).await? {
+                self.blobs.delete(&key).await?;
+            }
+        }
+        self.store.delete(upload_record_key(user_id), None).await?;
+        Ok(())
+    }
+
+    pub async fn upload_record(&self, user_id: &str) -> Result<Option<UploadRecord>, StorageError> {
+        match self.store.get(&upload_record_key(user_id)).await? {
+            Some(item) => Ok(Some(crate::repo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records a new pending upload (replacing an older one).
+    pub async fn save_upload_record(
+        &self,
+        user_id: &str,
+        record: &UploadRecord,
+    ) -> Result<(), StorageError> {
+        let mut item: Attrs = crate::repo::to_item(record, &upload_record_key(user_id))?;
+        item.insert("expires_at".into(), json!(now_secs() + 86_400));
+        self.store.put(item, None).await?;
+        Ok(())
+    }
+
+    /// Marks the upload `key` rejected (unless a newer upload replaced it).
+    pub async fn reject_upload(
+        &self,
+        user_id: &str,
+        key: &str,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        let result = self
+            .store
+            .update(
+                upload_record_key(user_id),
+                vec![
+                    Change::Set("status".into(), json!(UploadStatus::Rejected)),
+                    Change::Set("reason".into(), Value::from(reason)),
+                ],
+                Some(crate::ports::Condition::Equals(
+                    "key".into(),
+                    Value::from(key),
+                )),
+            )
+            .await;
+        match result {
+            Ok(_) | Err(crate::ports::StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Clears the upload record once `key` is processed (unless a newer one replaced it).
+    pub async fn finish_upload(&self, user_id: &str, key: &str) -> Result<(), StorageError> {
+        let mine = crate::ports::Condition::Equals("key".into(), Value::from(key));
+        match self
+            .store
+            .delete(upload_record_key(user_id), Some(mine))
+            .await
+        {
+            Ok(_) | Err(crate::ports::StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Counts one upload URL against the hourly limit: an atomic increment, so
+    /// parallel requests can never exceed it. `Err(seconds to wait)` when over.
+    pub async fn count_upload_url(&self, user_id: &str) -> Result<Result<(), u64>, StorageError> {
+        let now = now_secs();
+        let hour = now / 3600;
+        let item = self
+            .store
+            .update(
+                crate::table_keys::avatar_url_counter(user_id, hour),
+                vec![
+                    Change::Add("count".into(), 1),
+                    Change::Set("expires_at".into(), json!((hour + 2) * 3600)),
+                ],
+                None,
+            )
+            .await?;
+        let count = item.get("count").and_then(Value::as_i64).unwrap_or(0);
+        if count > UPLOAD_URLS_PER_HOUR {
+            Ok(Err(((hour + 1) * 3600 - now).max(1) as u64))
+        } else {
+            Ok(Ok(()))
+        }
     }
 }

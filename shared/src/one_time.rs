@@ -32,10 +32,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::domain::User;
-use crate::ports::item_store::{Attrs, Condition, Index, Key, Query, SortKey, StoreError, Write};
+use crate::ports::item_store::{
+    Attrs, Condition, Index, ItemStore, Key, Query, SortKey, StoreError, Write,
+};
 use crate::repo::{RepoError, from_item};
 use crate::secrets::{new_token, token_hash};
-use crate::state::AppState;
 
 /// What a token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +169,7 @@ impl Valid {
 /// used (unknown, used, superseded, expired, another purpose, malformed,
 /// ended by a change of the account, or of an inactive or deleted account).
 pub async fn find(
-    state: &AppState,
+    store: &dyn ItemStore,
     purpose: Purpose,
     token: &str,
 ) -> Result<Option<Valid>, RepoError> {
@@ -181,7 +182,7 @@ pub async fn find(
         return Ok(None);
     }
     let hash = token_hash(token);
-    let Some(item) = state.store.get(&token_key(&hash)).await? else {
+    let Some(item) = store.get(&token_key(&hash)).await? else {
         return Ok(None);
     };
     if item.get("purpose").and_then(Value::as_str) != Some(purpose.as_str()) {
@@ -195,7 +196,7 @@ pub async fn find(
         pointer_key(user_id, purpose, &hash),
         crate::table_keys::user(user_id),
     ];
-    let mut found = state.store.get_many(&keys).await?.into_iter();
+    let mut found = store.get_many(&keys).await?.into_iter();
     let (current, user) = (found.next().flatten(), found.next().flatten());
     if current
         .as_ref()
@@ -227,13 +228,12 @@ pub async fn find(
 }
 
 /// The pointers of an account's revert links.
-async fn revert_pointers(state: &AppState, user_id: &str) -> Result<Vec<Attrs>, StoreError> {
+async fn revert_pointers(store: &dyn ItemStore, user_id: &str) -> Result<Vec<Attrs>, StoreError> {
     let prefix = format!("OTT#{}#", Purpose::RevertEmail.as_str());
     let mut found = Vec::new();
     let mut cursor = None;
     loop {
-        let page = state
-            .store
+        let page = store
             .query(
                 Query::new(Index::Primary, crate::table_keys::user_partition(user_id))
                     .sk(SortKey::BeginsWith(prefix.clone()))
@@ -254,9 +254,12 @@ async fn revert_pointers(state: &AppState, user_id: &str) -> Result<Vec<Attrs>, 
 /// owner's link was sent holds those, and the owner's revert must not be
 /// undone with them. Older links survive any revert, so a later link used
 /// first cannot disarm the owner's either: the oldest one always wins.
-pub async fn end_newer_reverts(state: &AppState, valid: &Valid) -> Result<Vec<Write>, StoreError> {
+pub async fn end_newer_reverts(
+    store: &dyn ItemStore,
+    valid: &Valid,
+) -> Result<Vec<Write>, StoreError> {
     let mut writes = Vec::new();
-    for pointer in revert_pointers(state, &valid.user.id).await? {
+    for pointer in revert_pointers(store, &valid.user.id).await? {
         let issued = pointer
             .get("issued_ms")
             .and_then(Value::as_i64)
@@ -286,7 +289,7 @@ pub async fn end_newer_reverts(state: &AppState, valid: &Valid) -> Result<Vec<Wr
 }
 
 /// Forgets every token of a user (account deletion); safe to repeat.
-pub async fn forget_user(state: &AppState, user_id: &str) -> Result<(), StoreError> {
+pub async fn forget_user(store: &dyn ItemStore, user_id: &str) -> Result<(), StoreError> {
     for purpose in [
         Purpose::VerifyEmail,
         Purpose::ResetPassword,
@@ -294,23 +297,23 @@ pub async fn forget_user(state: &AppState, user_id: &str) -> Result<(), StoreErr
         Purpose::SignIn,
     ] {
         let key = current_key(user_id, purpose);
-        if let Some(current) = state.store.get(&key).await? {
+        if let Some(current) = store.get(&key).await? {
             if let Some(hash) = current.get("hash").and_then(Value::as_str) {
-                state.store.delete(token_key(hash), None).await?;
+                store.delete(token_key(hash), None).await?;
             }
-            state.store.delete(key, None).await?;
+            store.delete(key, None).await?;
         }
     }
     // The kinds with a pointer per token: every one of them.
-    for pointer in revert_pointers(state, user_id).await? {
+    for pointer in revert_pointers(store, user_id).await? {
         if let Some(hash) = pointer.get("hash").and_then(Value::as_str) {
-            state.store.delete(token_key(hash), None).await?;
+            store.delete(token_key(hash), None).await?;
         }
         if let (Some(pk), Some(sk)) = (
             pointer.get("pk").and_then(Value::as_str),
             pointer.get("sk").and_then(Value::as_str),
         ) {
-            state.store.delete(Key::new(pk, sk), None).await?;
+            store.delete(Key::new(pk, sk), None).await?;
         }
     }
     Ok(())

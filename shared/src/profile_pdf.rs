@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::service_error::StorageError;
-use crate::state::AppState;
+use std::sync::Arc;
+
+use crate::ports::{BlobStore, ItemStore};
 
 /// The blob key of a user's profile PDF.
 pub fn blob_key(user_id: &str) -> String {
@@ -31,31 +33,41 @@ pub struct PdfRecord {
     pub generated_at: OffsetDateTime,
 }
 
-pub async fn record(state: &AppState, user_id: &str) -> Result<Option<PdfRecord>, StorageError> {
-    Ok(state
-        .store
-        .get(&record_key(user_id))
-        .await?
-        .map(crate::repo::from_item)
-        .transpose()?)
+/// The profile PDFs, over the stores they live in: the PDF in the blob
+/// store, its record in the item store.
+#[derive(Clone)]
+pub struct ProfilePdfs {
+    store: Arc<dyn ItemStore>,
+    blobs: Arc<dyn BlobStore>,
 }
 
-/// Records a PDF written to [`blob_key`] (after the blob, so a record never
-/// points at a PDF that is not there).
-pub async fn save_record(
-    state: &AppState,
-    user_id: &str,
-    record: &PdfRecord,
-) -> Result<(), StorageError> {
-    let item = crate::repo::to_item(record, &record_key(user_id))?;
-    state.store.put(item, None).await?;
-    Ok(())
-}
+impl ProfilePdfs {
+    pub fn new(store: Arc<dyn ItemStore>, blobs: Arc<dyn BlobStore>) -> Self {
+        ProfilePdfs { store, blobs }
+    }
 
-/// Removes the user's PDF and its record (account deletion); safe to repeat.
-pub async fn delete_for_user(state: &AppState, user_id: &str) -> Result<(), StorageError> {
-    // The record first: a record must never point at a missing PDF.
-    state.store.delete(record_key(user_id), None).await?;
-    state.blobs.delete(&blob_key(user_id)).await?;
-    Ok(())
+    pub async fn record(&self, user_id: &str) -> Result<Option<PdfRecord>, StorageError> {
+        Ok(self
+            .store
+            .get(&record_key(user_id))
+            .await?
+            .map(crate::repo::from_item)
+            .transpose()?)
+    }
+
+    /// Records a PDF written to [`blob_key`] (after the blob, so a record never
+    /// points at a PDF that is not there).
+    pub async fn save_record(&self, user_id: &str, record: &PdfRecord) -> Result<(), StorageError> {
+        let item = crate::repo::to_item(record, &record_key(user_id))?;
+        self.store.put(item, None).await?;
+        Ok(())
+    }
+
+    /// Removes the user's PDF and its record (account deletion); safe to repeat.
+    pub async fn delete_for_user(&self, user_id: &str) -> Result<(), StorageError> {
+        // The record first: a record must never point at a missing PDF.
+        self.store.delete(record_key(user_id), None).await?;
+        self.blobs.delete(&blob_key(user_id)).await?;
+        Ok(())
+    }
 }

@@ -6,10 +6,12 @@
 
 use std::sync::Arc;
 
+use crate::avatars::Avatars;
 use crate::config::Config;
 use crate::outbox::Outbox;
 use crate::ports::{BlobStore, ItemStore, Mailer, Ports, Queue};
 use crate::posts::PostsFeed;
+use crate::profile_pdf::ProfilePdfs;
 use crate::rate_limit::{AbuseLimits, LoginLimiter};
 use crate::repo::{AuditRepo, SessionRepo, ShopRepo, TaskRepo, UserRepo};
 use crate::tokens::TokenKeys;
@@ -32,6 +34,8 @@ pub struct AppState {
     pub outbox: Outbox,
     /// The cached posts feed (this process's copy lives here).
     pub posts: PostsFeed,
+    pub avatars: Avatars,
+    pub pdfs: ProfilePdfs,
     /// What the wiring keeps beside the ports for the process that built
     /// them, by type: the local server's embedded adapters (presigned blob
     /// URLs, the mail folder, the TTL sweeper). Empty in a function
@@ -63,6 +67,8 @@ impl AppState {
             abuse: AbuseLimits::new(store.clone(), &config),
             outbox: Outbox::new(store.clone(), queue.clone(), config.outbox_lease),
             posts: PostsFeed::new(store.clone(), &config),
+            avatars: Avatars::new(store.clone(), blobs.clone(), UserRepo::new(store.clone())),
+            pdfs: ProfilePdfs::new(store.clone(), blobs.clone()),
             store,
             blobs,
             queue,

@@ -85,34 +85,47 @@ fn accepted(message: &str) -> Result<Response<Body>, ApiError> {
     json_response(StatusCode::ACCEPTED, &json!({ "message": message }))
 }
 
-/// Runs a token's transaction: `writes[0]` saves the user; the token's
-/// writes come next. A failed save is a concurrent change (409); a failed
-/// token write means it was used meanwhile (the invalid-token 400);
+/// Runs a token's transaction with the event it announces and its audit
+/// entry: `writes[0]` saves the user; the token's writes come next, then
+/// the event's record and the audit entry, and the event is dispatched once
+/// it has all committed. A failed save is a concurrent change (409); a
+/// failed token write means it was used meanwhile (the invalid-token 400);
 /// `taken` names the index of a uniqueness claim (409 "taken").
 async fn commit(
     state: &AppState,
-    writes: Vec<Write>,
+    mut writes: Vec<Write>,
+    event: UserEvent,
+    audit: Write,
     taken: Option<usize>,
 ) -> Result<(), ApiError> {
-    match state.store.transact(writes).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { failed }) if !failed.is_empty() => {
-            if taken.is_some_and(|i| failed.contains(&i)) {
-                Err(ApiError::Conflict(
-                    "Another account uses this address now.".into(),
-                ))
-            } else if failed.iter().any(|&i| i != 0) {
-                // The token went meanwhile (a parallel use of the same link
-                // also moved the account's version): the link's answer.
-                Err(invalid())
-            } else {
-                Err(ApiError::Conflict(
-                    "The account changed meanwhile; try again.".into(),
-                ))
+    let transact = |announced: Vec<Write>| async move {
+        writes.extend(announced);
+        match state.store.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::TransactionCanceled { failed }) if !failed.is_empty() => {
+                if taken.is_some_and(|i| failed.contains(&i)) {
+                    Err(ApiError::Conflict(
+                        "Another account uses this address now.".into(),
+                    ))
+                } else if failed.iter().any(|&i| i != 0) {
+                    // The token went meanwhile (a parallel use of the same
+                    // link also moved the account's version): the link's answer.
+                    Err(invalid())
+                } else {
+                    Err(ApiError::Conflict(
+                        "The account changed meanwhile; try again.".into(),
+                    ))
+                }
             }
+            Err(e) => Err(e.into()),
         }
-        Err(e) => Err(e.into()),
-    }
+    };
+    state
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .commit(transact)
+        .await
 }
 
 #[derive(Deserialize)]
@@ -187,7 +200,7 @@ async fn verify(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     let (Some(token), Some(proof), true) = (body.token, proof, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let Some(valid) = one_time::find(state, Purpose::VerifyEmail, &token).await? else {
+    let Some(valid) = one_time::find(&*state.store, Purpose::VerifyEmail, &token).await? else {
         return Err(invalid());
     };
     let user = &valid.user;
@@ -218,15 +231,7 @@ async fn verify(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         &client,
         json!({ "admin_granted": admin, "password_set": new_password }),
     )?;
-    state
-        .outbox
-        .announce(event)?
-        .and(audit)
-        .commit(|announced| {
-            writes.extend(announced);
-            commit(state, writes, None)
-        })
-        .await?;
+    commit(state, writes, event, audit, None).await?;
     if new_password {
         clear_login_lock(state, user.email.as_str()).await;
     }
@@ -329,7 +334,7 @@ async fn reset_confirm(state: &AppState, req: &Request) -> Result<Response<Body>
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let Some(valid) = one_time::find(state, Purpose::ResetPassword, &token).await? else {
+    let Some(valid) = one_time::find(&*state.store, Purpose::ResetPassword, &token).await? else {
         return Err(invalid());
     };
     let user = &valid.user;
@@ -359,15 +364,7 @@ async fn reset_confirm(state: &AppState, req: &Request) -> Result<Response<Body>
         &client,
         json!({ "admin_granted": admin }),
     )?;
-    state
-        .outbox
-        .announce(event)?
-        .and(audit)
-        .commit(|announced| {
-            writes.extend(announced);
-            commit(state, writes, None)
-        })
-        .await?;
+    commit(state, writes, event, audit, None).await?;
     clear_login_lock(state, user.email.as_str()).await;
     Ok(no_content())
 }
@@ -463,7 +460,7 @@ async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body
     let (Some(token), Some(password), true) = (body.token, password, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let Some(valid) = one_time::find(state, Purpose::ChangeEmail, &token).await? else {
+    let Some(valid) = one_time::find(&*state.store, Purpose::ChangeEmail, &token).await? else {
         return Err(invalid());
     };
     let user = &valid.user;
@@ -504,15 +501,7 @@ async fn change_confirm(state: &AppState, req: &Request) -> Result<Response<Body
         &client_info(req),
         json!({ "admin_granted": admin }),
     )?;
-    state
-        .outbox
-        .announce(event)?
-        .and(audit)
-        .commit(|announced| {
-            writes.extend(announced);
-            commit(state, writes, Some(taken))
-        })
-        .await?;
+    commit(state, writes, event, audit, Some(taken)).await?;
     // Devices trusted under the address it left trust nothing now.
     clear_login_lock(state, user.email.as_str()).await;
     Ok(no_content())
@@ -538,7 +527,7 @@ async fn change_revert(state: &AppState, req: &Request) -> Result<Response<Body>
     else {
         return Err(ApiError::Validation(errors));
     };
-    let Some(valid) = one_time::find(state, Purpose::RevertEmail, &token).await? else {
+    let Some(valid) = one_time::find(&*state.store, Purpose::RevertEmail, &token).await? else {
         return Err(invalid());
     };
     let user = &valid.user;
@@ -568,7 +557,7 @@ async fn change_revert(state: &AppState, req: &Request) -> Result<Response<Body>
         (writes, Some(taken))
     };
     writes.extend(valid.consume());
-    writes.extend(one_time::end_newer_reverts(state, &valid).await?);
+    writes.extend(one_time::end_newer_reverts(&*state.store, &valid).await?);
     let event = UserEvent::new(
         USER_EMAIL_REVERTED,
         &user.id,
@@ -581,15 +570,7 @@ async fn change_revert(state: &AppState, req: &Request) -> Result<Response<Body>
         &client_info(req),
         json!({ "admin_granted": admin }),
     )?;
-    state
-        .outbox
-        .announce(event)?
-        .and(audit)
-        .commit(|announced| {
-            writes.extend(announced);
-            commit(state, writes, taken)
-        })
-        .await?;
+    commit(state, writes, event, audit, taken).await?;
     clear_login_lock(state, previous.as_str()).await;
     clear_login_lock(state, user.email.as_str()).await;
     Ok(no_content())

@@ -127,7 +127,15 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                     "You cannot delete yourself here; use DELETE /users/me.".into(),
                 ));
             }
-            if !shared::accounts::delete_account(state, &user, &caller.user_id, &client).await? {
+            if !shared::accounts::delete_account(
+                &state.users,
+                &state.outbox,
+                &user,
+                &caller.user_id,
+                &client,
+            )
+            .await?
+            {
                 return Err(ApiError::Conflict(
                     "The user changed meanwhile; try again.".into(),
                 ));

@@ -56,7 +56,7 @@ pub async fn sign_in(state: &AppState, req: &Request) -> Result<Response<Body>, 
         )]));
     };
     let invalid = || ApiError::BadRequest(one_time::INVALID.into());
-    let Some(valid) = one_time::find(state, Purpose::SignIn, &token).await? else {
+    let Some(valid) = one_time::find(&*state.store, Purpose::SignIn, &token).await? else {
         return Err(invalid());
     };
     let client = client_info(req);

@@ -16,7 +16,6 @@ use edge::ApiError;
 use image_pipeline::InstallError;
 use image_pipeline::pipeline::{self, MAX_UPLOAD_BYTES};
 use shared::AppState;
-use shared::avatars;
 
 pub async fn handle(state: Arc<AppState>, event: S3Event) -> Result<(), ApiError> {
     for record in event.records {
@@ -40,10 +39,10 @@ pub async fn process_upload(state: &AppState, key: &str) -> Result<(), ApiError>
     };
     let outcome = check_and_install(state, user_id, key, &blob.bytes, &blob.content_type).await;
     match outcome {
-        Ok(()) => avatars::finish_upload(state, user_id, key).await?,
+        Ok(()) => state.avatars.finish_upload(user_id, key).await?,
         Err(Refused(reason)) => {
             tracing::info!(key, reason, "media-process: upload rejected");
-            avatars::reject_upload(state, user_id, key, &reason).await?;
+            state.avatars.reject_upload(user_id, key, &reason).await?;
         }
         Err(Failed(e)) => return Err(e),
     }
@@ -64,7 +63,9 @@ async fn check_and_install(
     bytes: &[u8],
     stored_type: &str,
 ) -> Result<(), Outcome> {
-    let record = avatars::upload_record(state, user_id)
+    let record = state
+        .avatars
+        .upload_record(user_id)
         .await
         .map_err(|e| Failed(e.into()))?
         .filter(|r| r.key == key)

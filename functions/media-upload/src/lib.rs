@@ -46,7 +46,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         "POST /users/me/avatar/upload-url" => upload_url(state, req, &user().await?).await,
         "GET /users/me/avatar" | "GET /media/avatar" => show(state, &user().await?).await,
         "DELETE /users/me/avatar" | "DELETE /media/avatar" => {
-            avatars::remove(state, &user().await?.id).await?;
+            state.avatars.remove(&user().await?.id).await?;
             Ok(no_content())
         }
         _ => Err(ApiError::NoRoute),
@@ -97,8 +97,8 @@ pub struct AvatarView {
 }
 
 async fn view(state: &AppState, user: &User) -> Result<Option<AvatarView>, ApiError> {
-    let links = avatars::links(state, user).await?;
-    let upload = avatars::upload_record(state, &user.id).await?;
+    let links = state.avatars.links(user).await?;
+    let upload = state.avatars.upload_record(&user.id).await?;
     let (status, reason) = match upload {
         Some(UploadRecord {
             status: UploadStatus::Pending,
@@ -252,22 +252,23 @@ async fn upload_url(
         Some(n) => Some(n),
     };
     let (content_type, content_length) = fields.finish((content_type, content_length))?;
-    if let Err(retry_after_secs) = avatars::count_upload_url(state, &user.id).await? {
+    if let Err(retry_after_secs) = state.avatars.count_upload_url(&user.id).await? {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let key = shared::blob_keys::upload(&user.id, uuid::Uuid::new_v4());
-    avatars::save_upload_record(
-        state,
-        &user.id,
-        &UploadRecord {
-            key: key.clone(),
-            content_type: content_type.clone(),
-            content_length,
-            status: UploadStatus::Pending,
-            reason: None,
-        },
-    )
-    .await?;
+    state
+        .avatars
+        .save_upload_record(
+            &user.id,
+            &UploadRecord {
+                key: key.clone(),
+                content_type: content_type.clone(),
+                content_length,
+                status: UploadStatus::Pending,
+                reason: None,
+            },
+        )
+        .await?;
     let url = state
         .blobs
         .presign_put(&key, &content_type, content_length, avatars::UPLOAD_URL_TTL)

@@ -47,7 +47,9 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
         }
         "GET /pdf/generate" => download(state, &user).await,
         "GET /users/me/pdf" => {
-            let record = profile_pdf::record(state, &user.id)
+            let record = state
+                .pdfs
+                .record(&user.id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             link(state, &user, record, false, StatusCode::OK).await
@@ -82,7 +84,7 @@ async fn current(
     reuse: bool,
 ) -> Result<(PdfRecord, Option<Bytes>), ApiError> {
     if reuse
-        && let Some(record) = profile_pdf::record(state, &user.id).await?
+        && let Some(record) = state.pdfs.record(&user.id).await?
         && record.profile_version == user.version
     {
         return Ok((record, None));
@@ -119,7 +121,7 @@ async fn current(
             &Served::inline("application/pdf", "profile.pdf", "private, no-cache"),
         )
         .await?;
-    profile_pdf::save_record(state, &user.id, &record).await?;
+    state.pdfs.save_record(&user.id, &record).await?;
     Ok((record, Some(bytes)))
 }
 

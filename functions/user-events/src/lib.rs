@@ -369,15 +369,15 @@ async fn apply(state: &AppState, event: &UserEvent) -> Result<(), ConsumeError> 
             // Possibly many items: done here, retried on failure, rather
             // than inside the user's DELETE request.
             state.tasks.delete_all(&event.user_id).await?;
-            shared::profile_pdf::delete_for_user(state, &event.user_id).await?;
-            shared::avatars::delete_all_for_user(state, &event.user_id).await?;
+            state.pdfs.delete_for_user(&event.user_id).await?;
+            state.avatars.delete_all_for_user(&event.user_id).await?;
             state.shop.erase_orders(&event.user_id).await?;
             state.sessions.delete_all(&event.user_id).await?;
             state.audit.delete_for_user(&event.user_id).await?;
             if let Some(email) = event.data["email"].as_str() {
                 state.login_limiter.forget(email, &event.user_id).await?;
             }
-            shared::one_time::forget_user(state, &event.user_id).await?;
+            shared::one_time::forget_user(&*state.store, &event.user_id).await?;
             Ok(())
         }
         other => {

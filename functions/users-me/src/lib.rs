@@ -41,10 +41,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
     let user = edge::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
         "GET /users/me" | "GET /profile/me" => Ok(with_etag(
-            json(
-                StatusCode::OK,
-                &shared::avatars::public_user(state, &user).await?,
-            )?,
+            json(StatusCode::OK, &state.avatars.public_user(&user).await?)?,
             user.version,
         )),
         "PATCH /users/me" | "POST /users/createprofile" => {
@@ -168,10 +165,7 @@ async fn edit(
         }
     };
     Ok(with_etag(
-        json(
-            StatusCode::OK,
-            &shared::avatars::public_user(state, &saved).await?,
-        )?,
+        json(StatusCode::OK, &state.avatars.public_user(&saved).await?)?,
         saved.version,
     ))
 }
@@ -192,7 +186,9 @@ async fn delete(state: &AppState, req: &Request, user: &User) -> Result<Response
     if password::verify(password, Some(user.password_hash.clone())).await? == Verdict::Invalid {
         return Err(ApiError::field("password", "is incorrect"));
     }
-    if !shared::accounts::delete_account(state, user, &user.id, &client).await? {
+    if !shared::accounts::delete_account(&state.users, &state.outbox, user, &user.id, &client)
+        .await?
+    {
         return Err(ApiError::Conflict(
             "The account changed meanwhile; try again.".into(),
         ));
@@ -236,7 +232,7 @@ async fn export(state: &AppState, user: &User) -> Result<Response<Body>, ApiErro
         StatusCode::OK,
         &json!({
             "exported_at": time::OffsetDateTime::now_utc().unix_timestamp(),
-            "user": shared::avatars::public_user(state, user).await?,
+            "user": state.avatars.public_user(user).await?,
             "sessions": sessions,
             "settings": settings,
             "audit": audit,

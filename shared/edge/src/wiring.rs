@@ -169,26 +169,15 @@ pub fn only(state: &Arc<AppState>, allowed: PortSet) -> Arc<AppState> {
     if !allowed.mailer {
         ports.mailer = refused::<dyn Mailer>("ses");
     }
+    // Everything over the ports is built anew (a service holding a refused
+    // port must refuse too); the posts cache stays the server's own when the
+    // store does, so a view sees what the others fill (no function without
+    // the store uses it).
+    let mut view = AppState::clone(&state.over(ports));
     if allowed.store {
-        // The repositories and caches over the store stay the server's own
-        // (a view must see the posts cache the others fill); only the
-        // ports and what is built over the refused ones change.
-        let mut view = AppState::clone(state);
-        view.blobs = ports.blobs;
-        view.mailer = ports.mailer;
-        if !allowed.queue {
-            view.outbox = shared::outbox::Outbox::new(
-                view.store.clone(),
-                ports.queue.clone(),
-                view.config.outbox_lease,
-            );
-        }
-        view.queue = ports.queue;
-        return Arc::new(view);
+        view.posts = state.posts.clone();
     }
-    // No store: everything built over it goes too (no function without the
-    // store uses the posts cache this drops).
-    state.over(ports)
+    Arc::new(view)
 }
 
 /// The same state with every port wrapped to fail where `faults` says (the

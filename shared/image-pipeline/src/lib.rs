@@ -9,7 +9,7 @@
 pub mod hostile;
 pub mod pipeline;
 
-use shared::avatars::{self, NewRendition};
+use shared::avatars::NewRendition;
 use shared::domain::User;
 use shared::service_error::StorageError;
 
@@ -49,7 +49,9 @@ pub async fn process_and_install(
             bytes: r.bytes,
         })
         .collect();
-    avatars::install(state, user_id, processed.content_type, renditions)
+    state
+        .avatars
+        .install(user_id, processed.content_type, renditions)
         .await?
         .ok_or(InstallError::AccountGone)
 }
