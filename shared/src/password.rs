@@ -35,13 +35,12 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 /// argon2id's 19 MiB working set, kept between hashes instead of allocated
 /// for each one.
 ///
-/// argon2's own `hash_password` allocates the set per call. With glibc's
-/// default malloc the freed set stayed in the thread's arena (a process grew
-/// to ~300 MB after 40 signups, enough to kill a 256 MB Lambda); mapped and
-/// zero-filled afresh for each call, a hash took 27 ms against 13 ms with a
-/// reused set (release build, same machine). Reusing the set does neither: a
-/// process holds one set per hash running at once (a Lambda: one), and keeps
-/// at most [`IDLE_KEPT`] idle ones, so memory stays bounded by concurrency.
+/// argon2's own `hash_password` allocates the set per call, which either
+/// grew the process without bound (glibc kept the freed sets) or doubled a
+/// hash's time (a fresh mapping each call; BENCHMARKS.md, "Why the code is
+/// the way it is"). A process holds one set per hash running at once (a
+/// Lambda: one), and keeps at most [`IDLE_KEPT`] idle ones, so memory stays
+/// bounded by concurrency.
 ///
 /// Each set is its own anonymous mapping (memmap2), returned to the OS when
 /// dropped. The kernel hands its pages over zero-filled, so a new set is
@@ -100,12 +99,9 @@ mod working_memory {
     /// before it is first written. 19 MiB in 4 KiB pages is 4,864 page
     /// faults, which a fresh process's first hash paid; in 2 MiB pages it is
     /// ten, and argon2's data-dependent reads across the set then miss the
-    /// TLB less. Measured with one release binary, THP `never` against
-    /// `madvise` (the usual default): a hash 16.6 → 13.9 ms, a fresh
-    /// process's first verification +10.0 → +5.8 ms over its second
-    /// (`bench --bin first-use`). Where the kernel does not honour the hint
-    /// (THP `never`, or built without it) nothing changes, and a refusal is
-    /// no reason not to hash.
+    /// TLB less (faster hashes and first verifications: BENCHMARKS.md, "Why
+    /// the code is the way it is"). Where the kernel does not honour the
+    /// hint nothing changes, and a refusal is no reason not to hash.
     #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
     fn advise_huge_pages(map: &memmap2::MmapMut) {
         #[cfg(target_os = "linux")]
@@ -196,10 +192,9 @@ fn argon2() -> Argon2<'static> {
 /// allocating a second. Once a set exists this is one atomic load. Call it
 /// inside a Tokio runtime (a handler always is).
 ///
-/// Not done at init on purpose: measured, a background thread filling
-/// 19 MiB (and building zxcvbn's dictionaries) during init made init
-/// 3.6–5.8× hello-world's instead of ~1.4×, and was a cost for every route
-/// of the function, not just the ones that hash.
+/// Not done at init on purpose: it would be a cost for every route of the
+/// function, not just the ones that hash (it made init several times
+/// hello-world's; BENCHMARKS.md, "Why the code is the way it is").
 pub fn prepare_working_set() {
     if working_memory::live() == 0 {
         drop(tokio::task::spawn_blocking(working_memory::prepare));

@@ -23,11 +23,8 @@ pub struct Authenticated {
 /// reset, deactivation and deletion take effect at once. The role
 /// is the user's current one, so a demotion does too. Fails closed.
 pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Authenticated, ApiError> {
-    // Signature and claims first: a forged or expired token costs no read.
-    // (Starting the read before the ~30 µs signature check was tried: the
-    // embedded store's point read is now ~7 µs on this thread, and against
-    // DynamoDB's milliseconds the overlap is noise, while it decoded every
-    // token twice.)
+    // Signature and claims first: a forged or expired token costs no read
+    // (overlapping the two was tried and gained nothing; BENCHMARKS.md).
     let claims = state.tokens.verify(token).map_err(|e| {
         tracing::info!(reason = %e, "access token rejected");
         ApiError::Unauthorized(INVALID_TOKEN)
