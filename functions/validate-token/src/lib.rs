@@ -10,7 +10,7 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use edge::ApiError;
 use edge::auth::{bearer, verify_access_token};
-use edge::http::{allow, json, json_body, respond};
+use edge::http::{Caller, allow, json, json_body, respond};
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -39,16 +39,9 @@ pub struct AuthorizerResponse {
     pub is_authorized: bool,
     /// Passed to the integration as `requestContext.authorizer.lambda`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context: Option<AuthContext>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuthContext {
-    pub user_id: String,
-    pub email: String,
-    /// The user's role now (not when the token was issued).
-    pub role: String,
-    pub session_id: String,
+    /// The caller as every protected handler reads it back
+    /// ([`Caller::from_request`]): one type on both sides of the gateway.
+    pub context: Option<Caller>,
 }
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
@@ -119,12 +112,7 @@ pub async fn authorize(
     match verify_access_token(state, token).await {
         Ok(a) => Ok(AuthorizerResponse {
             is_authorized: true,
-            context: Some(AuthContext {
-                user_id: a.claims.sub,
-                email: a.user.email.as_str().to_owned(),
-                role: a.user.role.as_str().to_owned(),
-                session_id: a.claims.sid,
-            }),
+            context: Some(a.caller()),
         }),
         Err(ApiError::Unauthorized(_)) => Ok(deny),
         Err(e) => {

@@ -17,6 +17,20 @@ pub struct Authenticated {
     pub user: User,
 }
 
+impl Authenticated {
+    /// The caller this token speaks for, as the authorizer hands it to the
+    /// protected handlers: the user's role and address now, not when the
+    /// token was issued.
+    pub fn caller(&self) -> crate::http::Caller {
+        crate::http::Caller {
+            user_id: self.claims.sub.clone(),
+            email: self.user.email.as_str().to_owned(),
+            role: self.user.role,
+            session_id: self.claims.sid.clone(),
+        }
+    }
+}
+
 /// Verifies a bearer token's signature and claims, then that its session is
 /// still live (not revoked, not before the user's session cut-off) and its
 /// user still exists and is active: logout, logout-all, password change or

@@ -6,8 +6,8 @@ use headers::{ETag, HeaderMapExt, IfMatch};
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, FieldError};
 use shared::domain::Role;
@@ -201,8 +201,12 @@ pub fn allow(req: &Request, methods: &[Method]) -> Result<(), ApiError> {
     }
 }
 
+// One type on both sides of the gateway: the authorizer's `context`
+// (`validate_token::AuthorizerResponse`) and what every protected handler
+// reads back from `requestContext.authorizer.lambda`. (A `//` comment: the
+// doc comment below is the API document's description.)
 /// The caller, as the authorizer established it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Caller {
     pub user_id: String,
     pub email: String,
