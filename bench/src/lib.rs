@@ -76,12 +76,12 @@ pub fn unlimited_config(dir: &std::path::Path) -> shared::Config {
 /// Lifts the login, sign-up and reset limits: a benchmark makes far more
 /// attempts from one address than a client may.
 pub fn lift_limits(config: &mut shared::Config) {
-    config.login_max_failures_per_account = u32::MAX;
-    config.login_max_failures_per_ip = u32::MAX;
-    config.login_max_failures_per_client = u32::MAX;
-    config.signups_per_ip_per_hour = u32::MAX;
-    config.resets_per_email_per_hour = u32::MAX;
-    config.resets_per_ip_per_hour = u32::MAX;
+    config.login_max_failures_per_account = u32::MAX.into();
+    config.login_max_failures_per_ip = u32::MAX.into();
+    config.login_max_failures_per_client = u32::MAX.into();
+    config.signups_per_ip_per_hour = u32::MAX.into();
+    config.resets_per_email_per_hour = u32::MAX.into();
+    config.resets_per_ip_per_hour = u32::MAX.into();
 }
 
 /// An embedded state in a fresh folder with one user signed up, login

@@ -248,8 +248,7 @@ pub fn function_env(
     let mut env: Vec<(String, String)> = config
         .to_env()
         .into_iter()
-        .filter(|(k, _)| *k != "JWT_PUBLIC_JWKS")
-        .map(|(k, v)| (k.to_owned(), v))
+        .filter(|(k, _)| k != "JWT_PUBLIC_JWKS")
         .collect();
     // The keys that verify, for the processes that do not sign; the
     // signing key (the data folder's, when none is configured) for the ones

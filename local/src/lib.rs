@@ -263,8 +263,8 @@ pub const TEMPLATE_VARIABLES: &[&str] = &[
 pub fn sam_env(config: &Config) -> serde_json::Value {
     let mut vars = serde_json::Map::new();
     for (name, value) in config.to_env() {
-        if TEMPLATE_VARIABLES.contains(&name) {
-            vars.insert(name.to_owned(), serde_json::Value::String(value));
+        if TEMPLATE_VARIABLES.contains(&name.as_str()) {
+            vars.insert(name, serde_json::Value::String(value));
         }
     }
     vars.insert("RUST_LOG".into(), "info".into());

@@ -152,7 +152,7 @@ async fn ten_parallel_refreshes_with_one_token_exactly_one_wins() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reusing_a_rotated_token_after_the_grace_window_revokes_the_session() {
     let s = server_with(|mut c| {
-        c.refresh_reuse_grace = Duration::from_secs(0);
+        c.refresh_reuse_grace = Duration::from_secs(0).into();
         c
     })
     .await;
@@ -640,7 +640,7 @@ async fn admin_lists_users_with_cursor_search_and_filter() {
 #[tokio::test(flavor = "multi_thread")]
 async fn too_many_failed_logins_get_429_until_the_window_ends() {
     let s = server_with(|mut c| {
-        c.login_max_failures_per_account = 3;
+        c.login_max_failures_per_account = 3.into();
         c
     })
     .await;
@@ -673,8 +673,8 @@ async fn too_many_failed_logins_get_429_until_the_window_ends() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_failure_window_expires_by_itself() {
     let s = server_with(|mut c| {
-        c.login_max_failures_per_account = 2;
-        c.login_failure_window = Duration::from_secs(2);
+        c.login_max_failures_per_account = 2.into();
+        c.login_failure_window = Duration::from_secs(2).into();
         c
     })
     .await;
@@ -845,7 +845,7 @@ async fn deleting_an_account_leaves_nothing_of_the_user_behind() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_flow_writes_its_audit_entry() {
     let s = server_with(|mut c| {
-        c.refresh_reuse_grace = Duration::from_secs(0);
+        c.refresh_reuse_grace = Duration::from_secs(0).into();
         c
     })
     .await;

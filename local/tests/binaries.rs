@@ -78,8 +78,8 @@ async fn a_busy_function_scales_out() {
     // Six logins at once from one client are more than the login limit
     // lets through; the limit is not what this test is about.
     let s = TestServer::start_with(|mut c| {
-        c.login_max_failures_per_client = 100;
-        c.login_max_failures_per_ip = 100;
+        c.login_max_failures_per_client = 100.into();
+        c.login_max_failures_per_ip = 100.into();
         c
     })
     .await;

@@ -22,7 +22,7 @@ struct Counted {
 impl Counted {
     async fn start(backend: TestBackend, conceal: bool) -> Counted {
         let base = TestServer::start_on_with(backend, |mut c| {
-            c.signup_conceals_existing = conceal;
+            c.signup_conceals_existing = conceal.into();
             c
         })
         .await;

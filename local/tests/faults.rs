@@ -82,7 +82,7 @@ impl Rig {
             c.admin_emails = vec![ADMIN.into()];
             // A sender that failed half-way holds an outbox record this
             // long; `settle` waits it out.
-            c.outbox_lease = Duration::from_secs(1);
+            c.outbox_lease = Duration::from_secs(1).into();
             c
         })
         .await;

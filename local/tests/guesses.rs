@@ -13,7 +13,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 async fn fifty_parallel_wrong_guesses_verify_at_most_the_limit(b: TestBackend) {
     let _turn = ONE_AT_A_TIME.lock().await;
     let s = TestServer::start_on_with(b, |mut c| {
-        c.login_max_failures_per_client = 5;
+        c.login_max_failures_per_client = 5.into();
         c
     })
     .await;

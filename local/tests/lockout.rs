@@ -58,8 +58,8 @@ async fn settle() {
 
 async fn a_trusted_device_is_never_locked_by_strangers(b: TestBackend) {
     let s = server(b, |mut c| {
-        c.login_max_failures_per_client = 3;
-        c.login_max_failures_per_account = 6;
+        c.login_max_failures_per_client = 3.into();
+        c.login_max_failures_per_account = 6.into();
         c
     })
     .await;
@@ -101,7 +101,7 @@ async fn a_trusted_device_is_never_locked_by_strangers(b: TestBackend) {
 
 async fn a_locked_owner_gets_in_by_the_mailed_link(b: TestBackend) {
     let s = server(b, |mut c| {
-        c.login_max_failures_per_account = 6;
+        c.login_max_failures_per_account = 6.into();
         c
     })
     .await;
@@ -163,8 +163,8 @@ async fn a_locked_owner_gets_in_by_the_mailed_link(b: TestBackend) {
 /// never refused; its failures still are.
 async fn successes_do_not_count(b: TestBackend) {
     let s = server(b, |mut c| {
-        c.login_max_failures_per_ip = 5;
-        c.login_max_failures_per_client = 5;
+        c.login_max_failures_per_ip = 5.into();
+        c.login_max_failures_per_client = 5.into();
         c
     })
     .await;
@@ -191,8 +191,8 @@ async fn successes_do_not_count(b: TestBackend) {
 /// owner's trusted device has an allowance of its own.
 async fn a_stranger_cannot_stop_the_owners_reset(b: TestBackend) {
     let s = server(b, |mut c| {
-        c.resets_per_email_per_hour = 2;
-        c.resets_per_ip_per_hour = 100;
+        c.resets_per_email_per_hour = 2.into();
+        c.resets_per_ip_per_hour = 100.into();
         c
     })
     .await;

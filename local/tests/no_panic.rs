@@ -52,8 +52,8 @@ fn world(backend: TestBackend) -> &'static World {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut config = rt.block_on(edge::testing::config(backend, dir.path()));
-        config.login_max_failures_per_account = 1_000_000;
-        config.login_max_failures_per_ip = 1_000_000;
+        config.login_max_failures_per_account = 1_000_000.into();
+        config.login_max_failures_per_ip = 1_000_000.into();
         config.admin_emails = vec![ADMIN.into()];
         let posts = rt
             .block_on(local::sample_posts::SamplePosts::start())

@@ -123,8 +123,8 @@ fn feed_config(upstream: &Upstream, fresh: Duration) -> impl FnOnce(Config) -> C
     let url = upstream.url();
     move |mut c: Config| {
         c.posts_api_url = Some(url);
-        c.posts_fresh = fresh;
-        c.posts_upstream_timeout = Duration::from_millis(400);
+        c.posts_fresh = fresh.into();
+        c.posts_upstream_timeout = Duration::from_millis(400).into();
         c.admin_emails = vec![ADMIN.into()];
         c
     }

@@ -347,8 +347,8 @@ async fn email_change_moves_the_claim_and_loses_a_race(b: TestBackend) {
 
 async fn a_stranger_cannot_lock_the_owner_out(b: TestBackend) {
     let s = server(b, |mut c| {
-        c.login_max_failures_per_client = 3;
-        c.login_max_failures_per_account = 6;
+        c.login_max_failures_per_client = 3.into();
+        c.login_max_failures_per_account = 6.into();
         c
     })
     .await;
@@ -457,7 +457,7 @@ async fn logout_all_is_one_write_for_any_number_of_sessions(b: TestBackend) {
 
 async fn the_session_cap_holds(b: TestBackend) {
     let s = server(b, |mut c| {
-        c.max_sessions_per_user = 5;
+        c.max_sessions_per_user = 5.into();
         c
     })
     .await;
@@ -483,9 +483,9 @@ async fn the_session_cap_holds(b: TestBackend) {
 
 async fn signups_and_resets_are_limited_per_client(b: TestBackend) {
     let s = server(b, |mut c| {
-        c.signups_per_ip_per_hour = 3;
-        c.resets_per_email_per_hour = 2;
-        c.resets_per_ip_per_hour = 3;
+        c.signups_per_ip_per_hour = 3.into();
+        c.resets_per_email_per_hour = 2.into();
+        c.resets_per_ip_per_hour = 3.into();
         c
     })
     .await;

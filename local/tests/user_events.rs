@@ -81,7 +81,7 @@ impl Mailer for CountingMailer {
 
 fn with_queue(state: &Arc<AppState>, queue: Arc<dyn Queue>) -> Arc<AppState> {
     let mut s = (**state).clone();
-    s.outbox = Outbox::new(s.store.clone(), queue.clone(), s.config.outbox_lease);
+    s.outbox = Outbox::new(s.store.clone(), queue.clone(), *s.config.outbox_lease);
     s.queue = queue;
     Arc::new(s)
 }

@@ -239,9 +239,9 @@ impl LoginLimiter {
         LoginLimiter {
             limits: Limits::new(store.clone()),
             store,
-            per_client: i64::from(config.login_max_failures_per_client),
-            per_account: i64::from(config.login_max_failures_per_account),
-            per_ip: i64::from(config.login_max_failures_per_ip),
+            per_client: i64::from(*config.login_max_failures_per_client),
+            per_account: i64::from(*config.login_max_failures_per_account),
+            per_ip: i64::from(*config.login_max_failures_per_ip),
             window: config.login_failure_window.as_secs() as i64,
         }
     }
@@ -392,10 +392,10 @@ impl AbuseLimits {
     pub fn new(store: Arc<dyn ItemStore>, config: &Config) -> Self {
         AbuseLimits {
             limits: Limits::new(store),
-            signups_per_ip: i64::from(config.signups_per_ip_per_hour),
-            resets_per_email: i64::from(config.resets_per_email_per_hour),
-            resets_per_ip: i64::from(config.resets_per_ip_per_hour),
-            mails_per_user: i64::from(config.verification_mails_per_hour),
+            signups_per_ip: i64::from(*config.signups_per_ip_per_hour),
+            resets_per_email: i64::from(*config.resets_per_email_per_hour),
+            resets_per_ip: i64::from(*config.resets_per_ip_per_hour),
+            mails_per_user: i64::from(*config.verification_mails_per_hour),
         }
     }
 

@@ -65,7 +65,7 @@ impl AppState {
             shop: ShopRepo::new(store.clone()),
             login_limiter: LoginLimiter::new(store.clone(), &config),
             abuse: AbuseLimits::new(store.clone(), &config),
-            outbox: Outbox::new(store.clone(), queue.clone(), config.outbox_lease),
+            outbox: Outbox::new(store.clone(), queue.clone(), *config.outbox_lease),
             posts: PostsFeed::new(store.clone(), &config),
             avatars: Avatars::new(store.clone(), blobs.clone(), UserRepo::new(store.clone())),
             pdfs: ProfilePdfs::new(store.clone(), blobs.clone()),

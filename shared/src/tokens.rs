@@ -173,7 +173,7 @@ impl TokenKeys {
                     config.jwt_previous_jwks.as_deref(),
                     &config.jwt_issuer,
                     &config.jwt_audience,
-                    config.access_token_ttl,
+                    *config.access_token_ttl,
                 );
             }
             (None, Backend::Aws) => return Err(KeyError::Missing),
@@ -197,7 +197,7 @@ impl TokenKeys {
             config.jwt_previous_jwks.as_deref(),
             &config.jwt_issuer,
             &config.jwt_audience,
-            config.access_token_ttl,
+            *config.access_token_ttl,
         )?;
         // Where the verifiers' keys are configured too (on AWS, every
         // function gets them), a signing key they do not list would mint

@@ -303,7 +303,7 @@ fn profile(me: &std::path::Path, runs: usize) -> String {
     });
     // On moto: the login account in a provisioned table, and its
     // configuration passed to the children as a function's environment.
-    let moto: Option<Vec<(&'static str, String)>> = edge::testing::moto_endpoint().map(|_| {
+    let moto: Option<Vec<(String, String)>> = edge::testing::moto_endpoint().map(|_| {
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let config = edge::testing::config(edge::testing::TestBackend::Aws, dir.path()).await;
             let state = edge::wiring::build(config.clone()).await.unwrap();

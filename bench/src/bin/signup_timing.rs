@@ -24,7 +24,7 @@ async fn state(on_moto: bool, dir: &std::path::Path) -> Arc<shared::AppState> {
         shared::Config::embedded(dir)
     };
     bench::lift_limits(&mut config);
-    config.signup_conceals_existing = true;
+    config.signup_conceals_existing = true.into();
     edge::wiring::build(config).await.unwrap()
 }
 

@@ -22,10 +22,10 @@ async fn main() {
     let (secs, concurrency) = bench::load_settings();
     let dir = tempfile::tempdir().unwrap();
     let mut config = shared::Config::embedded(dir.path());
-    config.login_max_failures_per_account = u32::MAX;
-    config.login_max_failures_per_ip = u32::MAX;
-    config.login_max_failures_per_client = u32::MAX;
-    config.signups_per_ip_per_hour = u32::MAX;
+    config.login_max_failures_per_account = u32::MAX.into();
+    config.login_max_failures_per_ip = u32::MAX.into();
+    config.login_max_failures_per_client = u32::MAX.into();
+    config.signups_per_ip_per_hour = u32::MAX.into();
     let running = local::start_with(config, SocketAddr::from(([127, 0, 0, 1], 0)), true)
         .await
         .unwrap();

@@ -154,7 +154,7 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
         // does not sign in: otherwise signing in with the password just
         // chosen would tell whether the sign-up created the account.
         (Verdict::Valid { needs_rehash }, Some(user))
-            if user.active && (user.email_verified || !state.config.signup_conceals_existing) =>
+            if user.active && (user.email_verified || !*state.config.signup_conceals_existing) =>
         {
             if needs_rehash {
                 rehash(state, &user, password).await;
@@ -184,7 +184,7 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     // a failure here leaves one session too many until the next login.)
     if let Err(e) = state
         .sessions
-        .enforce_cap(&user, state.config.max_sessions_per_user as usize)
+        .enforce_cap(&user, *state.config.max_sessions_per_user as usize)
         .await
     {
         tracing::warn!(error = %e, "could not enforce the session cap");

@@ -101,7 +101,7 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         .await?
     {
         Ok(()) => {}
-        Err(CreateError::EmailTaken) if state.config.signup_conceals_existing => {
+        Err(CreateError::EmailTaken) if *state.config.signup_conceals_existing => {
             let notice = UserEvent::new(
                 SIGNUP_EXISTING_ADDRESS,
                 "",
@@ -124,7 +124,7 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         }
     }
     tracing::info!(user_id = %user.id, "user signed up");
-    if state.config.signup_conceals_existing {
+    if *state.config.signup_conceals_existing {
         return concealed();
     }
     json(StatusCode::CREATED, &PublicUser::from(&user))

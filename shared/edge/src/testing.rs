@@ -62,8 +62,8 @@ pub async fn config(backend: TestBackend, dir: &Path) -> Config {
     // Every test client is 127.0.0.1: suites sign up far more accounts and
     // ask for more resets than one address may in an hour. The suites that
     // test these limits set their own.
-    config.signups_per_ip_per_hour = 1_000_000;
-    config.resets_per_ip_per_hour = 1_000_000;
+    config.signups_per_ip_per_hour = 1_000_000.into();
+    config.resets_per_ip_per_hour = 1_000_000.into();
     if backend == TestBackend::Embedded {
         return config;
     }

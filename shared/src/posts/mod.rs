@@ -228,7 +228,7 @@ fn now_ms() -> i64 {
 
 impl PostsFeed {
     pub fn new(store: Arc<dyn ItemStore>, config: &Config) -> Self {
-        let timeout = config.posts_upstream_timeout;
+        let timeout = *config.posts_upstream_timeout;
         let url = config
             .posts_api_url
             .clone()
@@ -236,8 +236,8 @@ impl PostsFeed {
         PostsFeed {
             store,
             upstream: Upstream::new(url, timeout),
-            fresh_for: config.posts_fresh,
-            max_stale: config.posts_max_stale,
+            fresh_for: *config.posts_fresh,
+            max_stale: *config.posts_max_stale,
             // Longer than a fetch can take, so two refreshes never overlap;
             // whole seconds because the TTL attribute is in seconds.
             lease_for: Duration::from_secs(timeout.as_secs() + 2),
