@@ -177,8 +177,8 @@ fn the_rule_refuses_what_the_tree_once_had() {
     }
 }
 
-/// What the core may not link: the Lambda runtime and events, the AWS SDK
-/// and SQLite belong to the edge and the adapters beside it.
+/// What the core may not link: the Lambda runtime and events, the AWS SDK,
+/// SQLite and an HTTP client belong to the edge and the adapters beside it.
 const NOT_IN_CORE: &[&str] = &[
     "lambda_http",
     "lambda_runtime",
@@ -191,6 +191,9 @@ const NOT_IN_CORE: &[&str] = &[
     "aws-sdk-secretsmanager",
     "rusqlite",
     "tracing-subscriber",
+    "hyper-util",
+    "hyper-rustls",
+    "rustls",
 ];
 
 #[test]
@@ -222,6 +225,11 @@ fn the_core_links_no_lambda_sdk_or_sqlite() {
         declared("adapters-embedded")
             .iter()
             .any(|d| d == "rusqlite")
+    );
+    assert!(
+        declared("adapters-http")
+            .iter()
+            .any(|d| d == "hyper-rustls")
     );
 }
 

@@ -1,5 +1,5 @@
 //! Everything a handler needs, shared by every invocation: the
-//! configuration, the four ports and the repositories and services built
+//! configuration, the four ports, the posts source and what is built
 //! over them. Which adapters stand behind the ports is decided above the
 //! core (`edge::wiring`); here is only the one place the repositories are
 //! built ([`AppState::assemble`]).
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::avatars::Avatars;
 use crate::config::Config;
 use crate::outbox::Outbox;
-use crate::ports::{BlobStore, ItemStore, Mailer, Ports, Queue};
+use crate::ports::{BlobStore, ItemStore, Mailer, Ports, PostsSource, Queue};
 use crate::posts::PostsFeed;
 use crate::profile_pdf::ProfilePdfs;
 use crate::rate_limit::{AbuseLimits, LoginLimiter};
@@ -32,8 +32,10 @@ pub struct AppState {
     pub login_limiter: LoginLimiter,
     pub abuse: AbuseLimits,
     pub outbox: Outbox,
-    /// The cached posts feed (this process's copy lives here).
+    /// The cached posts feed (this process's copy lives here), over
+    /// `posts_source`.
     pub posts: PostsFeed,
+    pub posts_source: Arc<dyn PostsSource>,
     pub avatars: Avatars,
     pub pdfs: ProfilePdfs,
     /// What the wiring keeps beside the ports for the process that built
@@ -49,6 +51,7 @@ impl AppState {
         config: Config,
         tokens: TokenKeys,
         ports: Ports,
+        posts_source: Arc<dyn PostsSource>,
         extras: http::Extensions,
     ) -> Arc<AppState> {
         let Ports {
@@ -66,7 +69,8 @@ impl AppState {
             login_limiter: LoginLimiter::new(store.clone(), &config),
             abuse: AbuseLimits::new(store.clone(), &config),
             outbox: Outbox::new(store.clone(), queue.clone(), *config.outbox_lease),
-            posts: PostsFeed::new(store.clone(), &config),
+            posts: PostsFeed::new(store.clone(), posts_source.clone(), &config),
+            posts_source,
             avatars: Avatars::new(store.clone(), blobs.clone(), UserRepo::new(store.clone())),
             pdfs: ProfilePdfs::new(store.clone(), blobs.clone()),
             store,
@@ -97,6 +101,7 @@ impl AppState {
             self.config.clone(),
             self.tokens.clone(),
             ports,
+            self.posts_source.clone(),
             self.extras.clone(),
         )
     }

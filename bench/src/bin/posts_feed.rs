@@ -74,7 +74,7 @@ async fn in_process(label: &str, config: Config, runs: usize) -> String {
     row(
         "store HIT: a process with no copy reads the shared snapshot",
         measure(runs, |_| {
-            let feed = PostsFeed::new(s.store.clone(), &s.config);
+            let feed = PostsFeed::new(s.store.clone(), s.posts_source.clone(), &s.config);
             async move {
                 assert_eq!(feed.current().await.unwrap().status, CacheStatus::Hit);
             }
@@ -84,7 +84,11 @@ async fn in_process(label: &str, config: Config, runs: usize) -> String {
     let mut samples = Vec::with_capacity(runs / 4);
     for _ in 0..(runs / 4).max(20) {
         state.posts.drop_cache().await.unwrap();
-        let feed = PostsFeed::new(state.store.clone(), &state.config);
+        let feed = PostsFeed::new(
+            state.store.clone(),
+            state.posts_source.clone(),
+            &state.config,
+        );
         let start = Instant::now();
         assert_eq!(feed.current().await.unwrap().status, CacheStatus::Miss);
         samples.push(start.elapsed());

@@ -90,20 +90,29 @@ pub async fn build(config: Config) -> Result<Arc<AppState>, StartupError> {
             let (ports, parts) = adapters_embedded::ports::eager(&config)?;
             let mut extras = http::Extensions::new();
             extras.insert(parts);
-            Ok(AppState::assemble(config, tokens, ports, extras))
+            let posts = posts(&config);
+            Ok(AppState::assemble(config, tokens, ports, posts, extras))
         }
         #[cfg(not(feature = "embedded"))]
         Backend::Embedded => Err(StartupError::NoEmbedded),
         Backend::Aws => {
             let ports = adapters_aws::ports::eager(&config).await?;
+            let posts = posts(&config);
             Ok(AppState::assemble(
                 config,
                 tokens,
                 ports,
+                posts,
                 Default::default(),
             ))
         }
     }
+}
+
+/// The posts source, the same for both backends. Its HTTPS client is
+/// built on the first fetch.
+fn posts(config: &Config) -> Arc<dyn shared::ports::PostsSource> {
+    Arc::new(adapters_http::HttpsPosts::from_config(config))
 }
 
 /// The state a function process runs on: the same adapters as [`build`],
@@ -121,10 +130,12 @@ pub async fn for_function(config: Config) -> Result<Arc<AppState>, StartupError>
         Backend::Embedded => return Err(StartupError::NoEmbedded),
         Backend::Aws => adapters_aws::ports::lazy(&config)?,
     };
+    let posts = posts(&config);
     Ok(AppState::assemble(
         config,
         tokens,
         ports,
+        posts,
         Default::default(),
     ))
 }

@@ -8,6 +8,7 @@ pub mod blob_store;
 pub mod item_store;
 pub mod lazy;
 pub mod mailer;
+pub mod posts_source;
 pub mod queue;
 
 pub use blob_store::{Blob, BlobError, BlobStore, Served};
@@ -15,6 +16,7 @@ pub use item_store::{
     Attrs, Change, Condition, Index, ItemStore, Key, Page, Query, SortKey, StoreError, Write,
 };
 pub use mailer::{Mail, MailError, Mailer};
+pub use posts_source::{PostsSource, UpstreamError};
 pub use queue::{MAX_RECEIVES, Queue, QueueError, Received};
 
 use std::sync::Arc;

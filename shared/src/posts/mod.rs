@@ -36,10 +36,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::{Config, DEFAULT_POSTS_API_URL};
+use crate::config::Config;
 use crate::ports::item_store::{self, Attrs, Condition, ItemStore, Key, Query, SortKey};
-use crate::ports::{Index, StoreError};
-pub use upstream::{Post, Upstream, UpstreamError};
+use crate::ports::{Index, PostsSource, StoreError};
+pub use upstream::{Post, UpstreamError, parse_posts};
 
 const CACHE_PK: &str = "POSTS#CACHE";
 const SNAPSHOT_SK: &str = "SNAPSHOT";
@@ -209,7 +209,7 @@ pub struct Served {
 #[derive(Clone)]
 pub struct PostsFeed {
     store: Arc<dyn ItemStore>,
-    upstream: Upstream,
+    upstream: Arc<dyn PostsSource>,
     fresh_for: Duration,
     max_stale: Duration,
     lease_for: Duration,
@@ -227,15 +227,11 @@ fn now_ms() -> i64 {
 }
 
 impl PostsFeed {
-    pub fn new(store: Arc<dyn ItemStore>, config: &Config) -> Self {
+    pub fn new(store: Arc<dyn ItemStore>, upstream: Arc<dyn PostsSource>, config: &Config) -> Self {
         let timeout = *config.posts_upstream_timeout;
-        let url = config
-            .posts_api_url
-            .clone()
-            .unwrap_or_else(|| DEFAULT_POSTS_API_URL.to_owned());
         PostsFeed {
             store,
-            upstream: Upstream::new(url, timeout),
+            upstream,
             fresh_for: *config.posts_fresh,
             max_stale: *config.posts_max_stale,
             // Longer than a fetch can take, so two refreshes never overlap;
@@ -361,7 +357,12 @@ impl PostsFeed {
             Ok(latest) => latest,
             Err(_) => stored,
         };
-        match self.upstream.fetch().await {
+        match self
+            .upstream
+            .fetch()
+            .await
+            .and_then(|body| parse_posts(&body))
+        {
             Ok(posts) => {
                 let snapshot = Arc::new(self.snapshot_of(posts));
                 // The answer is good whether or not it could be shared.
