@@ -22,6 +22,27 @@ SUMMARY=$OUT/summary.txt
 : > "$SUMMARY"
 step() { printf '\n=== %s\n' "$*"; }
 
+# A cargo pass must run at least its floor of tests (tests/floors.txt), and
+# may say SKIPPED only for the tests it is not meant to run (those matching
+# the pattern given; none when there is none).
+check_pass() {
+  local log=$1 name=$2 allowed=${3:-} passed floor skips
+  passed=$(awk '/^test result: ok\./ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) p += $i } END { print p + 0 }' "$log")
+  floor=$(awk -v n="$name" '$1 == n { print $2 }' "$ROOT/tests/floors.txt")
+  [ -n "$floor" ] || { echo "tests/floors.txt has no floor for $name"; return 1; }
+  if [ "$passed" -lt "$floor" ]; then
+    echo "$name ran $passed tests, below its floor of $floor (tests/floors.txt)"; return 1
+  fi
+  skips=$(grep 'SKIPPED' "$log" | { if [ -n "$allowed" ]; then grep -vE "$allowed"; else cat; fi; } || true)
+  if [ -n "$skips" ]; then echo "$name skipped tests it must run:"; echo "$skips"; return 1; fi
+  echo "$name: $passed tests run (floor $floor), nothing skipped that should run"
+}
+# ... and it can fail: a pass below its floor, and one with a SKIPPED line.
+printf 'test result: ok. 3 passed; 0 failed\n' > "$OUT/floor-probe.log"
+if (check_pass "$OUT/floor-probe.log" cargo-test >/dev/null); then echo "check_pass accepted a shrunken pass"; exit 1; fi
+printf 'test result: ok. 100000 passed; 0 failed\nSKIPPED x: y\n' > "$OUT/floor-probe.log"
+if (check_pass "$OUT/floor-probe.log" cargo-test >/dev/null); then echo "check_pass accepted a skip"; exit 1; fi
+
 step "tools"
 command -v cargo >/dev/null || { echo "cargo is required: install Rust from https://rustup.rs" >&2; exit 1; }
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -117,6 +138,8 @@ export AWS_CALL_LOG=$OUT/aws-calls.jsonl
 step "Rust tests: unit, contract suites on embedded and moto, black-box API on embedded"
 cargo test --workspace --locked 2>&1 | tee "$OUT/cargo-test.log"
 grep -E '^test result: ' "$OUT/cargo-test.log" >> "$SUMMARY"
+# The binary-mode tests say SKIPPED here: they run in the binaries pass.
+check_pass "$OUT/cargo-test.log" cargo-test 'SKIPPED binaries'
 grep -E '^fault suite' "$OUT/cargo-test.log" | tee -a "$OUT/fault-points.txt"
 
 step "black-box API tests again, with every adapter on moto (TEST_BACKEND=aws)"
@@ -126,6 +149,7 @@ AWS_PASS=$(grep -lE 'selected_backend\(\)|TestServer::start(_with)?\(' local/tes
 echo "moto pass: $(echo $AWS_PASS)"
 TEST_BACKEND=aws cargo test --workspace --locked $(printf -- '--test %s ' $AWS_PASS) 2>&1 | tee "$OUT/cargo-test-aws.log"
 grep -E '^test result: ' "$OUT/cargo-test-aws.log" >> "$SUMMARY"
+check_pass "$OUT/cargo-test-aws.log" cargo-test-aws 'SKIPPED binaries'
 
 step "black-box API tests over the function binaries (TEST_FUNCTIONS=binaries), both backends"
 # Each function's binary runs as its own process under the local Lambda
@@ -142,6 +166,7 @@ echo "binary pass: $BINARY_PASS"
 TEST_FUNCTIONS=binaries cargo test --workspace --locked $(printf -- '--test %s ' $BINARY_PASS) \
   -- --skip the_failure_window_expires_by_itself 2>&1 | tee "$OUT/cargo-test-binaries.log"
 grep -E '^test result: ' "$OUT/cargo-test-binaries.log" >> "$SUMMARY"
+check_pass "$OUT/cargo-test-binaries.log" cargo-test-binaries
 
 step "deploy rehearsal: the transformed template as a stack on moto, then the smoke test on its resources"
 # The whole stack (functions, roles, table, bucket, queues) created by

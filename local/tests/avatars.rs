@@ -205,12 +205,12 @@ async fn presigned_upload(
     view.body
 }
 
+/// The profile answers, and names no avatar (an error answer is a
+/// failure, not "no avatar").
 async fn profile_has_no_avatar(s: &TestServer, token: &str) -> bool {
-    s.get("/users/me", Some(token))
-        .await
-        .body
-        .get("avatar")
-        .is_none()
+    let me = s.get("/users/me", Some(token)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    me.body.get("avatar").is_none()
 }
 
 async fn objects(s: &TestServer, token: &str) -> Vec<String> {

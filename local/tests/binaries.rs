@@ -171,7 +171,7 @@ async fn on_aws_the_signers_read_the_key_from_secrets_manager() {
 /// rather than starting without a key. The binary itself, on moto.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signer_without_its_secret_refuses_to_start() {
-    if std::env::var("TEST_FUNCTIONS").as_deref() != Ok("binaries") || !common::aws_required() {
+    if !edge::testing::binaries_selected() || !common::aws_required() {
         eprintln!(
             "SKIPPED binaries::a_signer_without_its_secret_refuses_to_start: needs TEST_FUNCTIONS=binaries and moto"
         );

@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// debug build (`cargo build --workspace --bins`): the test command runs
 /// the black-box suites over the binaries that way.
 pub fn binaries() -> Option<local::Binaries> {
-    if std::env::var("TEST_FUNCTIONS").as_deref() != Ok("binaries") {
+    if !edge::testing::binaries_selected() {
         return None;
     }
     let dir = std::env::var_os("TEST_LAMBDA_DIR")

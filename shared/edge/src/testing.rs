@@ -29,19 +29,50 @@ pub fn moto_endpoint() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The backend `TEST_BACKEND` asks for (default embedded). Asking for `aws`
-/// without `MOTO_ENDPOINT` is an error, never a silent skip.
+/// The backend `TEST_BACKEND` asks for: `embedded` (also when unset or
+/// blank) or `aws`. Anything else is an error, so a misspelt `AWS` or
+/// `moto` cannot quietly run the embedded pass twice; so is `aws` without
+/// `MOTO_ENDPOINT`.
 pub fn selected_backend() -> TestBackend {
-    match std::env::var("TEST_BACKEND").as_deref() {
-        Ok("aws") => {
-            assert!(
-                moto_endpoint().is_some(),
-                "TEST_BACKEND=aws needs MOTO_ENDPOINT (run tests/run-all.sh)"
-            );
-            TestBackend::Aws
-        }
-        _ => TestBackend::Embedded,
+    let backend = parse_backend(std::env::var("TEST_BACKEND").ok().as_deref())
+        .unwrap_or_else(|e| panic!("{e}"));
+    if backend == TestBackend::Aws {
+        assert!(
+            moto_endpoint().is_some(),
+            "TEST_BACKEND=aws needs MOTO_ENDPOINT (run tests/run-all.sh)"
+        );
     }
+    backend
+}
+
+/// `TEST_BACKEND`'s value as a backend.
+pub fn parse_backend(value: Option<&str>) -> Result<TestBackend, String> {
+    match value.map(str::trim) {
+        None | Some("") | Some("embedded") => Ok(TestBackend::Embedded),
+        Some("aws") => Ok(TestBackend::Aws),
+        Some(other) => Err(format!(
+            "TEST_BACKEND must be \"embedded\" or \"aws\" (got {other:?})"
+        )),
+    }
+}
+
+/// Whether `TEST_FUNCTIONS` asks for the function binaries (`binaries`)
+/// rather than the handlers in this process (`in-process`, also when unset
+/// or blank); anything else is an error.
+pub fn parse_functions(value: Option<&str>) -> Result<bool, String> {
+    match value.map(str::trim) {
+        None | Some("") | Some("in-process") => Ok(false),
+        Some("binaries") => Ok(true),
+        Some(other) => Err(format!(
+            "TEST_FUNCTIONS must be \"in-process\" or \"binaries\" (got {other:?})"
+        )),
+    }
+}
+
+/// `TEST_FUNCTIONS=binaries`, read once per test.
+pub fn binaries_selected() -> bool {
+    parse_functions(std::env::var("TEST_FUNCTIONS").ok().as_deref())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Whether contract tests must also run on moto: always under CI (missing
@@ -170,4 +201,28 @@ pub fn token_in(text: &str) -> Option<String> {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
     (token.len() == 43).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_test_backends_and_function_modes() {
+        assert_eq!(parse_backend(None), Ok(TestBackend::Embedded));
+        assert_eq!(parse_backend(Some(" ")), Ok(TestBackend::Embedded));
+        assert_eq!(parse_backend(Some("embedded")), Ok(TestBackend::Embedded));
+        assert_eq!(parse_backend(Some("aws")), Ok(TestBackend::Aws));
+        for bad in ["AWS", "moto", "dynamodb", "1"] {
+            let e = parse_backend(Some(bad)).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+        assert_eq!(parse_functions(None), Ok(false));
+        assert_eq!(parse_functions(Some("in-process")), Ok(false));
+        assert_eq!(parse_functions(Some("binaries")), Ok(true));
+        for bad in ["binary", "1", "BINARIES"] {
+            let e = parse_functions(Some(bad)).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
 }
