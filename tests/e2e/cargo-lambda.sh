@@ -2,9 +2,10 @@
 # cargo-lambda as the people we build for use it: `cargo lambda watch` serves
 # every function binary on its own Runtime API emulator (embedded store in a
 # fresh folder), and `cargo lambda invoke --data-file events/<sample>.json`
-# runs every sample in events/ through its function. Each answer must be the
-# function's own (an HTTP response under 500, the authorizer's verdict, the
-# consumer's batch report, the relay's count), never an invocation error.
+# runs every sample in events/ through its function, in name order on one
+# fresh store. Each answer must be the one tests/e2e/cargo-lambda-expected.txt
+# names for it (an HTTP sample's exact status; the authorizer's verdict, the
+# consumer's batch report, the relay's count), and the invoke must succeed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v cargo-lambda >/dev/null || { echo "cargo-lambda is not installed (pip install cargo-lambda)" >&2; exit 1; }
@@ -53,28 +54,34 @@ PY
 
 passed=0
 failed=0
+EXPECTED=tests/e2e/cargo-lambda-expected.txt
 while read -r function sample; do
-  answer=$(cargo lambda invoke "$function" --invoke-address 127.0.0.1 --invoke-port "$PORT" \
-    --data-file "$sample" --output-format json 2>>"$OUT/cargo-lambda-invoke.log" || true)
-  verdict=$(ANSWER="$answer" FUNCTION="$function" python - <<'PY'
+  expected=$(awk -v s="$(basename "$sample")" '!/^#/ && $1 == s { print $2 }' "$EXPECTED")
+  if answer=$(cargo lambda invoke "$function" --invoke-address 127.0.0.1 --invoke-port "$PORT" \
+    --data-file "$sample" --output-format json 2>>"$OUT/cargo-lambda-invoke.log"); then rc=0; else rc=$?; fi
+  verdict=$(ANSWER="$answer" FUNCTION="$function" EXPECTED="$expected" RC="$rc" python - <<'PY'
 import json, os
+if os.environ["RC"] != "0":
+    print(f"the invoke failed (exit {os.environ['RC']})"); raise SystemExit
+expected = os.environ["EXPECTED"]
+if not expected:
+    print("no expected answer in tests/e2e/cargo-lambda-expected.txt"); raise SystemExit
 try:
     a = json.loads(os.environ["ANSWER"])
 except ValueError:
     print("no JSON answer"); raise SystemExit
-f = os.environ["FUNCTION"]
-if f == "authorizer":
-    ok = a.get("isAuthorized") is False          # the sample's token is not ours
-elif f == "user-events":
-    ok = isinstance(a.get("batchItemFailures"), list)
-elif f == "outbox-relay":
-    ok = "sent" in a
-elif f == "media-process":
-    ok = a is None or isinstance(a, dict)
+if expected == "denied":                          # the sample's token is not ours
+    ok = isinstance(a, dict) and a.get("isAuthorized") is False
+elif expected.startswith("batch:"):
+    ok = isinstance(a, dict) and isinstance(a.get("batchItemFailures"), list) \
+        and len(a["batchItemFailures"]) == int(expected[len("batch:"):])
+elif expected == "relay":
+    ok = isinstance(a, dict) and isinstance(a.get("sent"), int)
+elif expected == "no-answer":
+    ok = a is None or a == {}
 else:
-    ok = isinstance(a.get("statusCode"), int) and a["statusCode"] < 500 or \
-         (f == "posts" and a.get("statusCode") == 503)
-print("ok" if ok else f"unexpected: {json.dumps(a)[:300]}")
+    ok = isinstance(a, dict) and a.get("statusCode") == int(expected)
+print("ok" if ok else f"expected {expected}, got: {json.dumps(a)[:300]}")
 PY
 )
   if [ "$verdict" = ok ]; then

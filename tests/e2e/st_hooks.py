@@ -126,6 +126,19 @@ def _email_change_token():
     return _mailed_token(new, "Confirm your new address")
 
 
+def _revert_token():
+    """The take-back link mailed to the old address once a change of
+    address is confirmed."""
+    _, token, old = _throwaway_with_email()
+    new = f"st-moved-{next(_counter)}@example.com"
+    status, _ = _call("POST", "/users/me/email", {"new_email": new, "password": THROWAWAY_PASSWORD}, token)
+    assert status == 202, status
+    confirm = _mailed_token(new, "Confirm your new address")
+    status, _ = _call("POST", "/auth/email-change/confirm", {"token": confirm, "password": THROWAWAY_PASSWORD})
+    assert status == 204, status
+    return _mailed_token(old, "The address of your account was changed")
+
+
 @schemathesis.auth(refresh_interval=1)
 class AdminToken:
     def get(self, case, ctx):
@@ -172,6 +185,8 @@ def _realistic(case):
         return {"token": _reset_token(), "new_password": STRONG}
     if op == "POST /auth/email-change/confirm":
         return {"token": _email_change_token(), "password": THROWAWAY_PASSWORD}
+    if op == "POST /auth/email-change/revert":
+        return {"token": _revert_token(), "new_password": STRONG}
     if op == "POST /users/me/email":
         return {"new_email": f"st-change-{next(_counter)}@example.com", "password": PASSWORD}
     if op == "POST /auth/refresh" and body is not None:

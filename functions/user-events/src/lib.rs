@@ -147,10 +147,17 @@ pub async fn handle_message(state: &AppState, body: &str) -> Result<(), ConsumeE
     let mine = Some(Condition::Equals("lease".into(), json!(lease)));
     match apply(state, &event).await {
         Ok(()) => {
-            state
+            // The work is done whether or not this mark lands. Reporting
+            // the message failed would only have it retried into `Busy`
+            // while the claim lives (until SQS dead-letters it), and done
+            // a second time once the claim lapsed: a second welcome mail.
+            if let Err(e) = state
                 .store
                 .update(key, vec![Change::Set("status".into(), json!("done"))], mine)
-                .await?;
+                .await
+            {
+                tracing::warn!(event_id = %event.event_id, error = %e, "handled, but not marked done: its claim lapses");
+            }
             Ok(())
         }
         Err(e) => {
