@@ -41,11 +41,18 @@ fn log_filter(directives: Option<&str>) -> tracing_subscriber::filter::Targets {
 /// Builds the state from the environment, failing the cold start loudly
 /// (Lambda reports an init error) rather than serving broken requests.
 pub async fn state_from_env() -> Result<Arc<AppState>, lambda_http::Error> {
+    state_from_env_with(crate::wiring::no_posts_source).await
+}
+
+/// [`state_from_env`] with the posts feed reading from `posts`.
+pub async fn state_from_env_with(
+    posts: crate::wiring::PostsSourceFor,
+) -> Result<Arc<AppState>, lambda_http::Error> {
     init_tracing();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start refused"))?;
     // Lambda reports the init error; the log says which setting to fix.
-    Ok(crate::wiring::for_function(config)
+    Ok(crate::wiring::for_function_with(config, posts)
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cold start refused"))?)
 }
@@ -56,7 +63,20 @@ where
     F: Fn(Arc<AppState>, Request) -> Fut,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    let state = state_from_env().await?;
+    run_http_reading_posts(crate::wiring::no_posts_source, handler).await
+}
+
+/// [`run_http`] for the function that serves the posts feed: its state's
+/// feed reads from `posts` (`edge::wiring::https_posts`).
+pub async fn run_http_reading_posts<F, Fut>(
+    posts: crate::wiring::PostsSourceFor,
+    handler: F,
+) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<AppState>, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    let state = state_from_env_with(posts).await?;
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
         let fut = handler(state.clone(), req);
         async move { Ok::<_, std::convert::Infallible>(fut.await) }

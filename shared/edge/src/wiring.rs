@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use shared::config::{Backend, Config};
 use shared::ports::lazy::Lazy;
-use shared::ports::{BlobStore, ItemStore, Mailer, Queue};
+use shared::ports::{BlobStore, ItemStore, Mailer, PostsSource, Queue, UpstreamError};
 use shared::state::AppState;
 use shared::tokens::TokenKeys;
 
@@ -90,14 +90,14 @@ pub async fn build(config: Config) -> Result<Arc<AppState>, StartupError> {
             let (ports, parts) = adapters_embedded::ports::eager(&config)?;
             let mut extras = http::Extensions::new();
             extras.insert(parts);
-            let posts = posts(&config);
+            let posts = https_posts(&config);
             Ok(AppState::assemble(config, tokens, ports, posts, extras))
         }
         #[cfg(not(feature = "embedded"))]
         Backend::Embedded => Err(StartupError::NoEmbedded),
         Backend::Aws => {
             let ports = adapters_aws::ports::eager(&config).await?;
-            let posts = posts(&config);
+            let posts = https_posts(&config);
             Ok(AppState::assemble(
                 config,
                 tokens,
@@ -109,12 +109,6 @@ pub async fn build(config: Config) -> Result<Arc<AppState>, StartupError> {
     }
 }
 
-/// The posts source, the same for both backends. Its HTTPS client is
-/// built on the first fetch.
-fn posts(config: &Config) -> Arc<dyn shared::ports::PostsSource> {
-    Arc::new(adapters_http::HttpsPosts::from_config(config))
-}
-
 /// The state a function process runs on: the same adapters as [`build`],
 /// each built the first time a request reaches it (`shared::ports::lazy`),
 /// so a function pays at cold start only for what it uses: the JWKS
@@ -122,6 +116,21 @@ fn posts(config: &Config) -> Arc<dyn shared::ports::PostsSource> {
 /// client. No extras: only the local server serves blob URLs and sweeps
 /// expired items.
 pub async fn for_function(config: Config) -> Result<Arc<AppState>, StartupError> {
+    for_function_with(config, no_posts_source).await
+}
+
+/// What a function's posts feed reads from, given its configuration.
+pub type PostsSourceFor = fn(&Config) -> Arc<dyn PostsSource>;
+
+/// [`for_function`], with the posts feed reading from `posts`: what the
+/// `posts` function runs on (`edge::runtime::run_http_reading_posts`).
+/// Every other function gets [`no_posts_source`]: a source built (and
+/// made a trait object) in each would link the HTTPS client into each,
+/// ~0.2 MB, for a feed only `posts` reads.
+pub async fn for_function_with(
+    config: Config,
+    posts: PostsSourceFor,
+) -> Result<Arc<AppState>, StartupError> {
     let tokens = token_keys(&config).await?;
     let ports = match config.backend {
         #[cfg(feature = "embedded")]
@@ -138,6 +147,33 @@ pub async fn for_function(config: Config) -> Result<Arc<AppState>, StartupError>
         posts,
         Default::default(),
     ))
+}
+
+/// The posts upstream over HTTPS (`POSTS_API_URL`), as the local server,
+/// the tests and the `posts` function read it.
+pub fn https_posts(config: &Config) -> Arc<dyn PostsSource> {
+    Arc::new(adapters_http::HttpsPosts::from_config(config))
+}
+
+/// The posts source of a function that does not serve the feed: every
+/// fetch is refused as unavailable.
+pub fn no_posts_source(_: &Config) -> Arc<dyn PostsSource> {
+    Arc::new(NoPostsSource)
+}
+
+struct NoPostsSource;
+
+#[async_trait::async_trait]
+impl PostsSource for NoPostsSource {
+    fn url(&self) -> &str {
+        "(none: this function does not read the posts upstream)"
+    }
+
+    async fn fetch(&self) -> Result<bytes::Bytes, UpstreamError> {
+        Err(UpstreamError::Unavailable(
+            "this function does not read the posts upstream".into(),
+        ))
+    }
 }
 
 /// The token keys. When the configuration names the signing key's secret
@@ -254,6 +290,31 @@ mod tests {
     /// A view with fewer ports: the undeclared ones answer unavailable and
     /// name the missing feature; the declared ones are the same adapters,
     /// over the same data.
+    /// Only the function that brings a posts source reads the upstream;
+    /// every other one's feed refuses without a request leaving.
+    #[tokio::test]
+    async fn only_the_posts_function_reads_the_posts_upstream() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded(dir.path());
+        // A closed port: a source that tried would fail differently.
+        config.posts_api_url = Some("http://127.0.0.1:9/posts".into());
+        let state = for_function(config.clone()).await.unwrap();
+        match state.posts.current().await {
+            Err(shared::posts::FeedError::Upstream(UpstreamError::Unavailable(why))) => {
+                assert!(why.contains("does not read the posts upstream"), "{why}")
+            }
+            other => panic!("{:?}", other.map(|s| s.status)),
+        }
+        let reader = for_function_with(config, https_posts).await.unwrap();
+        assert_eq!(reader.posts_source.url(), "http://127.0.0.1:9/posts");
+        match reader.posts.current().await {
+            Err(shared::posts::FeedError::Upstream(UpstreamError::Unavailable(why))) => {
+                assert!(!why.contains("does not read"), "{why}")
+            }
+            other => panic!("{:?}", other.map(|s| s.status)),
+        }
+    }
+
     #[tokio::test]
     async fn a_view_refuses_the_ports_a_function_did_not_declare() {
         let dir = tempfile::tempdir().unwrap();
