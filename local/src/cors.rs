@@ -30,9 +30,20 @@ use shared::AppState;
 
 /// The HTTP API's CORS configuration (a test holds `template.yaml` to it).
 pub const API_ALLOW_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
-pub const API_ALLOW_HEADERS: [&str; 4] =
-    ["authorization", "content-type", "if-match", "if-none-match"];
-pub const API_EXPOSE_HEADERS: [&str; 4] = ["etag", "location", "retry-after", "apigw-requestid"];
+pub const API_ALLOW_HEADERS: [&str; 5] = [
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "idempotency-key",
+];
+pub const API_EXPOSE_HEADERS: [&str; 5] = [
+    "etag",
+    "location",
+    "retry-after",
+    "apigw-requestid",
+    "idempotent-replayed",
+];
 pub const API_MAX_AGE_SECS: u32 = 600;
 /// The bucket's CORS rule: browsers PUT presigned uploads.
 pub const BUCKET_ALLOW_METHODS: [&str; 1] = ["PUT"];

@@ -888,7 +888,7 @@ fn redoc_js_op() {}
           email_change_confirm_op, profile_me, me_put, create_profile, delete_profile, pdf_download, media_upload_op,
           media_get_op, media_delete_op, openapi_op, docs_op, redoc_op, redoc_js_op),
     components(schemas(edge::error::Problem, edge::error::FieldError, GatewayMessage)),
-    modifiers(&CommonResponses, &Constraints),
+    modifiers(&CommonResponses, &Constraints, &IdempotencyKeys),
 )]
 struct ApiDoc;
 
@@ -898,6 +898,84 @@ struct CommonResponses;
 
 /// Applies [`PATTERNS`] to the request-body schemas.
 struct Constraints;
+
+/// Documents `Idempotency-Key` on the routes that honour it
+/// (`edge::idempotency::KEYED_ROUTES`): the header, the replay header and
+/// the 409 of a key still in use.
+struct IdempotencyKeys;
+
+impl Modify for IdempotencyKeys {
+    fn modify(&self, doc: &mut Document) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{Required, ResponseBuilder};
+        for route in edge::idempotency::KEYED_ROUTES {
+            let (method, path) = route.split_once(' ').expect("a route key");
+            let op = doc
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| match method {
+                    "POST" => item.post.as_mut(),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("KEYED_ROUTES names {route}, which is not documented"));
+            let key = ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "Makes a retry safe: the same key with the same request within 24 hours \
+                     returns the first answer (with `Idempotent-Replayed: true`) instead of \
+                     writing again; with another request it is a 422. 1 to 255 visible ASCII \
+                     characters, e.g. a UUID.",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(edge::idempotency::MAX_KEY_LEN))
+                        .pattern(Some("^[!-~]+$")),
+                ))
+                .build();
+            op.parameters.get_or_insert_with(Vec::new).push(key.into());
+            let replayed = HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some(
+                    "`true` when this is the stored answer of an earlier request with the same Idempotency-Key",
+                ))
+                .build();
+            for (status, response) in op.responses.responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                    response
+                        .headers
+                        .insert("Idempotent-Replayed".into(), replayed.clone().into());
+                }
+            }
+            let in_use = "A request with this Idempotency-Key is still running \
+                          (`/problems/idempotency-key-in-use`); retry after Retry-After";
+            match op.responses.responses.get_mut("409") {
+                Some(RefOr::T(conflict)) => {
+                    conflict.description = format!("{}; or: {in_use}", conflict.description);
+                }
+                _ => {
+                    op.responses.responses.insert(
+                        "409".into(),
+                        ResponseBuilder::new()
+                            .description(in_use)
+                            .content(
+                                PROBLEM,
+                                Content::new(Some(Ref::from_schema_name("Problem"))),
+                            )
+                            .build()
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
+}
 
 impl Modify for Constraints {
     fn modify(&self, doc: &mut Document) {

@@ -891,3 +891,186 @@ async fn every_write_flow_survives_a_fault_at_every_call(backend: TestBackend) {
 }
 
 on_both_backends!(every_write_flow_survives_a_fault_at_every_call);
+
+// ---- lost replies and keyed retries ----------------------------------------
+
+/// A write a client retries with its `Idempotency-Key`.
+struct Keyed {
+    name: &'static str,
+    setup: Setup,
+    path: &'static str,
+    token: fn(&Rig, &Fixture) -> String,
+    body: fn(&Fixture) -> Value,
+    /// The ids of what the flow wrote for this fixture, read from the store.
+    effects: for<'a> fn(&'a Rig, &'a Fixture) -> BoxFuture<'a, Vec<String>>,
+}
+
+async fn ids_of_tasks(r: &Rig, f: &Fixture) -> Vec<String> {
+    let (tasks, _) = r
+        .state()
+        .tasks
+        .list(s(&f["user_id"]), None, 100, None)
+        .await
+        .unwrap();
+    tasks.into_iter().map(|t| t.id).collect()
+}
+
+async fn ids_of_orders(r: &Rig, f: &Fixture) -> Vec<String> {
+    let (orders, _) = r
+        .state()
+        .shop
+        .orders(s(&f["user_id"]), 100, None)
+        .await
+        .unwrap();
+    orders.into_iter().map(|o| o.id).collect()
+}
+
+async fn ids_of_books(r: &Rig, f: &Fixture) -> Vec<String> {
+    let (books, _) = r.state().shop.books(100, None).await.unwrap();
+    books
+        .into_iter()
+        .filter(|b| b.title.as_str() == s(&f["title"]))
+        .map(|b| b.id)
+        .collect()
+}
+
+async fn book_title(r: &Rig) -> Fixture {
+    json!({ "title": format!("Kept {}", r.email()) })
+}
+
+fn keyed_flows() -> Vec<Keyed> {
+    vec![
+        Keyed {
+            name: "create task",
+            setup: |r| Box::pin(r.account()),
+            path: "/tasks",
+            token: |_, f| s(&f["token"]).to_owned(),
+            body: |_| json!({"title": "retried", "status": "todo"}),
+            effects: |r, f| Box::pin(ids_of_tasks(r, f)),
+        },
+        Keyed {
+            name: "order",
+            setup: |r| Box::pin(buyer_and_book(r)),
+            path: "/orders",
+            token: |_, f| s(&f["token"]).to_owned(),
+            body: |f| json!({"items": [{"book_id": f["book_id"], "quantity": 2}]}),
+            effects: |r, f| Box::pin(ids_of_orders(r, f)),
+        },
+        Keyed {
+            name: "create book",
+            setup: |r| Box::pin(book_title(r)),
+            path: "/books",
+            token: |r, _| r.admin.clone(),
+            body: |f| json!({"title": f["title"], "author": "A. Writer", "price_cents": 990, "stock": 0}),
+            effects: |r, f| Box::pin(ids_of_books(r, f)),
+        },
+    ]
+}
+
+impl Rig {
+    /// The keyed request of `flow` to the server whose ports fail.
+    async fn keyed(&self, flow: &Keyed, f: &Fixture, key: &str) -> Answer {
+        let req = self
+            .base
+            .client
+            .post(format!("{}{}", self.faulty.url(), flow.path))
+            .bearer_auth((flow.token)(self, f))
+            .header("idempotency-key", key)
+            .json(&(flow.body)(f));
+        self.base.send(req).await
+    }
+}
+
+fn replayed(a: &Answer) -> bool {
+    a.headers.get("idempotent-replayed").is_some()
+}
+
+/// Every write of a keyed flow applied with its reply lost, then the
+/// client's retry with the same key: one effect, and the retry (and any
+/// later one) answers what was written. Returns the points exercised.
+async fn lose_each_reply(r: &Rig, flow: &Keyed, failures: &mut Vec<String>) -> usize {
+    let fixture = (flow.setup)(r).await;
+    r.faults.arm(Plan::Count, Kind::Lost);
+    let baseline = r.keyed(flow, &fixture, "baseline").await;
+    let calls = r.faults.calls();
+    r.faults.disarm();
+    assert_eq!(baseline.status, 201, "{}: {}", flow.name, baseline.text);
+    let writes: Vec<usize> = (r.authorizer_calls..calls.len())
+        .filter(|&i| matches!(calls[i], "store.write" | "store.transact"))
+        .collect();
+    let mut replays = 0;
+    for &n in &writes {
+        let fixture = (flow.setup)(r).await;
+        let key = format!("lost-{n}");
+        let at = format!(
+            "{}, {} #{n} applied and its reply lost",
+            flow.name, calls[n]
+        );
+        r.faults.arm(Plan::Nth(n), Kind::Lost);
+        let first = r.keyed(flow, &fixture, &key).await;
+        let injected = r.faults.injected();
+        r.faults.disarm();
+        if injected.is_empty() {
+            failures.push(format!("{at}: planned, nothing injected"));
+            continue;
+        }
+        if first.status != 503 || !first.headers.contains_key("retry-after") {
+            failures.push(format!("{at}: answered {} {}", first.status, first.text));
+        }
+        let retry = r.keyed(flow, &fixture, &key).await;
+        let again = r.keyed(flow, &fixture, &key).await;
+        let ids = (flow.effects)(r, &fixture).await;
+        if retry.status != 201 {
+            failures.push(format!(
+                "{at}: the retry answered {} {}",
+                retry.status, retry.text
+            ));
+            continue;
+        }
+        if ids != [s(&retry.body["id"]).to_owned()] {
+            failures.push(format!(
+                "{at}: written {ids:?}, the retry answered {}",
+                retry.body["id"]
+            ));
+        }
+        if !replayed(&again) || again.body != retry.body || again.status != 201 {
+            failures.push(format!(
+                "{at}: a second retry answered {} {}",
+                again.status, again.text
+            ));
+        }
+        replays += usize::from(replayed(&retry));
+        if let Err(e) = invariants(r).await {
+            failures.push(format!("{at}: {e}"));
+        }
+    }
+    // The case the keys are for: the commit itself was lost, and the
+    // retry replayed its answer.
+    if replays == 0 {
+        failures.push(format!(
+            "{}: no lost reply was replayed ({} write points)",
+            flow.name,
+            writes.len()
+        ));
+    }
+    writes.len()
+}
+
+async fn a_lost_reply_replays_on_retry(backend: TestBackend) {
+    let mut failures = Vec::new();
+    let mut per_flow = Vec::new();
+    for flow in keyed_flows() {
+        let rig = Rig::new(backend).await;
+        let points = lose_each_reply(&rig, &flow, &mut failures).await;
+        assert!(points >= 2, "{}: {points} write points", flow.name);
+        per_flow.push(format!("{} {points}", flow.name));
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "lost replies ({backend:?}): {}",
+        per_flow.join(", ")
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+on_both_backends!(a_lost_reply_replays_on_retry);

@@ -142,6 +142,11 @@ pub struct Config {
     /// before another may send it again (after a sender died half-way).
     #[serde(rename = "OUTBOX_LEASE_SECONDS", default)]
     pub outbox_lease: Seconds<30, 1, 900>,
+    /// `IDEMPOTENCY_LEASE_SECONDS`: how long a request holding an
+    /// `Idempotency-Key` owns it before a retry may take it over (its
+    /// process died); longer than the longest function timeout (60 s).
+    #[serde(rename = "IDEMPOTENCY_LEASE_SECONDS", default)]
+    pub idempotency_lease: Seconds<90, 1, 900>,
     /// AWS resource names (set by the template).
     #[serde(default = "defaults::table_name")]
     pub table_name: String,
@@ -650,6 +655,7 @@ mod tests {
         changed.login_max_failures_per_ip = Limit::new(9);
         changed.login_failure_window = secs(60);
         changed.outbox_lease = secs(5);
+        changed.idempotency_lease = secs(7);
         changed.signups_per_ip_per_hour = Limit::new(1_000_000);
         changed.signup_conceals_existing = Flag::new(true);
         changed.resets_per_email_per_hour = Limit::new(4);

@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod files;
+pub mod idempotency;
 pub mod one_time;
 pub mod outbox;
 pub mod password;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::avatars::Avatars;
 use crate::config::Config;
+use crate::idempotency::IdempotencyRepo;
 use crate::outbox::Outbox;
 use crate::ports::{BlobStore, ItemStore, Mailer, Ports, PostsSource, Queue};
 use crate::posts::PostsFeed;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub audit: AuditRepo,
     pub tasks: TaskRepo,
     pub shop: ShopRepo,
+    pub idempotency: IdempotencyRepo,
     pub login_limiter: LoginLimiter,
     pub abuse: AbuseLimits,
     pub outbox: Outbox,
@@ -66,6 +68,7 @@ impl AppState {
             audit: AuditRepo::new(store.clone()),
             tasks: TaskRepo::new(store.clone()),
             shop: ShopRepo::new(store.clone()),
+            idempotency: IdempotencyRepo::new(store.clone(), *config.idempotency_lease),
             login_limiter: LoginLimiter::new(store.clone(), &config),
             abuse: AbuseLimits::new(store.clone(), &config),
             outbox: Outbox::new(store.clone(), queue.clone(), *config.outbox_lease),

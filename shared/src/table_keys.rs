@@ -20,6 +20,7 @@
 //! | audit entry | `AUDIT#{user}` (or `AUDIT#ANON`, `AUDIT#TRAIL`) | time-ordered id |
 //! | outbox event | `OUTBOX#{event}` | `OUTBOX` |
 //! | handled user event (idempotency) | `EVENT#{event}` | `PROCESSED` |
+//! | `Idempotency-Key` in use (`idempotency.rs`) | `IDEMPOTENCY#{user}` | `KEY#{sha256}` |
 //!
 //! Rate-limit counters (`rate_limit.rs`) and the posts cache (`posts/`) keep
 //! their own partitions, documented there.

@@ -25,6 +25,10 @@ use shared::domain::{Author, Book, BookTitle, Isbn};
 use shared::repo::shop::ShopError;
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    edge::idempotency::once(state, req, serve).await
+}
+
+async fn serve(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
 }
 
@@ -104,13 +108,17 @@ async fn create(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     let stock = f.check("stock", stock(body.stock.unwrap_or(0)));
     let (title, author, price_cents, stock) = f.finish((title, author, price, stock))?;
     let book = Book::new(title, author, isbn, price_cents, stock);
-    state.shop.create_book(&book).await?;
-    created(
+    // The answer is made first, so that a retry's key replays what this
+    // commit wrote.
+    let answer = created(
         req,
         &book,
         &format!("/books/{}", book.id),
         Some(book.version),
-    )
+    )?;
+    let keyed = edge::idempotency::answer_writes(req, &answer);
+    state.shop.create_book_with(&book, keyed).await?;
+    Ok(answer)
 }
 
 #[derive(Deserialize)]

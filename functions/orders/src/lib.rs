@@ -25,6 +25,10 @@ pub const MAX_LINES: usize = 20;
 pub const MAX_QUANTITY: i64 = 100;
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    edge::idempotency::once(state, req, serve).await
+}
+
+async fn serve(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
 }
 
@@ -115,8 +119,12 @@ async fn place(state: &AppState, req: &Request, user: &str) -> Result<Response<B
         status: "placed".into(),
         created_at: time::OffsetDateTime::now_utc(),
     };
-    match state.shop.place(&order).await? {
-        Ok(()) => created(req, &order, &format!("/orders/{}", order.id), None),
+    // The answer is made first, so that a retry's key replays what this
+    // transaction wrote.
+    let answer = created(req, &order, &format!("/orders/{}", order.id), None)?;
+    let keyed = edge::idempotency::answer_writes(req, &answer);
+    match state.shop.place_with(&order, keyed).await? {
+        Ok(()) => Ok(answer),
         Err(OrderError::NoSuchBook(i)) => Err(ApiError::field(
             &format!("items[{i}].book_id"),
             "no such book",

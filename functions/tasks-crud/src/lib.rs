@@ -25,6 +25,10 @@ use shared::domain::{DueDate, Task, TaskDescription, TaskStatus, TaskTitle};
 use shared::repo::tasks::TaskWriteError;
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    edge::idempotency::once(state, req, serve).await
+}
+
+async fn serve(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
 }
 
@@ -91,15 +95,19 @@ async fn create(state: &AppState, req: &Request, owner: &str) -> Result<Response
         .and_then(|d| fields.check("due_date", DueDate::parse(&d)));
     let (title, status) = fields.finish((title, status))?;
     let task = Task::new(owner, title, description, status, due_date);
-    if !state.tasks.create(&task).await? {
-        return Err(ApiError::Conflict("A task with this id exists.".into()));
-    }
-    created(
+    // The answer is made first, so that a retry's key replays what this
+    // commit wrote.
+    let answer = created(
         req,
         &task,
         &format!("/tasks/{}", task.id),
         Some(task.version),
-    )
+    )?;
+    let keyed = edge::idempotency::answer_writes(req, &answer);
+    if !state.tasks.create_with(&task, keyed).await? {
+        return Err(ApiError::Conflict("A task with this id exists.".into()));
+    }
+    Ok(answer)
 }
 
 #[derive(Deserialize)]

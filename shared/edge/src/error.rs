@@ -35,6 +35,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The `Idempotency-Key`'s first request is still running.
+    #[error("idempotency key in use")]
+    KeyInUse { retry_after_secs: u64 },
     /// `If-Match` named a version that is no longer current.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -100,7 +103,7 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::KeyInUse { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType | ApiError::Unsupported(_) => {
@@ -141,6 +144,13 @@ impl ApiError {
                 "This route does not accept that method.".into(),
             ),
             ApiError::Conflict(d) => ("conflict", "Conflict", d.clone()),
+            ApiError::KeyInUse { retry_after_secs } => (
+                "idempotency-key-in-use",
+                "Request in progress",
+                format!(
+                    "A request with this Idempotency-Key is still running; retry in {retry_after_secs} seconds for its answer."
+                ),
+            ),
             ApiError::PreconditionFailed => (
                 "precondition-failed",
                 "Precondition failed",
@@ -229,6 +239,7 @@ impl ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::KeyInUse { retry_after_secs }
             | ApiError::LockedOut { retry_after_secs }
             | ApiError::UnavailableFor {
                 retry_after_secs, ..

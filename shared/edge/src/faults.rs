@@ -7,7 +7,9 @@
 //! first runs a flow with nothing armed to learn its calls, then once per
 //! call with that call failing. A failed call never reaches the wrapped
 //! adapter: the fault is "the request did not go through", which is what
-//! throttling, a conflict or a refused connection mean.
+//! throttling, a conflict or a refused connection mean; except
+//! [`Kind::Lost`], "it went through and the answer was lost" (a timeout
+//! after the commit), where the call takes effect and then fails.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +46,9 @@ pub enum Kind {
     /// A transaction cancelled by a concurrent one (after the adapter's retries).
     Conflict,
     Timeout,
+    /// The call takes effect, then fails as a timeout: a write committed
+    /// whose reply never arrived. For reads, a plain timeout.
+    Lost,
 }
 
 #[derive(Debug, Default)]
@@ -126,6 +131,9 @@ fn store_error(op: &str, kind: Kind) -> StoreError {
             StoreError::TransactionCanceled { failed: vec![] }
         }
         Kind::Timeout => StoreError::Unavailable(format!("injected: {op} timed out")),
+        Kind::Lost => {
+            StoreError::Unavailable(format!("injected: {op} timed out (after it took effect)"))
+        }
         _ => StoreError::Unavailable(format!(
             "injected: {op}: ProvisionedThroughputExceededException"
         )),
@@ -135,6 +143,7 @@ fn store_error(op: &str, kind: Kind) -> StoreError {
 fn unavailable(op: &str, kind: Kind) -> String {
     match kind {
         Kind::Timeout => format!("injected: {op} timed out"),
+        Kind::Lost => format!("injected: {op} timed out (after it took effect)"),
         _ => format!("injected: {op}: ServiceUnavailable"),
     }
 }
@@ -168,12 +177,24 @@ impl ItemStore for FaultyStore {
         self.inner.get_many(keys).await
     }
     async fn write(&self, write: Write) -> Result<Option<shared::ports::Attrs>, StoreError> {
-        self.check("store.write")?;
-        self.inner.write(write).await
+        match self.faults.call("store.write") {
+            None => self.inner.write(write).await,
+            Some(Kind::Lost) => {
+                self.inner.write(write).await?;
+                Err(store_error("store.write", Kind::Lost))
+            }
+            Some(kind) => Err(store_error("store.write", kind)),
+        }
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.check("store.transact")?;
-        self.inner.transact(writes).await
+        match self.faults.call("store.transact") {
+            None => self.inner.transact(writes).await,
+            Some(Kind::Lost) => {
+                self.inner.transact(writes).await?;
+                Err(store_error("store.transact", Kind::Lost))
+            }
+            Some(kind) => Err(store_error("store.transact", kind)),
+        }
     }
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         self.check("store.query")?;
@@ -206,8 +227,14 @@ impl FaultyBlobs {
 #[async_trait]
 impl BlobStore for FaultyBlobs {
     async fn put(&self, key: &str, bytes: Bytes, served: &Served) -> Result<(), BlobError> {
-        self.check("blob.put")?;
-        self.inner.put(key, bytes, served).await
+        match self.faults.call("blob.put") {
+            None => self.inner.put(key, bytes, served).await,
+            Some(Kind::Lost) => {
+                self.inner.put(key, bytes, served).await?;
+                Err(BlobError::Unavailable(unavailable("blob.put", Kind::Lost)))
+            }
+            Some(kind) => Err(BlobError::Unavailable(unavailable("blob.put", kind))),
+        }
     }
     async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError> {
         self.check("blob.get")?;
@@ -264,8 +291,17 @@ impl FaultyQueue {
 #[async_trait]
 impl Queue for FaultyQueue {
     async fn send(&self, body: &str) -> Result<String, QueueError> {
-        self.check("queue.send")?;
-        self.inner.send(body).await
+        match self.faults.call("queue.send") {
+            None => self.inner.send(body).await,
+            Some(Kind::Lost) => {
+                self.inner.send(body).await?;
+                Err(QueueError::Unavailable(unavailable(
+                    "queue.send",
+                    Kind::Lost,
+                )))
+            }
+            Some(kind) => Err(QueueError::Unavailable(unavailable("queue.send", kind))),
+        }
     }
     async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>, QueueError> {
         self.check("queue.receive")?;
@@ -305,10 +341,14 @@ pub struct FaultyMailer {
 #[async_trait]
 impl Mailer for FaultyMailer {
     async fn send(&self, mail: &Mail) -> Result<String, MailError> {
-        if let Some(kind) = self.faults.call("mail.send") {
-            return Err(MailError::Unavailable(unavailable("mail.send", kind)));
+        match self.faults.call("mail.send") {
+            None => self.inner.send(mail).await,
+            Some(Kind::Lost) => {
+                self.inner.send(mail).await?;
+                Err(MailError::Unavailable(unavailable("mail.send", Kind::Lost)))
+            }
+            Some(kind) => Err(MailError::Unavailable(unavailable("mail.send", kind))),
         }
-        self.inner.send(mail).await
     }
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 #[cfg(feature = "dev")]
 pub mod faults;
 pub mod http;
+pub mod idempotency;
 pub mod runtime;
 pub mod sign_in;
 #[cfg(feature = "dev")]

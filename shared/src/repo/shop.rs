@@ -67,10 +67,20 @@ impl ShopRepo {
     }
 
     pub async fn create_book(&self, book: &Book) -> Result<(), RepoError> {
+        self.create_book_with(book, Vec::new()).await
+    }
+
+    /// [`Self::create_book`] with `extra` writes in the same commit (an
+    /// idempotency key's answer).
+    pub async fn create_book_with(&self, book: &Book, extra: Vec<Write>) -> Result<(), RepoError> {
         let mut item = to_item(book, &book_key(&book.id))?;
         item.insert(item_store::GSI1PK.into(), json!("BOOKS"));
         item.insert(item_store::GSI1SK.into(), json!(title_sort(book)));
-        self.store.put(item, Some(Condition::NotExists)).await?;
+        let put = Write::Put {
+            item,
+            condition: Some(Condition::NotExists),
+        };
+        self.store.write_with(put, extra).await?;
         Ok(())
     }
 
@@ -145,6 +155,17 @@ impl ShopRepo {
     /// Each line's book must still have the quantity in stock at the price
     /// the order records.
     pub async fn place(&self, order: &Order) -> Result<Result<(), OrderError>, RepoError> {
+        self.place_with(order, Vec::new()).await
+    }
+
+    /// [`Self::place`] with `extra` writes in the same transaction (an
+    /// idempotency key's answer); when one of those fails, the error is the
+    /// store's (a 409 "changed by another request").
+    pub async fn place_with(
+        &self,
+        order: &Order,
+        extra: Vec<Write>,
+    ) -> Result<Result<(), OrderError>, RepoError> {
         if order.lines.is_empty() {
             return Ok(Err(OrderError::NoLines));
         }
@@ -165,6 +186,7 @@ impl ShopRepo {
             item: to_item(order, &order_key(&order.user_id, &order.id))?,
             condition: Some(Condition::NotExists),
         });
+        writes.extend(extra);
         match self.store.transact(writes).await {
             Ok(()) => Ok(Ok(())),
             Err(StoreError::TransactionCanceled { failed }) => {

@@ -16,7 +16,9 @@ use serde_json::json;
 
 use super::RepoError;
 use crate::domain::{Task, TaskStatus};
-use crate::ports::item_store::{self, Attrs, Condition, Index, ItemStore, Query, StoreError};
+use crate::ports::item_store::{
+    self, Attrs, Condition, Index, ItemStore, Query, StoreError, Write,
+};
 
 #[derive(Clone)]
 pub struct TaskRepo {
@@ -57,11 +59,17 @@ impl TaskRepo {
     /// Stores a new task; `false` when its id is taken (ids are fresh UUIDs,
     /// so only a retried or forged create meets one).
     pub async fn create(&self, task: &Task) -> Result<bool, RepoError> {
-        match self
-            .store
-            .put(to_item(task)?, Some(Condition::NotExists))
-            .await
-        {
+        self.create_with(task, Vec::new()).await
+    }
+
+    /// [`Self::create`] with `extra` writes in the same commit (an
+    /// idempotency key's answer).
+    pub async fn create_with(&self, task: &Task, extra: Vec<Write>) -> Result<bool, RepoError> {
+        let put = Write::Put {
+            item: to_item(task)?,
+            condition: Some(Condition::NotExists),
+        };
+        match self.store.write_with(put, extra).await {
             Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e.into()),
