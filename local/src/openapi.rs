@@ -918,6 +918,8 @@ impl Modify for IdempotencyKeys {
                 .get_mut(path)
                 .and_then(|item| match method {
                     "POST" => item.post.as_mut(),
+                    "PATCH" => item.patch.as_mut(),
+                    "DELETE" => item.delete.as_mut(),
                     _ => None,
                 })
                 .unwrap_or_else(|| panic!("KEYED_ROUTES names {route}, which is not documented"));

@@ -271,3 +271,168 @@ async fn orders_and_books_are_placed_once_and_a_refusal_frees_the_key() {
         orders.text
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_sign_up_creates_one_account_and_keeps_no_password_hash() {
+    let s = server().await;
+    let body = json!({"email": "Una@Example.com", "password": common::PASSWORD, "name": "Una"});
+    let send = |key: &'static str, body: Value| {
+        let req = s
+            .client
+            .post(s.url("/auth/signup"))
+            .header("idempotency-key", key)
+            .json(&body);
+        s.send(req)
+    };
+    let first = send("su-1", body.clone()).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = send("su-1", body.clone()).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(replayed(&again), Some("true"));
+    assert_eq!(again.body, first.body);
+    // Another address under the same key is another sign-up's key.
+    let other = send(
+        "su-1",
+        json!({"email": "vic@example.com", "password": common::PASSWORD}),
+    )
+    .await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    assert_eq!(replayed(&other), None);
+    // The same address with another name is another request: 422.
+    let renamed = send(
+        "su-1",
+        json!({"email": "una@example.com", "password": common::PASSWORD, "name": "Ana"}),
+    )
+    .await;
+    assert_eq!(
+        renamed.problem(422)["errors"][0]["field"],
+        "Idempotency-Key"
+    );
+    // Without a key, the address is taken.
+    s.post("/auth/signup", body).await.problem(409);
+
+    // What is kept under the key: the hash of the body without its
+    // password, never a fast hash of the password.
+    let items = s.running.state.store.scan_all().await.unwrap();
+    let kept: Vec<_> = items
+        .iter()
+        .filter(|i| i["pk"].as_str().unwrap().starts_with("IDEMPOTENCY#signup:"))
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let without = edge::idempotency::fingerprint_parts(
+        "POST",
+        "/auth/signup",
+        &json!({"email": "Una@Example.com", "name": "Una"}),
+    );
+    assert!(
+        kept.iter().any(|i| i["request"] == without.as_str()),
+        "{kept:?}"
+    );
+    let text = serde_json::to_string(&kept).unwrap();
+    assert!(!text.contains(common::PASSWORD));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admins_repeated_change_is_made_once() {
+    let s = server().await;
+    let admin = s.admin_token(ADMIN).await;
+    let t = s.user_token("wes@example.com").await;
+    let id = user_id(&s, &t).await;
+    let off = format!("/admin/users/{id}/deactivate");
+    let first = s
+        .call("POST", &off, &admin, None, &[("idempotency-key", "off-1")])
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.body["active"], false);
+    let again = s
+        .call("POST", &off, &admin, None, &[("idempotency-key", "off-1")])
+        .await;
+    assert_eq!(replayed(&again), Some("true"));
+    assert_eq!(again.body, first.body);
+    let user = s.running.state.users.get(&id).await.unwrap().unwrap();
+    assert_eq!(user.version, 2, "saved once");
+
+    let path = format!("/admin/users/{id}");
+    let role = s
+        .call(
+            "PATCH",
+            &path,
+            &admin,
+            Some(json!({"role": "admin"})),
+            &[("idempotency-key", "role-1")],
+        )
+        .await;
+    assert_eq!(role.status, 200, "{}", role.text);
+    let gone = s
+        .call(
+            "DELETE",
+            &path,
+            &admin,
+            None,
+            &[("idempotency-key", "del-1")],
+        )
+        .await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    // Deleted: a repeat without the key is a 404, with it the first answer.
+    s.call("DELETE", &path, &admin, None, &[])
+        .await
+        .problem(404);
+    let again = s
+        .call(
+            "DELETE",
+            &path,
+            &admin,
+            None,
+            &[("idempotency-key", "del-1")],
+        )
+        .await;
+    assert_eq!(again.status, 204, "{}", again.text);
+    assert_eq!(replayed(&again), Some("true"));
+    let redrive = s
+        .call(
+            "POST",
+            "/admin/events/redrive",
+            &admin,
+            None,
+            &[("idempotency-key", "rd-1")],
+        )
+        .await;
+    assert_eq!(redrive.status, 200, "{}", redrive.text);
+    let again = s
+        .call(
+            "POST",
+            "/admin/events/redrive",
+            &admin,
+            None,
+            &[("idempotency-key", "rd-1")],
+        )
+        .await;
+    assert_eq!(replayed(&again), Some("true"));
+    assert_eq!(again.body, redrive.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_upload_url_is_the_same_url() {
+    let s = server().await;
+    let t = s.user_token("xia@example.com").await;
+    let body = json!({"content_type": "image/png", "content_length": 1234});
+    let first = keyed(&s, "/users/me/avatar/upload-url", &t, "up-1", body.clone()).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = keyed(&s, "/users/me/avatar/upload-url", &t, "up-1", body.clone()).await;
+    assert_eq!(replayed(&again), Some("true"));
+    assert_eq!(again.body, first.body);
+    // The upload record expects that URL's object.
+    let id = user_id(&s, &t).await;
+    let record = s
+        .running
+        .state
+        .store
+        .get(&shared::table_keys::avatar_upload(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    let key = record["key"].as_str().unwrap();
+    assert!(first.body["url"].as_str().unwrap().contains(key), "{key}");
+    let other = keyed(&s, "/users/me/avatar/upload-url", &t, "up-2", body).await;
+    assert_ne!(other.body["url"], first.body["url"]);
+}

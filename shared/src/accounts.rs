@@ -6,6 +6,7 @@ use crate::domain::ClientInfo;
 use crate::domain::User;
 use crate::events::{USER_DELETED, UserEvent};
 use crate::outbox::Outbox;
+use crate::ports::item_store::Write;
 use crate::repo::{AuditRepo, RepoError, UserRepo};
 
 /// Deletes a user: the profile and its email and username claims go in one
@@ -22,6 +23,7 @@ pub async fn delete_account(
     user: &User,
     actor_id: &str,
     client: &ClientInfo,
+    extra: Vec<Write>,
 ) -> Result<bool, RepoError> {
     let event = UserEvent::new(
         USER_DELETED,
@@ -34,9 +36,9 @@ pub async fn delete_account(
         "admin.user.deleted"
     };
     let audit = AuditRepo::deletion_entry(action, Some(actor_id), &user.id, client)?;
-    outbox
-        .announce(event)?
-        .and(audit)
-        .commit(|writes| users.delete(user, writes))
-        .await
+    let mut change = outbox.announce(event)?.and(audit);
+    for write in extra {
+        change = change.and(write);
+    }
+    change.commit(|writes| users.delete(user, writes)).await
 }

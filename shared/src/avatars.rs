@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::domain::{Avatar, AvatarLinks, User};
 use crate::files::now_secs;
 use crate::ports::Served;
-use crate::ports::item_store::{Attrs, Change};
+use crate::ports::item_store::{Attrs, Change, Write};
 use crate::service_error::StorageError;
 use std::sync::Arc;
 
@@ -249,9 +249,25 @@ impl Avatars {
         user_id: &str,
         record: &UploadRecord,
     ) -> Result<(), StorageError> {
+        self.save_upload_record_with(user_id, record, Vec::new())
+            .await
+    }
+
+    /// [`Self::save_upload_record`] with `extra` writes in the same commit
+    /// (an idempotency key's answer).
+    pub async fn save_upload_record_with(
+        &self,
+        user_id: &str,
+        record: &UploadRecord,
+        extra: Vec<Write>,
+    ) -> Result<(), StorageError> {
         let mut item: Attrs = crate::repo::to_item(record, &upload_record_key(user_id))?;
         item.insert("expires_at".into(), json!(now_secs() + 86_400));
-        self.store.put(item, None).await?;
+        let put = Write::Put {
+            item,
+            condition: None,
+        };
+        self.store.write_with(put, extra).await?;
         Ok(())
     }
 

@@ -34,6 +34,10 @@ use shared::ports::Write;
 use shared::repo::AuditRepo;
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    edge::idempotency::once(state, req, serve).await
+}
+
+async fn serve(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
 }
 
@@ -51,17 +55,19 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 .redrive_dead_letters()
                 .await
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-            state
-                .audit
-                .record(
-                    "admin.events.redriven",
-                    Some(&caller.user_id),
-                    None,
-                    &client,
-                    json!({ "moved": moved }),
-                )
-                .await?;
-            json(StatusCode::OK, &json!({ "moved": moved }))
+            // The move itself is the queue's, outside any commit: the
+            // answer is kept with its audit entry.
+            let answer = json(StatusCode::OK, &json!({ "moved": moved }))?;
+            let entry = AuditRepo::entry(
+                "admin.events.redriven",
+                Some(&caller.user_id),
+                None,
+                &client,
+                json!({ "moved": moved }),
+            )?;
+            let keyed = edge::idempotency::answer_writes(req, &answer);
+            state.audit.record_with(entry, keyed).await?;
+            Ok(answer)
         }
         "GET /admin/users/{id}" => {
             let user = target(state, req).await?;
@@ -92,8 +98,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 &client,
                 json!({}),
             )?;
-            let saved = save(state, &user, kind, audit).await?;
-            json(StatusCode::OK, &PublicUser::from(&saved))
+            save(state, req, &user, kind, audit).await
         }
         "PATCH /admin/users/{id}" => {
             #[derive(Deserialize)]
@@ -117,8 +122,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 &client,
                 json!({ "from": before, "to": role }),
             )?;
-            let saved = save(state, &user, USER_UPDATED, audit).await?;
-            json(StatusCode::OK, &PublicUser::from(&saved))
+            save(state, req, &user, USER_UPDATED, audit).await
         }
         "DELETE /admin/users/{id}" => {
             let user = target(state, req).await?;
@@ -127,12 +131,15 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                     "You cannot delete yourself here; use DELETE /users/me.".into(),
                 ));
             }
+            let answer = no_content();
+            let keyed = edge::idempotency::answer_writes(req, &answer);
             if !shared::accounts::delete_account(
                 &state.users,
                 &state.outbox,
                 &user,
                 &caller.user_id,
                 &client,
+                keyed,
             )
             .await?
             {
@@ -140,7 +147,7 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                     "The user changed meanwhile; try again.".into(),
                 ));
             }
-            Ok(no_content())
+            Ok(answer)
         }
         _ => Err(ApiError::NoRoute),
     }
@@ -151,20 +158,28 @@ async fn target(state: &AppState, req: &Request) -> Result<User, ApiError> {
     state.users.get(&id).await?.ok_or(ApiError::NotFound)
 }
 
-/// Saves an admin's change to a user with its event and its audit entry,
-/// all in one transaction, then dispatches the event.
-async fn save(state: &AppState, user: &User, kind: &str, audit: Write) -> Result<User, ApiError> {
-    let mut announced = user.clone();
-    announced.version += 1;
-    let event = UserEvent::with_user(kind, &announced);
-    let saved = state
-        .outbox
-        .announce(event)?
-        .and(audit)
-        .commit(|writes| state.users.save_with(user, writes))
+/// Saves an admin's change to a user with its event, its audit entry and
+/// (under an `Idempotency-Key`) its answer, all in one transaction, then
+/// dispatches the event; answers the saved user.
+async fn save(
+    state: &AppState,
+    req: &Request,
+    user: &User,
+    kind: &str,
+    audit: Write,
+) -> Result<Response<Body>, ApiError> {
+    let (save, next) = state.users.next_version(user)?;
+    let event = UserEvent::with_user(kind, &next);
+    let answer = json(StatusCode::OK, &PublicUser::from(&next))?;
+    let mut change = state.outbox.announce(event)?.and(audit);
+    for write in edge::idempotency::answer_writes(req, &answer) {
+        change = change.and(write);
+    }
+    change
+        .commit(|writes| state.users.write_next(save, next, writes))
         .await?
         .ok_or_else(|| ApiError::Conflict("The user changed meanwhile; try again.".into()))?;
-    Ok(saved)
+    Ok(answer)
 }
 
 async fn list_users(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -35,6 +35,10 @@ use image_pipeline::InstallError;
 use image_pipeline::pipeline::{self, ACCEPTED, ImageRejected, MAX_BODY_BYTES, MAX_UPLOAD_BYTES};
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    edge::idempotency::once(state, req, serve).await
+}
+
+async fn serve(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
 }
 
@@ -256,30 +260,19 @@ async fn upload_url(
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let key = shared::blob_keys::upload(&user.id, uuid::Uuid::new_v4());
-    state
-        .avatars
-        .save_upload_record(
-            &user.id,
-            &UploadRecord {
-                key: key.clone(),
-                content_type: content_type.clone(),
-                content_length,
-                status: UploadStatus::Pending,
-                reason: None,
-            },
-        )
-        .await?;
+    // Signing is local work: the answer is made first, so that a retry's
+    // key replays the URL this record expects.
     let url = state
         .blobs
         .presign_put(&key, &content_type, content_length, avatars::UPLOAD_URL_TTL)
         .await?;
     let headers = [
-        ("Content-Type".to_owned(), content_type),
+        ("Content-Type".to_owned(), content_type.clone()),
         ("Content-Length".to_owned(), content_length.to_string()),
     ]
     .into_iter()
     .collect();
-    json(
+    let answer = json(
         StatusCode::CREATED,
         &UploadUrl {
             url,
@@ -287,5 +280,20 @@ async fn upload_url(
             headers,
             expires_at: OffsetDateTime::now_utc() + avatars::UPLOAD_URL_TTL,
         },
-    )
+    )?;
+    state
+        .avatars
+        .save_upload_record_with(
+            &user.id,
+            &UploadRecord {
+                key,
+                content_type,
+                content_length,
+                status: UploadStatus::Pending,
+                reason: None,
+            },
+            edge::idempotency::answer_writes(req, &answer),
+        )
+        .await?;
+    Ok(answer)
 }

@@ -46,6 +46,10 @@ fn first_hash_early(body: &SignupRequest) -> Option<(String, password::PendingHa
 }
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    edge::idempotency::once(state, req, serve).await
+}
+
+async fn serve(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(signup(&state, &req).await)
 }
 
@@ -93,10 +97,18 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     };
     let event = UserEvent::with_user(USER_CREATED, &user);
     let audit = AuditRepo::entry("user.signed_up", Some(&user.id), None, &client, json!({}))?;
-    match state
-        .outbox
-        .announce(event)?
-        .and(audit)
+    // The answer is made first, so that a retry's key replays what this
+    // commit wrote.
+    let answer = if *state.config.signup_conceals_existing {
+        concealed()?
+    } else {
+        json(StatusCode::CREATED, &PublicUser::from(&user))?
+    };
+    let mut change = state.outbox.announce(event)?.and(audit);
+    for write in edge::idempotency::answer_writes(req, &answer) {
+        change = change.and(write);
+    }
+    match change
         .commit(|writes| state.users.create(&user, writes))
         .await?
     {
@@ -124,10 +136,7 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
         }
     }
     tracing::info!(user_id = %user.id, "user signed up");
-    if *state.config.signup_conceals_existing {
-        return concealed();
-    }
-    json(StatusCode::CREATED, &PublicUser::from(&user))
+    Ok(answer)
 }
 
 /// The one answer of a concealing sign-up, taken address or free.

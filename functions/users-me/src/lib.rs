@@ -186,8 +186,15 @@ async fn delete(state: &AppState, req: &Request, user: &User) -> Result<Response
     if password::verify(password, Some(user.password_hash.clone())).await? == Verdict::Invalid {
         return Err(ApiError::field("password", "is incorrect"));
     }
-    if !shared::accounts::delete_account(&state.users, &state.outbox, user, &user.id, &client)
-        .await?
+    if !shared::accounts::delete_account(
+        &state.users,
+        &state.outbox,
+        user,
+        &user.id,
+        &client,
+        Vec::new(),
+    )
+    .await?
     {
         return Err(ApiError::Conflict(
             "The account changed meanwhile; try again.".into(),

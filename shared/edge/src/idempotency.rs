@@ -8,8 +8,9 @@
 //!   `Idempotent-Replayed: true`;
 //! - the key's first request is still running: 409 with `Retry-After`;
 //! - the key was used with another body, route or method: 422;
-//! - else the handler runs; a 2xx is remembered for 24 hours, a 4xx frees the
-//!   key (nothing was written), so does a 5xx whose commit did not happen.
+//! - else the handler runs; a 2xx is remembered for 24 hours; a 4xx or 5xx
+//!   frees the key, as nothing it stands for was committed (a commit that
+//!   happened carried the answer, and stays).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,7 +52,26 @@ struct Held {
 /// The routes that honour `Idempotency-Key` (the OpenAPI document lists
 /// the header on these). Their handlers commit their answer with
 /// [`answer_writes`], so that a write and its answer are one commit.
-pub const KEYED_ROUTES: [&str; 3] = ["POST /tasks", "POST /orders", "POST /books"];
+/// (`POST /users/me/pdf` is not among them: a repeat draws nothing when the
+/// stored PDF is current and answers a fresh link, where a replay would
+/// hand back a link that expired.)
+pub const KEYED_ROUTES: [&str; 11] = [
+    "POST /tasks",
+    "POST /orders",
+    "POST /books",
+    "POST /auth/signup",
+    "POST /auth/register",
+    "POST /users/me/avatar/upload-url",
+    "POST /admin/users/{id}/deactivate",
+    "POST /admin/users/{id}/activate",
+    "PATCH /admin/users/{id}",
+    "DELETE /admin/users/{id}",
+    "POST /admin/events/redrive",
+];
+
+/// The anonymous routes among them: sign-up, whose keys are scoped to the
+/// address signing up.
+const SIGN_UP: [&str; 2] = ["POST /auth/signup", "POST /auth/register"];
 
 /// Serves `req` with `handler`, once per key on the [`KEYED_ROUTES`].
 pub async fn once<F, Fut>(state: Arc<AppState>, mut req: Request, handler: F) -> Response<Body>
@@ -62,11 +82,13 @@ where
     let Some(raw) = req.headers().get(KEY_HEADER).cloned() else {
         return handler(state, req).await;
     };
-    if !KEYED_ROUTES.contains(&route_key(&req).as_str()) {
+    let route = route_key(&req);
+    if !KEYED_ROUTES.contains(&route.as_str()) {
         return handler(state, req).await;
     }
-    // An anonymous call is the handler's to refuse (401).
-    let Ok(caller) = Caller::from_request(&req) else {
+    // Without a scope (a protected route's call without its caller, a
+    // sign-up without an address) the handler refuses the request.
+    let Some(scope) = scope(&req, &route) else {
         return handler(state, req).await;
     };
     let key = match parse_key(&raw) {
@@ -75,7 +97,7 @@ where
     };
     let claim = match state
         .idempotency
-        .claim(&caller.user_id, key, &fingerprint(&req))
+        .claim(&scope, key, &fingerprint(&req, &route))
         .await
     {
         Ok(Claimed::Run(claim)) => claim,
@@ -111,15 +133,13 @@ where
                 tracing::warn!(error = %e, "the answer of an idempotent request was not kept");
             }
         }
-    } else if status.is_client_error() || offered.load(Ordering::Acquire) {
-        // A 4xx wrote nothing; a 5xx whose commit carried the answer left
-        // the record `done` if it committed, which the release leaves alone.
-        if let Err(e) = repo.release(&claim).await {
-            tracing::warn!(error = %e, "an idempotency key was not released; it frees when its lease ends");
-        }
+    } else if let Err(e) = repo.release(&claim).await {
+        // Nothing this key stands for was committed: a keyed handler's
+        // commit carries the answer, and one that committed left the
+        // record `done`, which the release leaves alone. So a 4xx or 5xx
+        // frees the key for the client's retry.
+        tracing::warn!(error = %e, "an idempotency key was not released; it frees when its lease ends");
     }
-    // Else a 5xx on a route that may have written without the answer: the
-    // lease lapses, and a retry after it runs again.
     response
 }
 
@@ -153,12 +173,52 @@ fn parse_key(raw: &HeaderValue) -> Result<&str, ApiError> {
         })
 }
 
-/// What makes two requests the same: method, path and query, and body.
-pub fn fingerprint(req: &Request) -> String {
+/// The fingerprint of a request given by its parts, as [`fingerprint`]
+/// makes it (tests check what is stored).
+pub fn fingerprint_parts(method: &str, path: &str, body: &serde_json::Value) -> String {
+    shared::idempotency::fingerprint(method, path, &serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// Whose keys a request's key is among: the caller's; for a sign-up, the
+/// address signing up (hashed), so that strangers' keys never meet.
+fn scope(req: &Request, route: &str) -> Option<String> {
+    if !SIGN_UP.contains(&route) {
+        return Caller::from_request(req).ok().map(|c| c.user_id);
+    }
+    let body = sign_up_body(req)?;
+    let email = body.get("email")?.as_str()?.trim().to_lowercase();
+    Some(format!("signup:{}", shared::secrets::token_hash(&email)))
+}
+
+/// A sign-up's body as JSON, if it is an object.
+fn sign_up_body(req: &Request) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_slice(body_bytes(req)).ok()? {
+        serde_json::Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// What makes two requests the same: method, path and query, and body. A
+/// sign-up's password is left out: a fast hash of it, stored, would let
+/// anyone holding the table try passwords without argon2's cost.
+pub fn fingerprint(req: &Request, route: &str) -> String {
+    let without_password;
+    let body = match SIGN_UP
+        .contains(&route)
+        .then(|| sign_up_body(req))
+        .flatten()
+    {
+        Some(mut map) => {
+            map.remove("password");
+            without_password = serde_json::to_vec(&map).unwrap_or_default();
+            &without_password[..]
+        }
+        None => body_bytes(req),
+    };
     shared::idempotency::fingerprint(
         req.method().as_str(),
         req.uri().path_and_query().map_or("", |p| p.as_str()),
-        body_bytes(req),
+        body,
     )
 }
 

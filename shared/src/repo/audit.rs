@@ -144,6 +144,13 @@ impl AuditRepo {
         Ok(())
     }
 
+    /// Records one entry with `extra` writes in the same commit (an
+    /// idempotency key's answer).
+    pub async fn record_with(&self, entry: Write, extra: Vec<Write>) -> Result<(), RepoError> {
+        self.store.write_with(entry, extra).await?;
+        Ok(())
+    }
+
     /// Entries newest first, for one user or for everyone.
     pub async fn list(
         &self,

@@ -370,6 +370,18 @@ impl UserRepo {
         extra: Vec<Write>,
     ) -> Result<Option<User>, RepoError> {
         let (save, next) = self.next_version(user)?;
+        self.write_next(save, next, extra).await
+    }
+
+    /// Commits a [`Self::next_version`] made beforehand (so the caller
+    /// could build its answer from `next`) with `extra` writes: `next`, or
+    /// `None` on a stale version.
+    pub async fn write_next(
+        &self,
+        save: Write,
+        next: User,
+        extra: Vec<Write>,
+    ) -> Result<Option<User>, RepoError> {
         match self.store.write_with(save, extra).await {
             Ok(()) => Ok(Some(next)),
             Err(StoreError::ConditionFailed) => Ok(None),
