@@ -1015,6 +1015,26 @@ async fn one_upload(r: &Rig, f: &Fixture, a: &Answer) -> Result<(), String> {
     }
 }
 
+/// The PDF's record is the one answered.
+async fn one_pdf(r: &Rig, f: &Fixture, a: &Answer) -> Result<(), String> {
+    let record = r
+        .state()
+        .pdfs
+        .record(s(&f["user_id"]))
+        .await
+        .unwrap()
+        .ok_or("no PDF record")?;
+    let b = &a.body;
+    if b["generated"] == true
+        && b["size_bytes"] == record.size_bytes
+        && b["profile_version"] == record.profile_version
+    {
+        Ok(())
+    } else {
+        Err(format!("record {record:?}, answered {}", a.text))
+    }
+}
+
 async fn book_title(r: &Rig) -> Fixture {
     json!({ "title": format!("Kept {}", r.email()), "token": r.admin })
 }
@@ -1085,6 +1105,16 @@ fn keyed_flows() -> Vec<Keyed> {
             body: |_| Some(json!({"content_type": "image/png", "content_length": 4321})),
             status: 201,
             check: |r, f, a| Box::pin(one_upload(r, f, a)),
+        },
+        Keyed {
+            name: "profile PDF",
+            setup: |r| Box::pin(r.account()),
+            method: "POST",
+            path: |_| "/users/me/pdf".into(),
+            token: bearer,
+            body: |_| None,
+            status: 201,
+            check: |r, f, a| Box::pin(one_pdf(r, f, a)),
         },
         Keyed {
             name: "admin deactivates",

@@ -30,6 +30,11 @@ async fn keyed(s: &TestServer, path: &str, token: &str, key: &str, body: Value) 
         .await
 }
 
+async fn keyed_empty(s: &TestServer, path: &str, token: &str, key: &str) -> Answer {
+    s.call("POST", path, token, None, &[("idempotency-key", key)])
+        .await
+}
+
 /// The caller's user id (`GET /auth/me`).
 async fn user_id(s: &TestServer, token: &str) -> String {
     let me = s.call("GET", "/auth/me", token, None, &[]).await;
@@ -435,4 +440,23 @@ async fn a_repeated_upload_url_is_the_same_url() {
     assert!(first.body["url"].as_str().unwrap().contains(key), "{key}");
     let other = keyed(&s, "/users/me/avatar/upload-url", &t, "up-2", body).await;
     assert_ne!(other.body["url"], first.body["url"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_pdf_request_replays_its_link() {
+    let s = server().await;
+    let t = s.user_token("yul@example.com").await;
+    let pdf = |key: &'static str| keyed_empty(&s, "/users/me/pdf", &t, key);
+    let first = pdf("pdf-1").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.body["generated"], true);
+    let again = pdf("pdf-1").await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(replayed(&again), Some("true"));
+    assert_eq!(again.body, first.body);
+    // Another key finds the stored PDF current: a fresh link, nothing drawn.
+    let other = pdf("pdf-2").await;
+    assert_eq!(other.status, 200, "{}", other.text);
+    assert_eq!(other.body["generated"], false);
+    assert_eq!(other.body["generated_at"], first.body["generated_at"]);
 }

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use crate::service_error::StorageError;
 use std::sync::Arc;
 
+use crate::ports::item_store::Write;
 use crate::ports::{BlobStore, ItemStore};
 
 /// The blob key of a user's profile PDF.
@@ -58,8 +59,23 @@ impl ProfilePdfs {
     /// Records a PDF written to [`blob_key`] (after the blob, so a record never
     /// points at a PDF that is not there).
     pub async fn save_record(&self, user_id: &str, record: &PdfRecord) -> Result<(), StorageError> {
+        self.save_record_with(user_id, record, Vec::new()).await
+    }
+
+    /// [`Self::save_record`] with `extra` writes in the same commit (an
+    /// idempotency key's answer).
+    pub async fn save_record_with(
+        &self,
+        user_id: &str,
+        record: &PdfRecord,
+        extra: Vec<Write>,
+    ) -> Result<(), StorageError> {
         let item = crate::repo::to_item(record, &record_key(user_id))?;
-        self.store.put(item, None).await?;
+        let put = Write::Put {
+            item,
+            condition: None,
+        };
+        self.store.write_with(put, extra).await?;
         Ok(())
     }
 

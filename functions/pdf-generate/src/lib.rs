@@ -32,6 +32,10 @@ use time::OffsetDateTime;
 pub const LINK_TTL: Duration = Duration::from_secs(300);
 
 pub async fn handle(state: Arc<AppState>, req: Request) -> Response<Body> {
+    edge::idempotency::once(state, req, serve).await
+}
+
+async fn serve(state: Arc<AppState>, req: Request) -> Response<Body> {
     respond(dispatch(&state, &req).await)
 }
 
@@ -39,11 +43,19 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
     let user = edge::auth::caller_account(state, req).await?;
     match route_key(req).as_str() {
         "POST /users/me/pdf" => {
-            let (record, drawn) = current(state, &user, true).await?;
-            match drawn {
-                Some(_) => link(state, &user, record, true, StatusCode::CREATED).await,
-                None => link(state, &user, record, false, StatusCode::OK).await,
+            if let Some(record) = reusable(state, &user).await? {
+                return link(state, &user, record, false, StatusCode::OK).await;
             }
+            let (record, _) = draw(state, &user).await?;
+            // Signing is local work: the answer is made before the record
+            // is committed, so that a retry's key replays this link.
+            let answer = link(state, &user, record.clone(), true, StatusCode::CREATED).await?;
+            let keyed = edge::idempotency::answer_writes(req, &answer);
+            state
+                .pdfs
+                .save_record_with(&user.id, &record, keyed)
+                .await?;
+            Ok(answer)
         }
         "GET /pdf/generate" => download(state, &user).await,
         "GET /users/me/pdf" => {
@@ -83,12 +95,26 @@ async fn current(
     user: &User,
     reuse: bool,
 ) -> Result<(PdfRecord, Option<Bytes>), ApiError> {
-    if reuse
-        && let Some(record) = state.pdfs.record(&user.id).await?
-        && record.profile_version == user.version
-    {
+    if reuse && let Some(record) = reusable(state, user).await? {
         return Ok((record, None));
     }
+    let (record, bytes) = draw(state, user).await?;
+    state.pdfs.save_record(&user.id, &record).await?;
+    Ok((record, Some(bytes)))
+}
+
+/// The stored PDF's record when it shows the current profile version.
+async fn reusable(state: &AppState, user: &User) -> Result<Option<PdfRecord>, ApiError> {
+    Ok(state
+        .pdfs
+        .record(&user.id)
+        .await?
+        .filter(|record| record.profile_version == user.version))
+}
+
+/// Draws the profile and stores the PDF; its record is the caller's to
+/// commit (a record must never name a PDF that is not stored).
+async fn draw(state: &AppState, user: &User) -> Result<(PdfRecord, Bytes), ApiError> {
     let now = OffsetDateTime::now_utc();
     let drawn = user.clone();
     let avatar = match &user.avatar {
@@ -121,8 +147,7 @@ async fn current(
             &Served::inline("application/pdf", "profile.pdf", "private, no-cache"),
         )
         .await?;
-    state.pdfs.save_record(&user.id, &record).await?;
-    Ok((record, Some(bytes)))
+    Ok((record, bytes))
 }
 
 /// The PDF itself: what the old service's clients save or show.

@@ -52,16 +52,14 @@ struct Held {
 /// The routes that honour `Idempotency-Key` (the OpenAPI document lists
 /// the header on these). Their handlers commit their answer with
 /// [`answer_writes`], so that a write and its answer are one commit.
-/// (`POST /users/me/pdf` is not among them: a repeat draws nothing when the
-/// stored PDF is current and answers a fresh link, where a replay would
-/// hand back a link that expired.)
-pub const KEYED_ROUTES: [&str; 11] = [
+pub const KEYED_ROUTES: [&str; 12] = [
     "POST /tasks",
     "POST /orders",
     "POST /books",
     "POST /auth/signup",
     "POST /auth/register",
     "POST /users/me/avatar/upload-url",
+    "POST /users/me/pdf",
     "POST /admin/users/{id}/deactivate",
     "POST /admin/users/{id}/activate",
     "PATCH /admin/users/{id}",
