@@ -460,3 +460,45 @@ async fn a_repeated_pdf_request_replays_its_link() {
     assert_eq!(other.body["generated"], false);
     assert_eq!(other.body["generated_at"], first.body["generated_at"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_attempts_with_one_key_order_once() {
+    let s = server().await;
+    let admin = s.admin_token(ADMIN).await;
+    let t = s.user_token("zed@example.com").await;
+    let book = keyed(
+        &s,
+        "/books",
+        &admin,
+        "stock-9",
+        json!({"title": "Raced", "author": "A. Author", "price_cents": 100, "stock": 9}),
+    )
+    .await;
+    let id = book.body["id"].as_str().unwrap().to_owned();
+    let body = json!({"items": [{"book_id": id, "quantity": 1}]});
+    let attempts = (0..6).map(|_| keyed(&s, "/orders", &t, "race-1", body.clone()));
+    let answers = futures::future::join_all(attempts).await;
+    let mut placed = 0;
+    for a in &answers {
+        match (a.status.as_u16(), replayed(a)) {
+            (201, None) => placed += 1,
+            (201, Some("true")) => {}
+            (409, _) => assert_eq!(
+                a.body["type"], "/problems/idempotency-key-in-use",
+                "{}",
+                a.text
+            ),
+            _ => panic!("{} {}", a.status, a.text),
+        }
+    }
+    assert_eq!(placed, 1, "one attempt ran");
+    let orders = s.call("GET", "/orders", &t, None, &[]).await;
+    assert_eq!(
+        orders.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        orders.text
+    );
+    let stock = s.send(s.client.get(s.url(&format!("/books/{id}")))).await;
+    assert_eq!(stock.body["stock"], 8, "{}", stock.text);
+}
