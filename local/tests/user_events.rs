@@ -142,13 +142,15 @@ async fn drain(state: &AppState) -> Vec<Received> {
 async fn deliver_all(state: &Arc<AppState>) -> usize {
     let consumer = local::routes::user_events_consumer();
     let mut n = 0;
-    loop {
+    // Bounded: a message that fails every time would come back forever.
+    for _ in 0..200 {
         let d = local::consumer::deliver_once(state, consumer, Duration::ZERO).await;
         if d.received == 0 {
             return n;
         }
         n += d.succeeded;
     }
+    panic!("the queue did not drain in 200 deliveries ({n} handled)");
 }
 
 fn settings_of(user_id: &str) -> shared::ports::Key {
