@@ -166,6 +166,12 @@ async fn every_sample_event_runs_through_its_handler() {
             .unwrap()
             .starts_with("/tasks/")
     );
+    // The sample carries an Idempotency-Key: sent again, it is answered
+    // the same, and the list below holds one task.
+    let again = call("tasks-crud", as_ada("tasks-crud.json")).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["location"], task.headers()["location"]);
     let (_, tasks) = {
         let mut e: Value = serde_json::from_str(&event("tasks-crud.json")).unwrap();
         e["requestContext"]["authorizer"]["lambda"]["user_id"] = Value::String(ada.clone());
@@ -193,6 +199,7 @@ async fn every_sample_event_runs_through_its_handler() {
         };
         (response.status(), body)
     };
+    assert_eq!(tasks["items"].as_array().map(Vec::len), Some(1), "{tasks}");
     assert_eq!(tasks["items"][0]["title"], "Write the quarterly report");
     assert_eq!(tasks["items"][0]["status"], "todo");
 }
