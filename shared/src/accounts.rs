@@ -36,9 +36,10 @@ pub async fn delete_account(
         "admin.user.deleted"
     };
     let audit = AuditRepo::deletion_entry(action, Some(actor_id), &user.id, client)?;
-    let mut change = outbox.announce(event)?.and(audit);
-    for write in extra {
-        change = change.and(write);
-    }
-    change.commit(|writes| users.delete(user, writes)).await
+    outbox
+        .announce(event)?
+        .and(audit)
+        .and_all(extra)
+        .commit(|writes| users.delete(user, writes))
+        .await
 }

@@ -277,6 +277,13 @@ impl Announcing<'_> {
         self
     }
 
+    /// [`Announcing::and`] for each of `writes` (none, or an idempotency
+    /// key's answer).
+    pub fn and_all(mut self, writes: impl IntoIterator<Item = Write>) -> Self {
+        self.writes.extend(writes);
+        self
+    }
+
     /// Commits with `commit`, which gets the event's record and the writes
     /// added with [`Announcing::and`] to apply with its own, in one
     /// transaction; then dispatches the event if the outcome says the change

@@ -171,11 +171,11 @@ async fn save(
     let (save, next) = state.users.next_version(user)?;
     let event = UserEvent::with_user(kind, &next);
     let answer = json(StatusCode::OK, &PublicUser::from(&next))?;
-    let mut change = state.outbox.announce(event)?.and(audit);
-    for write in edge::idempotency::answer_writes(req, &answer) {
-        change = change.and(write);
-    }
-    change
+    state
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .and_all(edge::idempotency::answer_writes(req, &answer))
         .commit(|writes| state.users.write_next(save, next, writes))
         .await?
         .ok_or_else(|| ApiError::Conflict("The user changed meanwhile; try again.".into()))?;

@@ -104,11 +104,11 @@ async fn signup(state: &AppState, req: &Request) -> Result<Response<Body>, ApiEr
     } else {
         json(StatusCode::CREATED, &PublicUser::from(&user))?
     };
-    let mut change = state.outbox.announce(event)?.and(audit);
-    for write in edge::idempotency::answer_writes(req, &answer) {
-        change = change.and(write);
-    }
-    match change
+    match state
+        .outbox
+        .announce(event)?
+        .and(audit)
+        .and_all(edge::idempotency::answer_writes(req, &answer))
         .commit(|writes| state.users.create(&user, writes))
         .await?
     {
