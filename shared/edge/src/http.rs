@@ -95,10 +95,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // No path tracking on this, the common path: the second reading in
     // `data_problem` finds the field, and a second tracked instantiation of
     // every body type's deserializer would cost each function ~20 KB.
-    serde_json::from_slice(bytes).map_err(|e: serde_json::Error| match e.classify() {
+    serde_json::from_slice(bytes).map_err(|e: serde_json::Error| {
+        let data = matches!(e.classify(), serde_json::error::Category::Data);
+        json_error(&e, data.then(|| data_problem::<T>(bytes)).flatten())
+    })
+}
+
+/// The 400 or 422 of a body that failed; not generic, so that one copy
+/// serves every body type (inlined into each, it was ~8 KiB per type).
+#[inline(never)]
+fn json_error(e: &serde_json::Error, problem: Option<(String, String)>) -> ApiError {
+    match e.classify() {
         serde_json::error::Category::Data => {
-            let (field, message) = data_problem::<T>(bytes)
-                .unwrap_or_else(|| ("body".to_owned(), "is not valid".to_owned()));
+            let (field, message) =
+                problem.unwrap_or_else(|| ("body".to_owned(), "is not valid".to_owned()));
             ApiError::Validation(vec![FieldError::new(field, message)])
         }
         _ => ApiError::BadRequest(format!(
@@ -106,7 +116,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             e.line(),
             e.column()
         )),
-    })
+    }
 }
 
 /// A JSON path as a field name: the body itself is `body`.
@@ -128,17 +138,33 @@ fn location(path: &str) -> String {
 /// mistakes gets one of them named, as before: serde-value visits an
 /// object's keys in sorted order, serde_json in the body's.
 fn data_problem<T: DeserializeOwned>(bytes: &[u8]) -> Option<(String, String)> {
+    let de =
+        serde_value::ValueDeserializer::<serde_value::DeserializerError>::new(value_of(bytes)?);
+    serde_path_to_error::deserialize::<_, T>(de)
+        .err()
+        .map(field_and_words)
+}
+
+/// The body as serde-value's tree (not generic: one copy for every type).
+#[inline(never)]
+fn value_of(bytes: &[u8]) -> Option<serde_value::Value> {
+    serde_json::from_slice(bytes).ok()
+}
+
+/// Our words for a mistake serde-value found, and where (not generic: one
+/// copy for every body type).
+#[inline(never)]
+fn field_and_words(
+    e: serde_path_to_error::Error<serde_value::DeserializerError>,
+) -> (String, String) {
     use serde_value::DeserializerError as Kind;
-    let value: serde_value::Value = serde_json::from_slice(bytes).ok()?;
-    let de = serde_value::ValueDeserializer::<Kind>::new(value);
-    let e = serde_path_to_error::deserialize::<_, T>(de).err()?;
     let path = e.path().to_string();
     let at = |name: &str| match path.as_str() {
         "." | "" => name.to_owned(),
         p => format!("{p}.{name}"),
     };
     let here = location(&path);
-    Some(match e.into_inner() {
+    match e.into_inner() {
         // A missing field's path is its parent's.
         Kind::MissingField(name) => (at(name), "is required".into()),
         // The path already ends at the unknown field.
@@ -151,7 +177,7 @@ fn data_problem<T: DeserializeOwned>(bytes: &[u8]) -> Option<(String, String)> {
         Kind::InvalidValue(..) => (here, "is out of range or not allowed".into()),
         Kind::InvalidLength(..) => (here, "has the wrong number of items".into()),
         Kind::DuplicateField(_) | Kind::Custom(_) => (here, "is not valid".into()),
-    })
+    }
 }
 
 /// What a value of the wrong type should have been, from serde's
