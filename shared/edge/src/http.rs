@@ -83,6 +83,14 @@ pub fn form_or_json_body<F: DeserializeOwned, J: DeserializeOwned>(
 }
 
 /// Parses JSON bytes as [`json_body`] does, without the media-type check.
+///
+/// One reading per body type: the bytes become serde-value's tree (one
+/// non-generic parser for every type), and the type is read from the tree
+/// with its path tracked. serde-value's errors keep the kind of mistake as
+/// data (a missing field, an unknown variant and its alternatives, the
+/// expected type) where serde_json's is English text that echoes the input,
+/// and a single instantiation per type keeps the binaries no larger than
+/// when serde_json read each type directly (issue 27).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
@@ -92,31 +100,164 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "The body must be a JSON object.".into(),
         ));
     }
-    // No path tracking on this, the common path: the second reading in
-    // `data_problem` finds the field, and a second tracked instantiation of
-    // every body type's deserializer would cost each function ~20 KB.
-    serde_json::from_slice(bytes).map_err(|e: serde_json::Error| {
-        let data = matches!(e.classify(), serde_json::error::Category::Data);
-        json_error(&e, data.then(|| data_problem::<T>(bytes)).flatten())
-    })
+    let de = serde_value::ValueDeserializer::<serde_value::DeserializerError>::new(tree_of(bytes)?);
+    serde_path_to_error::deserialize::<_, T>(de).map_err(data_error)
 }
 
-/// The 400 or 422 of a body that failed; not generic, so that one copy
-/// serves every body type (inlined into each, it was ~8 KiB per type).
+/// The body as serde-value's tree: 400 for JSON that does not parse, 422
+/// naming a key that appears twice in one object (serde-value's own map
+/// would keep the last silently; serde_json's struct reading refused them,
+/// and so do we). Not generic: one copy serves every body type.
 #[inline(never)]
-fn json_error(e: &serde_json::Error, problem: Option<(String, String)>) -> ApiError {
-    match e.classify() {
-        serde_json::error::Category::Data => {
-            let (field, message) =
-                problem.unwrap_or_else(|| ("body".to_owned(), "is not valid".to_owned()));
-            ApiError::Validation(vec![FieldError::new(field, message)])
+fn tree_of(bytes: &[u8]) -> Result<serde_value::Value, ApiError> {
+    let mut twice = None;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let read = serde::de::DeserializeSeed::deserialize(Tree { twice: &mut twice }, &mut de)
+        .and_then(|tree| de.end().map(|()| tree));
+    match (read, twice) {
+        (Ok(tree), _) => Ok(tree),
+        (Err(_), Some(mut steps)) => {
+            steps.reverse();
+            Err(ApiError::Validation(vec![FieldError::new(
+                path_of(&steps),
+                "appears more than once",
+            )]))
         }
-        _ => ApiError::BadRequest(format!(
+        (Err(e), None) => Err(ApiError::BadRequest(format!(
             "The body is not valid JSON (line {}, column {}).",
             e.line(),
             e.column()
-        )),
+        ))),
     }
+}
+
+/// One step of the way to a value: an object's key or a list's index.
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Steps as serde_path_to_error writes a path (`items[0].quantity`).
+fn path_of(steps: &[Step]) -> String {
+    let mut path = String::new();
+    for step in steps {
+        match step {
+            Step::Key(key) if path.is_empty() => path.push_str(key),
+            Step::Key(key) => {
+                path.push('.');
+                path.push_str(key);
+            }
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    location(&path)
+}
+
+/// Reads any JSON value into serde-value's tree, refusing a key repeated in
+/// one object. On that refusal `twice` holds the way to the key, innermost
+/// first: each enclosing object or list adds its step as the error passes
+/// out through it, so the common path builds no paths at all.
+struct Tree<'a> {
+    twice: &'a mut Option<Vec<Step>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Tree<'_> {
+    type Value = serde_value::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Tree<'_> {
+    type Value = serde_value::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(serde_value::Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(serde_value::Value::I64(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(serde_value::Value::U64(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_value::Value::F64(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(serde_value::Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(serde_value::Value::String(v))
+    }
+
+    /// `null` is serde-value's "none", so that an `Option` (and a field
+    /// that tells a `null` from a missing key) reads it as serde_json would.
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_value::Value::Option(None))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            match seq.next_element_seed(Tree { twice: self.twice }) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => return Ok(serde_value::Value::Seq(items)),
+                Err(e) => {
+                    if let Some(steps) = self.twice.as_mut() {
+                        steps.push(Step::Index(items.len()));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use std::collections::btree_map::Entry;
+        let mut entries = std::collections::BTreeMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = match map.next_value_seed(Tree { twice: self.twice }) {
+                Ok(value) => value,
+                Err(e) => {
+                    if let Some(steps) = self.twice.as_mut() {
+                        steps.push(Step::Key(key));
+                    }
+                    return Err(e);
+                }
+            };
+            match entries.entry(serde_value::Value::String(key)) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(slot) => {
+                    let key = match slot.key() {
+                        serde_value::Value::String(key) => key.clone(),
+                        _ => String::new(),
+                    };
+                    *self.twice = Some(vec![Step::Key(key)]);
+                    return Err(serde::de::Error::custom("a key appears twice"));
+                }
+            }
+        }
+        Ok(serde_value::Value::Map(entries))
+    }
+}
+
+/// The 422 for a body that is JSON but the wrong data (not generic).
+#[inline(never)]
+fn data_error(e: serde_path_to_error::Error<serde_value::DeserializerError>) -> ApiError {
+    let (field, message) = field_and_words(e);
+    ApiError::Validation(vec![FieldError::new(field, message)])
 }
 
 /// A JSON path as a field name: the body itself is `body`.
@@ -126,29 +267,6 @@ fn location(path: &str) -> String {
     } else {
         path.to_owned()
     }
-}
-
-/// The field and our words for a body that is valid JSON but the wrong
-/// data. Only on that error path, the body is read once more, into
-/// `serde_value::Value`, and deserialized from there: serde-value's error
-/// keeps the kind of mistake as data (a missing field, an unknown variant
-/// and its alternatives, the expected type), where serde_json's is English
-/// text that also echoes the input. `None` when that second reading does
-/// not fail (it does not see duplicate keys, for one). A body with several
-/// mistakes gets one of them named, as before: serde-value visits an
-/// object's keys in sorted order, serde_json in the body's.
-fn data_problem<T: DeserializeOwned>(bytes: &[u8]) -> Option<(String, String)> {
-    let de =
-        serde_value::ValueDeserializer::<serde_value::DeserializerError>::new(value_of(bytes)?);
-    serde_path_to_error::deserialize::<_, T>(de)
-        .err()
-        .map(field_and_words)
-}
-
-/// The body as serde-value's tree (not generic: one copy for every type).
-#[inline(never)]
-fn value_of(bytes: &[u8]) -> Option<serde_value::Value> {
-    serde_json::from_slice(bytes).ok()
 }
 
 /// Our words for a mistake serde-value found, and where (not generic: one
@@ -524,12 +642,22 @@ mod json_error_tests {
                 "count",
                 "must be a whole number",
             ),
-            // serde-value does not see duplicate keys: the body, our
-            // general words.
             (
                 r#"{"name": "a", "name": "b", "count": 1}"#,
-                "body",
-                "is not valid",
+                "name",
+                "appears more than once",
+            ),
+            (
+                r#"{"name": "a", "count": 1, "items": [{}, {"quantity": 1, "quantity": 2}]}"#,
+                "items[1].quantity",
+                "appears more than once",
+            ),
+            // The tree reader refuses a repeated key at any depth, also
+            // where the type would ignore the value.
+            (
+                r#"{"name": "a", "count": 1, "items": [{"quantity": 1, "x": {"y": 1, "y": 2}}]}"#,
+                "items[0].x.y",
+                "appears more than once",
             ),
         ];
         for (body, field, message) in cases {
