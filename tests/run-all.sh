@@ -161,7 +161,7 @@ step "black-box API tests over the function binaries (TEST_FUNCTIONS=binaries), 
 # whose configuration no environment can express (a 2 s failure window; the
 # variable's minimum is 10 s).
 cargo build --workspace --bins --exclude bench --exclude local --features edge/embedded,adapters-aws/call-log --locked
-BINARY_PASS="accounts avatars binaries compat consumer cors gateway pdf posts restart shop signup_login tasks tokens trust user_events"
+BINARY_PASS="accounts avatars binaries compat consumer cors gateway pages pdf posts restart shop signup_login tasks tokens trust user_events"
 echo "binary pass: $BINARY_PASS"
 TEST_FUNCTIONS=binaries cargo test --workspace --locked $(printf -- '--test %s ' $BINARY_PASS) \
   -- --skip the_failure_window_expires_by_itself 2>&1 | tee "$OUT/cargo-test-binaries.log"
@@ -237,6 +237,9 @@ grep -E 'generated, [0-9]+ passed' "$OUT/schemathesis.log" | sed -E 's/.* ([0-9]
 
 step "docs page in headless Chromium"
 bash tests/e2e/docs-page.sh | tee -a "$SUMMARY"
+
+step "hosted pages in headless Chromium (Playwright, axe-core), embedded and moto"
+PYTHON=python bash tests/e2e/pages.sh | tee -a "$SUMMARY"
 
 step "independent JWT check (PyJWT against the running local server)"
 # `cargo test` above already built target/debug/local with the test feature set.

@@ -888,7 +888,7 @@ fn redoc_js_op() {}
           email_change_confirm_op, profile_me, me_put, create_profile, delete_profile, pdf_download, media_upload_op,
           media_get_op, media_delete_op, openapi_op, docs_op, redoc_op, redoc_js_op),
     components(schemas(edge::error::Problem, edge::error::FieldError, GatewayMessage)),
-    modifiers(&CommonResponses, &Constraints, &IdempotencyKeys),
+    modifiers(&Pages, &CommonResponses, &Constraints, &IdempotencyKeys),
 )]
 struct ApiDoc;
 
@@ -903,6 +903,37 @@ struct Constraints;
 /// (`edge::idempotency::KEYED_ROUTES`): the header, the replay header and
 /// the 409 of a key still in use.
 struct IdempotencyKeys;
+
+/// The hosted pages (`functions/web`), from that function's own lists.
+struct Pages;
+
+impl Modify for Pages {
+    fn modify(&self, doc: &mut Document) {
+        use utoipa::openapi::HttpMethod;
+        use utoipa::openapi::path::OperationBuilder;
+        let pages = web::PAGES.iter().map(|path| {
+            (
+                *path,
+                "text/html",
+                "A hosted page: HTML whose script calls this API (README, \"Pages\")",
+            )
+        });
+        for (path, media_type, what) in pages.chain(web::ASSETS.iter().copied()) {
+            let operation = OperationBuilder::new()
+                .tag("pages")
+                .operation_id(Some(format!("page {path}")))
+                .response(
+                    "200",
+                    ResponseBuilder::new()
+                        .description(what)
+                        .content(media_type, Content::new::<RefOr<Schema>>(None))
+                        .build(),
+                );
+            doc.paths
+                .add_path_operation(path, vec![HttpMethod::Get], operation);
+        }
+    }
+}
 
 impl Modify for IdempotencyKeys {
     fn modify(&self, doc: &mut Document) {

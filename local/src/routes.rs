@@ -105,6 +105,18 @@ pub const ROUTES: &[Route] = &[
     protected("POST", "/users/me/email", "account-email"),
     public("POST", "/auth/email-change/confirm", "account-email"),
     public("POST", "/auth/email-change/revert", "account-email"),
+    public("GET", "/", "web"),
+    public("GET", "/signup", "web"),
+    public("GET", "/login", "web"),
+    public("GET", "/forgot-password", "web"),
+    public("GET", "/reset-password", "web"),
+    public("GET", "/verify-email", "web"),
+    public("GET", "/confirm-email", "web"),
+    public("GET", "/revert-email", "web"),
+    public("GET", "/sign-in", "web"),
+    public("GET", "/account", "web"),
+    public("GET", "/assets/app.js", "web"),
+    public("GET", "/assets/app.css", "web"),
 ];
 
 /// The SQS consumer the local server feeds from the embedded queue.
@@ -136,6 +148,7 @@ pub fn handler(function: &str) -> Option<Handler> {
         "posts" => |s, r| Box::pin(posts::handle(s, r)),
         "media-upload" => |s, r| Box::pin(media_upload::handle(s, r)),
         "account-email" => |s, r| Box::pin(account_email::handle(s, r)),
+        "web" => |s, r| Box::pin(web::handle(s, r)),
         _ => return None,
     })
 }

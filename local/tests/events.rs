@@ -158,6 +158,23 @@ async fn every_sample_event_runs_through_its_handler() {
     )
     .await;
     assert_eq!(docs.status(), 200);
+    // The page a verification mail links to, with its policy.
+    let page = call(
+        "web",
+        lambda_http::request::from_str(&event("web.json")).unwrap(),
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let lambda_http::Body::Text(html) = page.body() else {
+        panic!("the page is text")
+    };
+    assert!(html.contains(r#"<body data-page="verify-email">"#));
     let task = call("tasks-crud", as_ada("tasks-crud.json")).await;
     assert_eq!(task.status(), 201);
     assert!(

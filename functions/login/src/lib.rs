@@ -99,6 +99,9 @@ fn credentials(req: &Request) -> Result<Credentials, ApiError> {
     if password.as_ref().is_none_or(String::is_empty) {
         errors.push(FieldError::new("password", "is required"));
     }
+    // The pages keep the device token in an HttpOnly cookie (cookie mode).
+    let device_token =
+        device_token.or_else(|| edge::sign_in::cookie_value(req, edge::sign_in::DEVICE_COOKIE));
     match (email, password) {
         (Some(email), Some(password)) if errors.is_empty() => Ok(Credentials {
             email,
@@ -198,7 +201,7 @@ async fn login(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
             None
         }
     };
-    grant(state, &user, issued, device)
+    grant(state, req, &user, issued, device)
 }
 
 /// Upgrades a hash made with older parameters; a failure only means the

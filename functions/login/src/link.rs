@@ -91,5 +91,5 @@ pub async fn sign_in(state: &AppState, req: &Request) -> Result<Response<Body>, 
             None
         }
     };
-    crate::grant(state, &valid.user, issued, device)
+    crate::grant(state, req, &valid.user, issued, device)
 }

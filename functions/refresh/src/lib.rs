@@ -1,6 +1,8 @@
 //! `POST /auth/refresh`: exchanges a refresh token for a new access token and
 //! a new refresh token (rotation). Accepts JSON `{refresh_token}` or the
-//! OAuth2 form `grant_type=refresh_token&refresh_token=...`.
+//! OAuth2 form `grant_type=refresh_token&refresh_token=...`; in cookie mode
+//! (`X-Refresh-Cookie: 1`, the hosted pages) `{}` and the `up_refresh`
+//! cookie, from the same origin only (`edge::sign_in`).
 //!
 //! A token works once. Of several parallel refreshes with one token exactly
 //! one succeeds; presenting a used token again after the grace window
@@ -38,10 +40,17 @@ fn read(req: &Request) -> Result<String, ApiError> {
         }
         FormOrJson::Json(body) => body,
     };
-    body.refresh_token
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| t.trim().to_owned())
-        .ok_or_else(|| ApiError::field("refresh_token", "is required"))
+    if let Some(token) = body.refresh_token.filter(|t| !t.trim().is_empty()) {
+        return Ok(token.trim().to_owned());
+    }
+    // Cookie mode (the hosted pages): the token is the HttpOnly cookie, and
+    // only a same-origin page may spend it.
+    if edge::sign_in::wants_cookie(req) {
+        edge::sign_in::same_origin(req)?;
+        return edge::sign_in::cookie_value(req, edge::sign_in::REFRESH_COOKIE)
+            .ok_or(ApiError::Unauthorized(INVALID_REFRESH));
+    }
+    Err(ApiError::field("refresh_token", "is required"))
 }
 
 async fn refresh(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -60,7 +69,7 @@ async fn refresh(state: &AppState, req: &Request) -> Result<Response<Body>, ApiE
     match rotation {
         // Nothing is read or written after the exchange committed: the
         // answer cannot fail and lose the new refresh token.
-        Rotation::Rotated { issued, user } => edge::sign_in::grant(state, &user, issued, None),
+        Rotation::Rotated { issued, user } => edge::sign_in::grant(state, req, &user, issued, None),
         Rotation::Invalid => Err(ApiError::Unauthorized(INVALID_REFRESH)),
         Rotation::ReuseDetected {
             user_id,

@@ -42,7 +42,10 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
                 .sessions
                 .revoke_with(&caller.user_id, &caller.session_id, vec![audit])
                 .await?;
-            Ok(no_content())
+            let mut response = no_content();
+            // The pages' refresh cookie ends with the session (cookie mode).
+            edge::sign_in::clear_refresh_cookie(req, &mut response);
+            Ok(response)
         }
         "POST /auth/logout-all" => {
             // One write, however many sessions: every session started until
@@ -62,7 +65,10 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
             {
                 return Err(ApiError::NotFound);
             }
-            Ok(no_content())
+            let mut response = no_content();
+            // The pages' refresh cookie ends with the session (cookie mode).
+            edge::sign_in::clear_refresh_cookie(req, &mut response);
+            Ok(response)
         }
         "GET /auth/sessions" => list(state, &caller).await,
         "DELETE /auth/sessions/{id}" => {

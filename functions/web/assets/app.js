@@ -1,0 +1,364 @@
+// The pages' one script. No framework and no build step: each page names
+// itself in <body data-page>, and the part below that page's name runs.
+//
+// Rules this file keeps (README, "Pages"):
+// - the access token lives in this module's memory only; the refresh token
+//   is an HttpOnly cookie the script never sees (login and refresh set it
+//   when asked with `X-Refresh-Cookie: 1`);
+// - whatever a user or the API typed goes in with textContent, never as
+//   HTML;
+// - every URL is relative, so the pages work under an API base path.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+
+/** The access token: memory only, gone with the page. */
+let access = null;
+
+/** One API call: JSON in and out, never cached. */
+async function call(method, path, body, extra = {}) {
+  const headers = { Accept: 'application/json, application/problem+json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (extra.auth && access) headers.Authorization = 'Bearer ' + access;
+  if (extra.cookie) headers['X-Refresh-Cookie'] = '1';
+  Object.assign(headers, extra.headers || {});
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch (e) {
+    return { status: 0, ok: false, data: { detail: 'The service cannot be reached. Try again in a moment.' } };
+  }
+  let data = null;
+  if ((response.headers.get('content-type') || '').includes('json')) {
+    data = await response.json().catch(() => null);
+  }
+  return { status: response.status, ok: response.ok, data, headers: response.headers };
+}
+
+/** A new access token from the refresh cookie; false when there is no session. */
+async function refresh() {
+  const r = await call('POST', 'auth/refresh', {}, { cookie: true });
+  access = r.ok && r.data ? r.data.access_token : null;
+  return access !== null;
+}
+
+/** A call as the signed-in user: one refresh on a 401, then the sign-in page. */
+async function authed(method, path, body, headers) {
+  if (access === null && !(await refresh())) return signedOut();
+  let r = await call(method, path, body, { auth: true, headers });
+  if (r.status === 401 || r.status === 403) {
+    if (!(await refresh())) return signedOut();
+    r = await call(method, path, body, { auth: true, headers });
+    if (r.status === 401) return signedOut();
+  }
+  return r;
+}
+
+/** The session is over (signed out elsewhere, deactivated, expired). */
+function signedOut() {
+  access = null;
+  window.location.assign('login?signed-out=1');
+  return new Promise(() => {});
+}
+
+/** The token a mailed link carries in its fragment, which never reaches a server. */
+function linkToken() {
+  const token = new URLSearchParams(window.location.hash.slice(1)).get('token');
+  // Out of the address bar and the history entry once read.
+  if (token) history.replaceState(null, '', window.location.pathname + window.location.search);
+  return token;
+}
+
+// ---- forms -----------------------------------------------------------------
+
+/** Clears a form's messages. */
+function clearErrors(form) {
+  for (const el of form.querySelectorAll('.error, .form-error')) {
+    el.textContent = '';
+    el.hidden = true;
+  }
+  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+}
+
+/** Shows a problem: each field's message beside its input, the rest above the button. */
+function showProblem(form, r, formErrorId) {
+  const problem = r.data || {};
+  let shown = false;
+  for (const e of problem.errors || []) {
+    const input = form.querySelector(`[name="${CSS.escape(e.field)}"]`);
+    const slot = document.getElementById(e.field + '-error');
+    if (input && slot) {
+      slot.textContent = e.message;
+      slot.hidden = false;
+      input.setAttribute('aria-invalid', 'true');
+      if (!shown) input.focus();
+      shown = true;
+    }
+  }
+  if (!shown) {
+    const slot = $(formErrorId || 'form-error');
+    slot.textContent = messageOf(r);
+    slot.hidden = false;
+    slot.focus && slot.setAttribute('tabindex', '-1');
+  }
+}
+
+function messageOf(r) {
+  const problem = r.data || {};
+  if (problem.errors && problem.errors.length) {
+    return problem.errors.map((e) => `${e.field} ${e.message}`).join('; ');
+  }
+  if (r.status === 429) return (problem.detail || 'Too many attempts.') + ' Try again later.';
+  return problem.detail || problem.message || `Something went wrong (${r.status}).`;
+}
+
+/** The named inputs of a form that are not inside a hidden part. */
+function values(form) {
+  const out = {};
+  for (const input of form.querySelectorAll('input[name]')) {
+    if (input.type === 'radio' || input.closest('[hidden]')) continue;
+    out[input.name] = input.value;
+  }
+  return out;
+}
+
+/** Runs `submit` on a form's submit, with the button held while it runs. */
+function onSubmit(form, submit) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = form.querySelector('button[type="submit"]');
+    clearErrors(form);
+    button.disabled = true;
+    try {
+      await submit(values(form));
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+/** Shows a section that replaces the form, and moves focus to its heading. */
+function done(form, sectionId) {
+  form.hidden = true;
+  const section = $(sectionId || 'done');
+  section.hidden = false;
+  const heading = section.querySelector('h2');
+  if (heading) heading.focus();
+}
+
+/** The password rules, checked as the user types (length here; strength on submit). */
+function livePasswordRules() {
+  for (const input of document.querySelectorAll('input[data-rules]')) {
+    const rules = document.getElementById(input.id + '-rules');
+    const length = rules.querySelector('[data-rule="length"]');
+    const count = rules.querySelector('[data-count]');
+    const update = () => {
+      const n = [...input.value].length;
+      count.textContent = `(${n} so far)`;
+      length.classList.toggle('met', n >= 8 && n <= 128);
+      length.classList.toggle('unmet', n > 0 && (n < 8 || n > 128));
+    };
+    input.addEventListener('input', update);
+    update();
+  }
+}
+
+// ---- pages -----------------------------------------------------------------
+
+const pages = {
+  signup() {
+    const form = $('form');
+    onSubmit(form, async (v) => {
+      const body = { email: v.email, password: v.password };
+      if (v.name.trim()) body.name = v.name.trim();
+      const r = await call('POST', 'auth/signup', body);
+      if (r.ok) {
+        $('done-email').textContent = v.email;
+        done(form);
+      } else showProblem(form, r);
+    });
+  },
+
+  login() {
+    const form = $('form');
+    if (new URLSearchParams(window.location.search).has('signed-out')) {
+      const slot = $('form-error');
+      slot.textContent = 'You were signed out. Sign in again.';
+      slot.hidden = false;
+    }
+    onSubmit(form, async (v) => {
+      const r = await call('POST', 'auth/login', { email: v.email, password: v.password }, { cookie: true });
+      if (r.ok) window.location.assign('account');
+      else showProblem(form, r);
+    });
+  },
+
+  'forgot-password'() {
+    const form = $('form');
+    onSubmit(form, async (v) => {
+      const r = await call('POST', 'auth/password-reset', { email: v.email });
+      if (r.ok) done(form);
+      else showProblem(form, r);
+    });
+  },
+
+  'reset-password'() {
+    tokenForm('auth/password-reset/confirm', (token, v) => ({ token, new_password: v.new_password }));
+  },
+
+  'verify-email'() {
+    const form = $('form');
+    for (const radio of form.querySelectorAll('input[name="mode"]')) {
+      radio.addEventListener('change', () => {
+        const fresh = form.querySelector('input[name="mode"]:checked').value === 'new_password';
+        $('current-field').hidden = fresh;
+        $('new-field').hidden = !fresh;
+      });
+    }
+    tokenForm('auth/verify-email', (token, v) =>
+      'new_password' in v ? { token, new_password: v.new_password } : { token, password: v.password });
+  },
+
+  'confirm-email'() {
+    tokenForm('auth/email-change/confirm', (token, v) => ({ token, password: v.password }));
+  },
+
+  'revert-email'() {
+    tokenForm('auth/email-change/revert', (token, v) => ({ token, new_password: v.new_password }));
+  },
+
+  'sign-in'() {
+    const form = $('form');
+    const token = linkToken();
+    if (!token) return void ($('missing').hidden = false);
+    form.hidden = false;
+    onSubmit(form, async () => {
+      const r = await call('POST', 'auth/login/link', { token }, { cookie: true });
+      if (r.ok) window.location.assign('account');
+      else showProblem(form, r);
+    });
+  },
+
+  async account() {
+    let etag = null;
+    const show = (user, tag) => {
+      $('p-email').textContent = user.email;
+      $('p-verified').textContent = user.email_verified ? 'yes' : 'not yet';
+      $('p-role').textContent = user.role;
+      $('name').value = user.name || '';
+      $('surname').value = user.surname || '';
+      etag = tag;
+    };
+    const load = async () => {
+      const r = await authed('GET', 'users/me');
+      if (!r.ok) throw new Error(messageOf(r));
+      show(r.data, r.headers.get('ETag'));
+    };
+    await load();
+    $('loading').hidden = true;
+    $('signed-in').hidden = false;
+    await sessions();
+
+    const profile = $('profile-form');
+    onSubmit(profile, async (v) => {
+      $('profile-status').textContent = '';
+      const body = { name: v.name.trim() || null, surname: v.surname.trim() || null };
+      const r = await authed('PATCH', 'users/me', body, etag ? { 'If-Match': etag } : {});
+      if (r.ok) {
+        show(r.data, r.headers.get('ETag'));
+        $('profile-status').textContent = 'Saved.';
+      } else if (r.status === 412) {
+        await load();
+        showProblem(profile, { status: 412, data: { detail: 'Your profile was changed elsewhere meanwhile: this is the newer one. Edit it again.' } }, 'profile-form-error');
+      } else showProblem(profile, r, 'profile-form-error');
+    });
+
+    const password = $('password-form');
+    onSubmit(password, async (v) => {
+      $('password-status').textContent = '';
+      const r = await authed('POST', 'auth/password', v);
+      if (r.ok) {
+        password.reset();
+        $('password-status').textContent = 'Changed. Every other session is signed out.';
+        await sessions();
+      } else showProblem(password, r, 'password-form-error');
+    });
+
+    $('logout').addEventListener('click', async () => {
+      await authed('POST', 'auth/logout', undefined, { 'X-Refresh-Cookie': '1' });
+      access = null;
+      window.location.assign('login');
+    });
+    $('logout-all').addEventListener('click', async () => {
+      await authed('POST', 'auth/logout-all', undefined, { 'X-Refresh-Cookie': '1' });
+      access = null;
+      window.location.assign('login');
+    });
+  },
+};
+
+/** The sessions list, each with a button that ends it (not the current one). */
+async function sessions() {
+  const r = await authed('GET', 'auth/sessions');
+  const list = $('sessions');
+  list.replaceChildren();
+  for (const s of (r.data && r.data.items) || []) {
+    if (!s.active) continue;
+    const item = document.createElement('li');
+    const text = document.createElement('span');
+    const where = [s.user_agent || 'an unknown browser', s.ip ? `from ${s.ip}` : ''].join(' ').trim();
+    text.textContent = `${where}, since ${new Date(s.created_at).toLocaleString()}`;
+    item.append(text);
+    if (s.current) {
+      const mark = document.createElement('strong');
+      mark.textContent = ' (this one)';
+      item.append(mark);
+    } else {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'secondary';
+      button.textContent = 'Sign it out';
+      button.setAttribute('aria-label', `Sign it out: ${where}`);
+      button.addEventListener('click', async () => {
+        const done = await authed('DELETE', `auth/sessions/${encodeURIComponent(s.id)}`);
+        $('sessions-status').textContent = done.ok ? 'Signed out.' : messageOf(done);
+        await sessions();
+      });
+      item.append(' ', button);
+    }
+    list.append(item);
+  }
+}
+
+/** A page that posts a mailed link's token with what the user types. */
+function tokenForm(path, bodyOf) {
+  const form = $('form');
+  const token = linkToken();
+  if (!token) return void ($('missing').hidden = false);
+  form.hidden = false;
+  onSubmit(form, async (v) => {
+    const r = await call('POST', path, bodyOf(token, v));
+    if (r.ok) done(form);
+    else showProblem(form, r);
+  });
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  livePasswordRules();
+  const page = pages[document.body.dataset.page];
+  if (page) {
+    Promise.resolve(page()).catch((e) => {
+      const slot = $('loading') || $('form-error');
+      if (slot) {
+        slot.textContent = e.message;
+        slot.hidden = false;
+      }
+    });
+  }
+});

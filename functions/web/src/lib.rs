@@ -1,0 +1,288 @@
+//! The hosted pages: sign-up, sign-in, the pages the mailed links open
+//! (`/verify-email`, `/reset-password`, `/confirm-email`, `/revert-email`,
+//! `/sign-in`), and the account page, with their one script and style sheet.
+//!
+//! Server-rendered by askama at build time into whole documents (the layout
+//! and each page checked by the compiler; nothing a user typed ever reaches
+//! this function, so there is nothing to escape here), then made to work by
+//! `assets/app.js`, which calls the API the pages sit beside. The pages refer
+//! to everything by relative URLs, so they work under any API base path, and
+//! every answer carries a strict Content-Security-Policy: scripts and styles
+//! from this origin only, no inline script, no framing.
+//!
+//! Like `api-docs`, this function links nothing of the workspace's: no state,
+//! no configuration, no permissions.
+
+use askama::Template;
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+/// What every page may load: this origin's script, style sheet and API;
+/// images from here or a `data:`/`blob:` URL (an avatar preview). Nothing
+/// inline, no plugins, no framing, forms post nowhere else.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+frame-ancestors 'none'";
+
+/// The one script of the pages.
+pub const APP_JS: &str = include_str!("../assets/app.js");
+/// The one style sheet of the pages.
+pub const APP_CSS: &str = include_str!("../assets/app.css");
+
+macro_rules! page {
+    ($name:ident, $path:literal) => {
+        #[derive(Template)]
+        #[template(path = $path)]
+        struct $name;
+    };
+}
+
+page!(Index, "index.html");
+page!(Signup, "signup.html");
+page!(Login, "login.html");
+page!(ForgotPassword, "forgot-password.html");
+page!(SignIn, "sign-in.html");
+page!(Account, "account.html");
+
+/// A page a mailed link opens: it reads the link's token from the fragment
+/// and posts it with a password (`current`), a new one (`fresh`), or either
+/// (`choice`).
+#[derive(Template)]
+#[template(path = "token-page.html")]
+struct TokenPage {
+    page: &'static str,
+    heading: &'static str,
+    intro: &'static str,
+    action: &'static str,
+    done: &'static str,
+    current: bool,
+    fresh: bool,
+    choice: bool,
+}
+
+const VERIFY_EMAIL: TokenPage = TokenPage {
+    page: "verify-email",
+    heading: "Confirm your address",
+    intro: "The link proves the mailbox is yours; the password proves the account is. \
+            If someone else signed up with your address, set a new password: that ends their sessions.",
+    action: "Confirm the address",
+    done: "Your address is confirmed",
+    current: true,
+    fresh: true,
+    choice: true,
+};
+
+const RESET_PASSWORD: TokenPage = TokenPage {
+    page: "reset-password",
+    heading: "Set a new password",
+    intro: "Choose the new password. Every session of the account is signed out.",
+    action: "Set the password",
+    done: "Your password is changed",
+    current: false,
+    fresh: true,
+    choice: false,
+};
+
+const CONFIRM_EMAIL: TokenPage = TokenPage {
+    page: "confirm-email",
+    heading: "Confirm your new address",
+    intro: "Give the account's password to move it to this address. Every session is signed out.",
+    action: "Move the account here",
+    done: "Your account has its new address",
+    current: true,
+    fresh: false,
+    choice: false,
+};
+
+const REVERT_EMAIL: TokenPage = TokenPage {
+    page: "revert-email",
+    heading: "Take your account back",
+    intro: "The account's address was changed. Choose a new password to move it back to this address; \
+            everyone signed in is signed out.",
+    action: "Take the account back",
+    done: "Your account is back at this address",
+    current: false,
+    fresh: true,
+    choice: false,
+};
+
+/// The routes this function serves (the local route table and the template
+/// hold the same list; a test compares them).
+pub const PAGES: &[&str] = &[
+    "/",
+    "/signup",
+    "/login",
+    "/forgot-password",
+    "/reset-password",
+    "/verify-email",
+    "/confirm-email",
+    "/revert-email",
+    "/sign-in",
+    "/account",
+];
+
+/// The pages' files: `(route path, media type, what it is)`.
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    ("/assets/app.js", "text/javascript", "The pages' one script"),
+    ("/assets/app.css", "text/css", "The pages' one style sheet"),
+];
+
+/// The document of a page path, or `None` for a path that is not a page.
+pub fn render(path: &str) -> Option<String> {
+    let rendered = match path {
+        "/" => Index.render(),
+        "/signup" => Signup.render(),
+        "/login" => Login.render(),
+        "/forgot-password" => ForgotPassword.render(),
+        "/reset-password" => RESET_PASSWORD.render(),
+        "/verify-email" => VERIFY_EMAIL.render(),
+        "/confirm-email" => CONFIRM_EMAIL.render(),
+        "/revert-email" => REVERT_EMAIL.render(),
+        "/sign-in" => SignIn.render(),
+        "/account" => Account.render(),
+        _ => return None,
+    };
+    // The templates take no input: rendering cannot fail at run time
+    // (a test renders every page).
+    rendered.ok()
+}
+
+fn document(
+    status: StatusCode,
+    content_type: &'static str,
+    cache: &'static str,
+    body: Body,
+) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+fn route_key(req: &Request) -> String {
+    req.request_context_ref()
+        .and_then(|c| match c {
+            lambda_http::request::RequestContext::ApiGatewayV2(c) => c.route_key.clone(),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The answer to one request, chosen by its route.
+pub fn answer(req: &Request) -> Response<Body> {
+    let route = route_key(req);
+    let path = route.strip_prefix("GET ").unwrap_or_default();
+    match path {
+        "/assets/app.js" => document(
+            StatusCode::OK,
+            "text/javascript; charset=utf-8",
+            "public, max-age=300",
+            Body::Text(APP_JS.to_owned()),
+        ),
+        "/assets/app.css" => document(
+            StatusCode::OK,
+            "text/css; charset=utf-8",
+            "public, max-age=300",
+            Body::Text(APP_CSS.to_owned()),
+        ),
+        _ => match render(path) {
+            Some(html) => document(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                "no-cache",
+                Body::Text(html),
+            ),
+            // edge's answer for a route key a function does not serve (this
+            // function links nothing of the workspace's).
+            None => document(
+                StatusCode::NOT_FOUND,
+                "application/problem+json",
+                "no-store",
+                Body::Text(
+                    r#"{"type":"/problems/no-route","title":"Not found","status":404,"detail":"No such route."}"#
+                        .to_owned(),
+                ),
+            ),
+        },
+    }
+}
+
+/// The handler in the shape of every function's (the local server's table).
+pub async fn handle<S>(_state: S, req: Request) -> Response<Body> {
+    answer(&req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_renders_whole_with_its_script_and_no_inline_code() {
+        for path in PAGES {
+            let html = render(path).unwrap_or_else(|| panic!("{path} does not render"));
+            assert!(html.starts_with("<!doctype html>"), "{path}");
+            assert!(
+                html.contains(r#"<script src="assets/app.js" defer></script>"#),
+                "{path}"
+            );
+            assert!(html.contains(r#"<html lang="en">"#), "{path}");
+            // The policy allows no inline script or style, so none may be written.
+            assert_eq!(html.matches("<script").count(), 1, "{path}");
+            for inline in [
+                " style=",
+                " onclick=",
+                " onload=",
+                " onsubmit=",
+                "<style",
+                "javascript:",
+            ] {
+                assert!(!html.contains(inline), "{path} has {inline}");
+            }
+            // Every input has a label.
+            for id in html.split("<input id=\"").skip(1) {
+                let id = id.split('"').next().unwrap_or_default();
+                assert!(
+                    html.contains(&format!(r#"for="{id}""#)),
+                    "{path}: #{id} has no label"
+                );
+            }
+        }
+        assert_eq!(render("/nope"), None);
+    }
+
+    #[test]
+    fn each_page_names_itself_for_the_script() {
+        for path in PAGES {
+            let html = render(path).unwrap_or_default();
+            let name = if *path == "/" { "index" } else { &path[1..] };
+            assert!(
+                html.contains(&format!(r#"<body data-page="{name}">"#)),
+                "{path}"
+            );
+            let part = [format!("'{name}'() {{"), format!("{name}() {{")];
+            assert!(
+                *path == "/" || part.iter().any(|p| APP_JS.contains(p.as_str())),
+                "app.js has no part for {path}"
+            );
+        }
+    }
+}

@@ -1,0 +1,342 @@
+"""The hosted pages in a real browser (Playwright driving Debian's Chromium).
+
+    python tests/e2e/pages.py URL MAIL [OUT]
+
+URL is a running local server; MAIL is where its mails are: the embedded
+mail folder (`DATA_DIR/mail`) or moto's endpoint (`http://…`, whose
+`/_tests/ses/messages` lists what SES accepted). The server must have
+`ADMIN_EMAILS=root@example.com`.
+
+Every step is what a person does, by clicking and typing: sign up, open the
+link from the mail, confirm, sign in, edit the profile (with a name that is
+an XSS attempt and must stay text), see two sessions and sign the other one
+out, change the password, forget it, reset it from the mailed link, sign in
+with the new one; then an admin deactivates the user, whose open page is
+signed out on its next call. On every page: no Content-Security-Policy
+violation (a listener is installed before any script runs), no dialog (the
+XSS name would open one), no console error, and axe-core finds no WCAG 2.1
+A/AA violation. Screenshots go to OUT (default tests/out/pages).
+"""
+
+import email
+import email.policy
+import json
+import os
+import pathlib
+import re
+import sys
+import time
+import urllib.request
+import uuid
+
+from playwright.sync_api import expect, sync_playwright
+
+URL = sys.argv[1].rstrip("/")
+MAIL = sys.argv[2]
+OUT = pathlib.Path(sys.argv[3] if len(sys.argv) > 3 else "tests/out/pages")
+OUT.mkdir(parents=True, exist_ok=True)
+AXE = pathlib.Path(os.environ.get("AXE_JS", "tests/e2e/.axe/node_modules/axe-core/axe.min.js")).read_text()
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+RUN = uuid.uuid4().hex[:8]
+ADA = f"ada.{RUN}@example.com"
+ROOT = "root@example.com"
+XSS = "<img src=x onerror=alert(1)>"
+PASSWORD = "copper kettle harbour 93"
+NEW_PASSWORD = "silver meadow lantern 58"
+LATER_PASSWORD = "violet canyon drummer 27"
+
+passed = 0
+failed = 0
+
+
+def check(name, condition, detail=""):
+    global passed, failed
+    if condition:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name} {detail}")
+
+
+# ---- mail ----------------------------------------------------------------
+
+def mails():
+    """Every mail the server sent so far: (to, subject, text)."""
+    if MAIL.startswith("http"):
+        with urllib.request.urlopen(f"{MAIL}/_tests/ses/messages") as r:
+            data = json.load(r)
+        out = []
+        for m in data:
+            raw = m.get("raw") or ""
+            msg = email.message_from_string(raw, policy=email.policy.default)
+            part = msg.get_body(preferencelist=("plain",))
+            to = m.get("destinations")
+            if isinstance(to, dict):
+                to = to.get("ToAddresses", [])
+            out.append((",".join(to or []) + str(msg["To"]), m.get("subject") or str(msg["Subject"]),
+                        part.get_content() if part else raw))
+        return out
+    out = []
+    for path in sorted(pathlib.Path(MAIL).glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        part = msg.get_body(preferencelist=("plain",))
+        out.append((str(msg["To"]), str(msg["Subject"]), part.get_content() if part else ""))
+    return out
+
+
+def link(to, page, after=0):
+    """The newest link to `page` in a mail to `to`, waiting for the consumer."""
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        found = [m for m in mails()[after:] if to in m[0]]
+        for _, _, text in reversed(found):
+            match = re.search(r"(https?://\S+/" + re.escape(page) + r"#token=[A-Za-z0-9_-]+)", text)
+            if match:
+                return match.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"no mail to {to} with a /{page} link")
+
+
+# ---- the API, for what a person does not click (the admin's set-up) ---------
+
+def api(method, path, body=None, token=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(URL + path, data=data, method=method)
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req) as r:
+            text = r.read()
+            return r.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        return e.code, json.loads(text) if text else None
+
+
+# ---- pages ---------------------------------------------------------------
+
+CSP_LISTENER = """
+window.__violations = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
+def watch(page, label):
+    """Fails the run on any dialog or console error of `page`."""
+    page.on("dialog", lambda d: (check(f"{label}: no dialog opens", False, d.message), d.dismiss()))
+    # Chromium logs every 4xx answer as "Failed to load resource"; the
+    # flows expect some (a wrong password, an ended session).
+    page.on("console", lambda m: m.type == "error" and not m.text.startswith("Failed to load resource")
+            and check(f"{label}: no console error", False, m.text))
+    page.on("pageerror", lambda e: check(f"{label}: no script error", False, str(e)))
+
+
+def audit(page, name):
+    """Screenshot, no CSP violation, and axe-core's WCAG 2.1 A/AA rules."""
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+    violations = page.evaluate("window.__violations")
+    check(f"{name}: no CSP violation", violations == [], violations)
+    # evaluate() runs over the DevTools protocol, outside the page's CSP:
+    # the page itself still may not run inline code.
+    result = page.evaluate(AXE + """
+      ;axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+        .then(r => r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))
+    """)
+    check(f"{name}: axe finds no WCAG 2.1 AA violation", result == [], result)
+
+
+def main():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+
+        def context():
+            ctx = browser.new_context(viewport={"width": 1024, "height": 800})
+            ctx.add_init_script(CSP_LISTENER)
+            return ctx
+
+        first = context()
+        page = first.new_page()
+        watch(page, "first browser")
+
+        # Sign up, with the password rules shown as one types.
+        page.goto(f"{URL}/signup")
+        audit(page, "signup")
+        page.get_by_label("Email").fill(ADA)
+        page.get_by_label("Password").press_sequentially("short")
+        check("signup: a short password shows the length rule unmet",
+              "unmet" in (page.locator('[data-rule="length"]').get_attribute("class") or ""))
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Password").press("End")
+        check("signup: a long enough password shows it met",
+              "met" in (page.locator('[data-rule="length"]').get_attribute("class") or "").split())
+        page.get_by_label("Name (optional)").fill(XSS)
+        page.get_by_role("button", name="Create the account").click()
+        expect(page.get_by_role("heading", name="Check your mail")).to_be_visible()
+        check("signup: the address is shown as text", page.locator("#done-email").inner_text() == ADA)
+        audit(page, "signup-done")
+
+        # A weak password gets the server's words beside the field.
+        weak = context().new_page()
+        weak.goto(f"{URL}/signup")
+        weak.get_by_label("Email").fill(f"weak.{RUN}@example.com")
+        weak.get_by_label("Password").fill("password1")
+        weak.get_by_role("button", name="Create the account").click()
+        expect(weak.locator("#password-error")).to_contain_text("too easy to guess")
+        check("signup: the weak password's field is marked invalid",
+              weak.get_by_label("Password").get_attribute("aria-invalid") == "true")
+        weak.context.close()
+
+        # The welcome mail's link opens the confirmation page.
+        page.goto(link(ADA, "verify-email"))
+        check("verify: the token leaves the address bar", "#token" not in page.url)
+        audit(page, "verify-email")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Confirm the address").click()
+        expect(page.get_by_role("heading", name="Your address is confirmed")).to_be_visible()
+
+        # Sign in; the account page shows the profile, the XSS name as text.
+        page.goto(f"{URL}/login")
+        audit(page, "login")
+        page.get_by_label("Email").fill(ADA)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{URL}/account")
+        expect(page.locator("#p-email")).to_have_text(ADA)
+        expect(page.locator("#p-verified")).to_have_text("yes")
+        check("account: the name is kept as typed, as text", page.get_by_label("Name", exact=True).input_value() == XSS)
+        check("account: no element came from the name", page.locator("img").count() == 0)
+        cookies = {c["name"]: c for c in first.cookies()}
+        refresh = cookies.get("up_refresh", {})
+        check("account: the refresh token is an HttpOnly, SameSite=Strict cookie of the refresh route",
+              refresh.get("httpOnly") and refresh.get("sameSite") == "Strict"
+              and refresh.get("path") == "/auth/refresh" and refresh.get("secure"), refresh)
+        check("account: nothing in localStorage or sessionStorage",
+              page.evaluate("localStorage.length + sessionStorage.length") == 0)
+        audit(page, "account")
+
+        # Edit the profile.
+        page.get_by_label("Surname").fill("Lovelace")
+        page.get_by_role("button", name="Save the profile").click()
+        expect(page.locator("#profile-status")).to_have_text("Saved.")
+
+        # A concurrent edit elsewhere: the page says so and shows the newer one.
+        status, tokens = api("POST", "/auth/login", {"email": ADA, "password": PASSWORD})
+        api_token = tokens["access_token"]
+        req = urllib.request.Request(URL + "/users/me", data=json.dumps({"surname": "Byron"}).encode(), method="PATCH")
+        req.add_header("content-type", "application/json")
+        req.add_header("authorization", f"Bearer {api_token}")
+        urllib.request.urlopen(req).read()
+        page.get_by_label("Surname").fill("King")
+        page.get_by_role("button", name="Save the profile").click()
+        expect(page.locator("#profile-form-error")).to_contain_text("changed elsewhere")
+        expect(page.get_by_label("Surname")).to_have_value("Byron")
+
+        # A second browser signs in; the first sees two sessions and ends it.
+        second = context()
+        other = second.new_page()
+        watch(other, "second browser")
+        other.goto(f"{URL}/login")
+        other.get_by_label("Email").fill(ADA)
+        other.get_by_label("Password").fill(PASSWORD)
+        other.get_by_role("button", name="Sign in").click()
+        other.wait_for_url(f"{URL}/account")
+        page.reload()
+        expect(page.locator("#sessions li")).to_have_count(3)  # this one, the API's, the other browser's
+        expect(page.locator("#sessions li strong")).to_have_text(" (this one)")
+        audit(page, "sessions")
+        page.locator("#sessions li").filter(has_text="Chrome").filter(has_not=page.locator("strong")).first \
+            .get_by_role("button").click()
+        expect(page.locator("#sessions-status")).to_have_text("Signed out.")
+        expect(page.locator("#sessions li")).to_have_count(2)
+        other.reload()
+        other.wait_for_url(re.compile(r"/login\?signed-out=1$"))
+        check("second browser: its ended session sends it to sign in",
+              other.locator("#form-error").inner_text() == "You were signed out. Sign in again.")
+        second.close()
+
+        # Change the password from the account page.
+        page.get_by_label("Current password").fill(PASSWORD)
+        page.get_by_label("New password").fill(NEW_PASSWORD)
+        page.get_by_role("button", name="Change the password").click()
+        expect(page.locator("#password-status")).to_contain_text("Changed.")
+
+        # Sign out; the refresh cookie is gone.
+        page.get_by_role("button", name="Sign out", exact=True).click()
+        page.wait_for_url(f"{URL}/login")
+        check("sign out: the refresh cookie is removed",
+              "up_refresh" not in {c["name"] for c in first.cookies()})
+        page.goto(f"{URL}/account")
+        page.wait_for_url(re.compile(r"/login\?signed-out=1$"))
+
+        # Forgot the password: the same answer, a mailed link, a new one.
+        sent = len(mails())
+        page.goto(f"{URL}/forgot-password")
+        audit(page, "forgot-password")
+        page.get_by_label("Email").fill(ADA)
+        page.get_by_role("button", name="Mail me a link").click()
+        expect(page.get_by_role("heading", name="Check your mail")).to_be_visible()
+        page.goto(link(ADA, "reset-password", after=sent))
+        audit(page, "reset-password")
+        page.get_by_label("New password").fill(LATER_PASSWORD)
+        page.get_by_role("button", name="Set the password").click()
+        expect(page.get_by_role("heading", name="Your password is changed")).to_be_visible()
+        # The used link does not work twice (a new document: the same URL
+        # but its fragment would not load the page again).
+        page.goto("about:blank")
+        page.goto(link(ADA, "reset-password", after=sent))
+        page.get_by_label("New password").fill("another granite ocean 11")
+        page.get_by_role("button", name="Set the password").click()
+        expect(page.locator("#form-error")).to_be_visible()
+
+        # An unknown address gets the same page.
+        page.goto(f"{URL}/forgot-password")
+        page.get_by_label("Email").fill(f"nobody.{RUN}@example.com")
+        page.get_by_role("button", name="Mail me a link").click()
+        expect(page.get_by_role("heading", name="Check your mail")).to_be_visible()
+
+        # Sign in with the new password; the old one no longer works.
+        page.goto(f"{URL}/login")
+        page.get_by_label("Email").fill(ADA)
+        page.get_by_label("Password").fill(NEW_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#form-error")).to_have_text("Incorrect email or password.")
+        page.get_by_label("Password").fill(LATER_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{URL}/account")
+        expect(page.locator("#p-email")).to_have_text(ADA)
+
+        # An admin deactivates her; her open page is signed out on its next call.
+        api("POST", "/auth/signup", {"email": ROOT, "password": PASSWORD})
+        api("POST", "/auth/verify-email", {"token": link(ROOT, "verify-email").split("#token=")[1],
+                                           "password": PASSWORD})
+        _, root = api("POST", "/auth/login", {"email": ROOT, "password": PASSWORD})
+        _, users = api("GET", "/admin/users?limit=100", token=root["access_token"])
+        ada_id = next(u["id"] for u in users["items"] if u["email"] == ADA)
+        status, _ = api("POST", f"/admin/users/{ada_id}/deactivate", token=root["access_token"])
+        check("admin: deactivation answered 200", status == 200, status)
+        page.get_by_label("Surname").fill("Gone")
+        page.get_by_role("button", name="Save the profile").click()
+        page.wait_for_url(re.compile(r"/login\?signed-out=1$"))
+        check("deactivated: the open page is signed out on its next call", True)
+
+        # The pages that take a link say when the token is missing.
+        for path in ("verify-email", "reset-password", "confirm-email", "revert-email", "sign-in"):
+            page.goto(f"{URL}/{path}")
+            expect(page.locator("#missing")).to_be_visible()
+            audit(page, path + "-no-token")
+        page.goto(f"{URL}/")
+        audit(page, "home")
+
+        browser.close()
+    print(f"pages: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

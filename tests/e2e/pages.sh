@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The hosted pages in headless Chromium, driven by Playwright (tests/e2e/pages.py),
+# on both backends: the embedded store, and moto (when MOTO_ENDPOINT names one,
+# as tests/run-all.sh does) through the AWS adapters. Installs what it needs:
+# Debian's chromium (as root), Playwright from PyPI (tests/requirements.txt;
+# its own browser download is never used), axe-core from npm
+# (tests/e2e/.axe/package-lock.json). Screenshots go to tests/out/pages*/.
+# Cost: ~1 min (two runs of ~20 s each, the npm install, two server starts).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=tests/out
+mkdir -p "$OUT"
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1
+  fi
+fi
+(cd tests/e2e/.axe && npm ci --no-audit --no-fund --silent)
+PY=${PYTHON:-python}
+[ -x target/debug/local ] || cargo build -p local --locked
+. tests/e2e/lib.sh
+
+(
+  start_local "$OUT/pages-server.log" ADMIN_EMAILS=root@example.com
+  "$PY" tests/e2e/pages.py "$URL" "$DATA/mail" "$OUT/pages" > "$OUT/pages-embedded.log" 2>&1 \
+    || { cat "$OUT/pages-embedded.log"; exit 1; }
+)
+sed -n 's/^pages: /pages-embedded: /p' "$OUT/pages-embedded.log"
+
+if [ -n "${MOTO_ENDPOINT:-}" ]; then
+  (
+    # A stack of the template's own data resources on moto, and its signing key.
+    eval "$(AWS_ENDPOINT_URL="$MOTO_ENDPOINT" ./target/debug/local provision 2>/dev/null)"
+    start_local "$OUT/pages-moto-server.log" ADMIN_EMAILS=root@example.com STORE=aws \
+      AWS_ENDPOINT_URL="$MOTO_ENDPOINT" TABLE_NAME="$TABLE_NAME" BUCKET_NAME="$BUCKET_NAME" \
+      QUEUE_URL="$QUEUE_URL" DEAD_LETTER_QUEUE_URL="$DEAD_LETTER_QUEUE_URL" \
+      JWT_PRIVATE_KEY_SECRET="$JWT_PRIVATE_KEY_SECRET"
+    "$PY" tests/e2e/pages.py "$URL" "$MOTO_ENDPOINT" "$OUT/pages-moto" > "$OUT/pages-moto.log" 2>&1 \
+      || { cat "$OUT/pages-moto.log"; exit 1; }
+  )
+  sed -n 's/^pages: /pages-moto: /p' "$OUT/pages-moto.log"
+else
+  echo "pages-moto: skipped (no MOTO_ENDPOINT)" >&2
+fi
