@@ -139,3 +139,39 @@ fn notify_object_created(state: Arc<AppState>, key: String, size: usize) {
         }
     });
 }
+
+/// On the AWS adapters the bucket is S3's (moto's, locally), and moto runs
+/// no functions: the `local` server stands in for the template's
+/// notification by listing `uploads/` twice a second and handing each new
+/// object to `media-process`, which deletes it once handled. A key whose
+/// processing failed is tried again on the next round. Not in the tests'
+/// servers: they deliver the event themselves (`local/tests/avatars.rs`).
+pub fn watch_uploads(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut handed = std::collections::HashSet::new();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let Ok(keys) = state.blobs.list(shared::blob_keys::UPLOADS).await else {
+                continue;
+            };
+            handed.retain(|k| keys.contains(k));
+            for key in keys {
+                if handed.contains(&key) {
+                    continue;
+                }
+                let view = crate::ports::view(&state, "media-process");
+                match crate::ports::run_as(
+                    "media-process",
+                    media_process::process_upload(&view, &key),
+                )
+                .await
+                {
+                    Ok(()) => {
+                        handed.insert(key);
+                    }
+                    Err(e) => tracing::warn!(key, error = %e, "media-process failed; trying again"),
+                }
+            }
+        }
+    })
+}

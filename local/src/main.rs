@@ -131,6 +131,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 |s| s,
             )
             .await?;
+            // S3 (moto's) invokes nothing: uploads are handed over here.
+            let _uploads = (running.state.config.backend == shared::config::Backend::Aws)
+                .then(|| local::blobs::watch_uploads(running.state.clone()));
             let data = std::fs::canonicalize(&running.state.config.data_dir).unwrap_or_default();
             println!("listening on {}", running.url());
             for base in &cli.base_paths {

@@ -69,6 +69,22 @@ async fn the_api_allows_the_app_origin_only() {
         assert!(allowed.split(',').any(|x| x == h), "{h} not in {allowed}");
     }
     assert_eq!(header(&p, "access-control-max-age").as_deref(), Some("600"));
+    // Cookie mode's header is not allowed, even from the app's origin: only
+    // the hosted pages, on the API's own origin, refresh from the cookie.
+    let p = preflight(
+        &s,
+        "/auth/refresh",
+        APP,
+        "POST",
+        "content-type,x-refresh-cookie",
+    )
+    .await;
+    let allowed = header(&p, "access-control-allow-headers").unwrap_or_default();
+    assert!(allowed.split(',').any(|h| h == "content-type"), "{allowed}");
+    assert!(
+        !allowed.split(',').any(|h| h == edge::sign_in::COOKIE_MODE),
+        "{allowed}"
+    );
     // Under the base path too.
     let p = preflight(&s, "/api/v1/auth/login", APP, "POST", "content-type").await;
     assert_eq!(

@@ -52,6 +52,22 @@ passed = 0
 failed = 0
 
 
+def png(width, height):
+    """A real PNG (a colour gradient), made here so the suite needs no file."""
+    import struct
+    import zlib
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 4 % 256, y * 4 % 256, 128)) for x in range(width))
+        for y in range(height)
+    )
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def check(name, condition, detail=""):
     global passed, failed
     if condition:
@@ -210,7 +226,7 @@ def main():
         expect(page.locator("#p-email")).to_have_text(ADA)
         expect(page.locator("#p-verified")).to_have_text("yes")
         check("account: the name is kept as typed, as text", page.get_by_label("Name", exact=True).input_value() == XSS)
-        check("account: no element came from the name", page.locator("img").count() == 0)
+        check("account: no element came from the name", page.locator("img:not(#avatar-img)").count() == 0)
         cookies = {c["name"]: c for c in first.cookies()}
         refresh = cookies.get("up_refresh", {})
         check("account: the refresh token is an HttpOnly, SameSite=Strict cookie of the refresh route",
@@ -236,6 +252,39 @@ def main():
         page.get_by_role("button", name="Save the profile").click()
         expect(page.locator("#profile-form-error")).to_contain_text("changed elsewhere")
         expect(page.get_by_label("Surname")).to_have_value("Byron")
+
+        # A picture: uploaded over the presigned PUT with a progress bar, then shown.
+        picture = OUT / "picture.png"
+        picture.write_bytes(png(200, 150))
+        page.get_by_label("A new picture").set_input_files(str(picture))
+        page.get_by_role("button", name="Upload the picture").click()
+        expect(page.locator("#avatar-status")).to_have_text("Your new picture is in place.", timeout=20000)
+        expect(page.locator("#avatar-img")).to_be_visible()
+        check("avatar: the picture loads (128 px)",
+              page.evaluate("document.getElementById('avatar-img').naturalWidth") == 128)
+        # Not an image: the processor's reason, beside the field.
+        fake = OUT / "not-a-picture.png"
+        fake.write_bytes(b"<html><script>alert(1)</script></html>")
+        page.get_by_label("A new picture").set_input_files(str(fake))
+        page.get_by_role("button", name="Upload the picture").click()
+        expect(page.locator("#file-error")).to_be_visible(timeout=20000)
+        audit(page, "avatar")
+
+        # The profile PDF: made, then downloaded.
+        page.get_by_role("button", name="Make the PDF").click()
+        expect(page.locator("#pdf-status")).to_have_text("Your PDF is ready.")
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download the PDF").click()
+        pdf = pathlib.Path(download.value.path()).read_bytes()
+        check("pdf: the download is a PDF", pdf.startswith(b"%PDF-"), pdf[:16])
+        page.get_by_role("button", name="Make the PDF").click()
+        expect(page.locator("#pdf-status")).to_have_text("Your PDF is up to date.")
+
+        # Export: a JSON file with the profile.
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download my data (JSON)").click()
+        exported = json.loads(pathlib.Path(download.value.path()).read_text())
+        check("export: the file holds the profile", json.dumps(exported).count(ADA) >= 1)
 
         # A second browser signs in; the first sees two sessions and ends it.
         second = context()
@@ -311,13 +360,55 @@ def main():
         page.wait_for_url(f"{URL}/account")
         expect(page.locator("#p-email")).to_have_text(ADA)
 
+        # A new address: mailed, confirmed with the password from the link's page.
+        ada2 = f"ada.new.{RUN}@example.com"
+        page.get_by_label("New address").fill(ada2)
+        page.locator("#email_password").fill(LATER_PASSWORD)
+        page.get_by_role("button", name="Change the address").click()
+        expect(page.locator("#email-status")).to_contain_text(ada2)
+        page.goto(link(ada2, "confirm-email"))
+        audit(page, "confirm-email")
+        page.get_by_label("Password").fill(LATER_PASSWORD)
+        page.get_by_role("button", name="Move the account here").click()
+        expect(page.get_by_role("heading", name="Your account has its new address")).to_be_visible()
+        page.goto(f"{URL}/login")
+        page.get_by_label("Email").fill(ada2)
+        page.get_by_label("Password").fill(LATER_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{URL}/account")
+        expect(page.locator("#p-email")).to_have_text(ada2)
+
+        # Another user deletes their account from the page.
+        bob = f"bob.{RUN}@example.com"
+        api("POST", "/auth/signup", {"email": bob, "password": PASSWORD})
+        third = context()
+        gone = third.new_page()
+        watch(gone, "third browser")
+        gone.goto(f"{URL}/login")
+        gone.get_by_label("Email").fill(bob)
+        gone.get_by_label("Password").fill(PASSWORD)
+        gone.get_by_role("button", name="Sign in").click()
+        gone.wait_for_url(f"{URL}/account")
+        gone.locator("#delete_password").fill("not the password at all")
+        gone.get_by_label("I understand").check()
+        gone.get_by_role("button", name="Delete my account").click()
+        expect(gone.locator("#delete-password-error")).to_have_text("is incorrect")
+        gone.locator("#delete_password").fill(PASSWORD)
+        gone.get_by_role("button", name="Delete my account").click()
+        gone.wait_for_url(re.compile(r"/\?deleted=1$"))
+        expect(gone.locator("#notice")).to_contain_text("Your account is deleted")
+        audit(gone, "deleted")
+        status, _ = api("POST", "/auth/login", {"email": bob, "password": PASSWORD})
+        check("deleted: the account no longer signs in", status == 401, status)
+        third.close()
+
         # An admin deactivates her; her open page is signed out on its next call.
         api("POST", "/auth/signup", {"email": ROOT, "password": PASSWORD})
         api("POST", "/auth/verify-email", {"token": link(ROOT, "verify-email").split("#token=")[1],
                                            "password": PASSWORD})
         _, root = api("POST", "/auth/login", {"email": ROOT, "password": PASSWORD})
         _, users = api("GET", "/admin/users?limit=100", token=root["access_token"])
-        ada_id = next(u["id"] for u in users["items"] if u["email"] == ADA)
+        ada_id = next(u["id"] for u in users["items"] if u["email"] == ada2)
         status, _ = api("POST", f"/admin/users/{ada_id}/deactivate", token=root["access_token"])
         check("admin: deactivation answered 200", status == 200, status)
         page.get_by_label("Surname").fill("Gone")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The hosted pages in headless Chromium, driven by Playwright (tests/e2e/pages.py),
 # on both backends: the embedded store, and moto (when MOTO_ENDPOINT names one,
-# as tests/run-all.sh does) through the AWS adapters. Installs what it needs:
+# as tests/run-all.sh does; it is reset first) through the AWS adapters. Installs what it needs:
 # Debian's chromium (as root), Playwright from PyPI (tests/requirements.txt;
 # its own browser download is never used), axe-core from npm
 # (tests/e2e/.axe/package-lock.json). Screenshots go to tests/out/pages*/.
@@ -31,8 +31,13 @@ sed -n 's/^pages: /pages-embedded: /p' "$OUT/pages-embedded.log"
 
 if [ -n "${MOTO_ENDPOINT:-}" ]; then
   (
-    # A stack of the template's own data resources on moto, and its signing key.
-    eval "$(AWS_ENDPOINT_URL="$MOTO_ENDPOINT" ./target/debug/local provision 2>/dev/null)"
+    # A stack of the template's own data resources on moto, and its signing
+    # key. The template names its bucket, so one moto holds one such stack:
+    # moto starts afresh (nothing runs on it after this step in run-all.sh).
+    python3 -c "import urllib.request; urllib.request.urlopen('$MOTO_ENDPOINT/moto-api/reset', data=b'')"
+    exports=$(AWS_ENDPOINT_URL="$MOTO_ENDPOINT" ./target/debug/local provision 2>"$OUT/pages-provision.log") \
+      || { cat "$OUT/pages-provision.log"; exit 1; }
+    eval "$exports"
     start_local "$OUT/pages-moto-server.log" ADMIN_EMAILS=root@example.com STORE=aws \
       AWS_ENDPOINT_URL="$MOTO_ENDPOINT" TABLE_NAME="$TABLE_NAME" BUCKET_NAME="$BUCKET_NAME" \
       QUEUE_URL="$QUEUE_URL" DEAD_LETTER_QUEUE_URL="$DEAD_LETTER_QUEUE_URL" \

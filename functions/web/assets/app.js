@@ -92,7 +92,10 @@ function showProblem(form, r, formErrorId) {
   let shown = false;
   for (const e of problem.errors || []) {
     const input = form.querySelector(`[name="${CSS.escape(e.field)}"]`);
-    const slot = document.getElementById(e.field + '-error');
+    // The input's own message slot: the `.error` among what describes it.
+    const slot = input && (input.getAttribute('aria-describedby') || '').split(' ')
+      .map((id) => document.getElementById(id))
+      .find((el) => el && el.classList.contains('error'));
     if (input && slot) {
       slot.textContent = e.message;
       slot.hidden = false;
@@ -172,6 +175,13 @@ function livePasswordRules() {
 // ---- pages -----------------------------------------------------------------
 
 const pages = {
+  index() {
+    if (new URLSearchParams(window.location.search).has('deleted')) {
+      $('notice').textContent = 'Your account is deleted, and everything of it is being removed.';
+      $('notice').hidden = false;
+    }
+  },
+
   signup() {
     const form = $('form');
     onSubmit(form, async (v) => {
@@ -290,6 +300,46 @@ const pages = {
       } else showProblem(password, r, 'password-form-error');
     });
 
+    avatar();
+    pdf();
+
+    const address = $('email-form');
+    onSubmit(address, async (v) => {
+      $('email-status').textContent = '';
+      const r = await authed('POST', 'users/me/email', { new_email: v.new_email, password: v.password });
+      if (r.ok) {
+        address.reset();
+        $('email-status').textContent = `We mailed a link to ${v.new_email}. Your address changes when you open it.`;
+      } else showProblem(address, r, 'email-form-error');
+    });
+
+    $('export').addEventListener('click', async () => {
+      const r = await authed('GET', 'users/me/export');
+      if (!r.ok) return void ($('export-status').textContent = messageOf(r));
+      const file = new Blob([JSON.stringify(r.data, null, 2)], { type: 'application/json' });
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(file);
+      a.download = 'my-data.json';
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+      $('export-status').textContent = 'Downloaded my-data.json.';
+    });
+
+    const removal = $('delete-form');
+    onSubmit(removal, async (v) => {
+      if (!$('delete-sure').checked) {
+        showProblem(removal, { status: 0, data: { detail: 'Tick the box to confirm.' } }, 'delete-form-error');
+        return;
+      }
+      const r = await authed('DELETE', 'users/me', { password: v.password });
+      if (r.ok) {
+        access = null;
+        window.location.assign('./?deleted=1');
+      } else showProblem(removal, r, 'delete-form-error');
+    });
+
     $('logout').addEventListener('click', async () => {
       await authed('POST', 'auth/logout', undefined, { 'X-Refresh-Cookie': '1' });
       access = null;
@@ -302,6 +352,107 @@ const pages = {
     });
   },
 };
+
+/** The picture: shown when there is one; uploaded through a presigned PUT with progress. */
+async function avatar() {
+  const show = async () => {
+    const r = await authed('GET', 'users/me/avatar');
+    const data = r.ok ? r.data : null;
+    const img = $('avatar-img');
+    if (data && data.thumbnail_url) {
+      img.src = data.thumbnail_url;
+      img.hidden = false;
+    } else img.hidden = true;
+    $('avatar-none').hidden = !img.hidden;
+    $('avatar-delete').hidden = img.hidden;
+    return data;
+  };
+  await show();
+  const form = $('avatar-form');
+  const progress = $('avatar-progress');
+  const status = $('avatar-status');
+  onSubmit(form, async () => {
+    status.textContent = '';
+    const file = $('file').files[0];
+    if (!file) {
+      showProblem(form, { data: { errors: [{ field: 'file', message: 'choose an image first' }] } });
+      return;
+    }
+    const ask = await authed('POST', 'users/me/avatar/upload-url', {
+      content_type: file.type || 'application/octet-stream',
+      content_length: file.size,
+    });
+    if (!ask.ok) {
+      // The API names its own fields; the person chose a file.
+      const problem = ask.data || {};
+      const words = (problem.errors || []).map((e) => e.message).join('; ') || messageOf(ask);
+      showProblem(form, { data: { errors: [{ field: 'file', message: words }] } });
+      return;
+    }
+    progress.value = 0;
+    progress.hidden = false;
+    // XMLHttpRequest, because fetch reports no upload progress.
+    const sent = await new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(ask.data.method, ask.data.url);
+      for (const [name, value] of Object.entries(ask.data.headers)) {
+        if (name.toLowerCase() !== 'content-length') xhr.setRequestHeader(name, value);
+      }
+      xhr.upload.onprogress = (e) => { if (e.lengthComputable) progress.value = (100 * e.loaded) / e.total; };
+      xhr.onload = () => resolve(xhr.status >= 200 && xhr.status < 300);
+      xhr.onerror = () => resolve(false);
+      xhr.send(file);
+    });
+    if (!sent) {
+      progress.hidden = true;
+      showProblem(form, { data: { detail: 'The upload did not go through. Try again.' } }, 'avatar-form-error');
+      return;
+    }
+    progress.value = 100;
+    status.textContent = 'Uploaded; processing…';
+    for (let i = 0; i < 40; i++) {
+      const data = await show();
+      if (data && data.status === 'ready') {
+        status.textContent = 'Your new picture is in place.';
+        break;
+      }
+      if (data && data.status === 'rejected') {
+        showProblem(form, { data: { errors: [{ field: 'file', message: data.reason || 'was refused' }] } });
+        status.textContent = '';
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    progress.hidden = true;
+    form.reset();
+  });
+  $('avatar-delete').addEventListener('click', async () => {
+    const r = await authed('DELETE', 'users/me/avatar');
+    status.textContent = r.ok ? 'Picture removed.' : messageOf(r);
+    await show();
+  });
+}
+
+/** The profile PDF: made (or reused when current) and offered as a download link. */
+async function pdf() {
+  const link = $('pdf-link');
+  const status = $('pdf-status');
+  const offer = (data) => {
+    link.href = data.url;
+    link.hidden = false;
+  };
+  const existing = await authed('GET', 'users/me/pdf');
+  if (existing.ok && existing.data.current) offer(existing.data);
+  $('pdf-make').addEventListener('click', async () => {
+    status.textContent = 'Making the PDF…';
+    const r = await authed('POST', 'users/me/pdf', {});
+    if (r.ok) {
+      offer(r.data);
+      status.textContent = r.data.generated ? 'Your PDF is ready.' : 'Your PDF is up to date.';
+      link.focus();
+    } else status.textContent = messageOf(r);
+  });
+}
 
 /** The sessions list, each with a button that ends it (not the current one). */
 async function sessions() {

@@ -18,11 +18,65 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 /// What every page may load: this origin's script, style sheet and API;
-/// images from here or a `data:`/`blob:` URL (an avatar preview). Nothing
-/// inline, no plugins, no framing, forms post nowhere else.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
-frame-ancestors 'none'";
+/// images from here or a `data:`/`blob:` URL; the blob store's presigned
+/// links (the picture upload's PUT, the pictures) where they are another
+/// origin. Nothing inline, no plugins, no framing, forms post nowhere else.
+pub fn content_security_policy(blob_origins: &[String]) -> String {
+    let extra: String = blob_origins.iter().map(|o| format!(" {o}")).collect();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{extra}; \
+         connect-src 'self'{extra}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// The origins of the blob store's presigned links, from the environment
+/// every function has: none on the embedded store (its links are this
+/// origin's `/_blobs/`); on the AWS adapters, the endpoint of `AWS_ENDPOINT_URL`
+/// (moto, path-style) or else the bucket's own S3 hosts (`BUCKET_NAME`,
+/// `AWS_REGION`; virtual-hosted, as the SDK presigns).
+pub fn blob_origins(env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    // The backend as `shared::Config` chooses it.
+    let aws = match env("STORE").as_deref() {
+        Some(store) => store == "aws",
+        None => env("AWS_ENDPOINT_URL").is_some() || env("TABLE_NAME").is_some(),
+    };
+    if !aws {
+        return Vec::new();
+    }
+    let tame = |s: &str, extra: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    };
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL") {
+        let origin = endpoint
+            .split_once("://")
+            .map(|(scheme, rest)| (scheme, rest.split('/').next().unwrap_or_default()));
+        return match origin {
+            Some((scheme @ ("http" | "https"), host)) if tame(host, ".-:[]") => {
+                vec![format!("{scheme}://{host}")]
+            }
+            _ => Vec::new(),
+        };
+    }
+    match (env("BUCKET_NAME"), env("AWS_REGION")) {
+        (Some(bucket), Some(region)) if tame(&bucket, ".-") && tame(&region, "-") => vec![
+            format!("https://{bucket}.s3.{region}.amazonaws.com"),
+            format!("https://{bucket}.s3.amazonaws.com"),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// This process's policy, worked out once.
+fn policy() -> &'static HeaderValue {
+    static POLICY: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        let origins = blob_origins(|name| std::env::var(name).ok());
+        HeaderValue::from_str(&content_security_policy(&origins))
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+    })
+}
 
 /// The one script of the pages.
 pub const APP_JS: &str = include_str!("../assets/app.js");
@@ -158,10 +212,7 @@ fn document(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy().clone());
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -270,6 +321,53 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_names_the_blob_store_only_where_it_is_another_origin() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert!(
+            blob_origins(env(&[("BUCKET_NAME", "b")])).is_empty(),
+            "embedded"
+        );
+        assert_eq!(
+            blob_origins(env(&[
+                ("STORE", "aws"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:5055/"),
+                ("BUCKET_NAME", "b"),
+            ])),
+            ["http://127.0.0.1:5055"]
+        );
+        assert_eq!(
+            blob_origins(env(&[
+                ("STORE", "aws"),
+                ("BUCKET_NAME", "files-1-eu-west-1"),
+                ("AWS_REGION", "eu-west-1"),
+            ])),
+            [
+                "https://files-1-eu-west-1.s3.eu-west-1.amazonaws.com",
+                "https://files-1-eu-west-1.s3.amazonaws.com"
+            ]
+        );
+        // Nothing that could break out of the header's grammar.
+        assert!(
+            blob_origins(env(&[
+                ("STORE", "aws"),
+                ("BUCKET_NAME", "b; script-src *"),
+                ("AWS_REGION", "eu-west-1"),
+            ]))
+            .is_empty()
+        );
+        let policy = content_security_policy(&["https://b.s3.amazonaws.com".to_owned()]);
+        assert!(policy.contains("connect-src 'self' https://b.s3.amazonaws.com;"));
+        assert!(policy.contains("img-src 'self' data: blob: https://b.s3.amazonaws.com;"));
+    }
+
+    #[test]
     fn each_page_names_itself_for_the_script() {
         for path in PAGES {
             let html = render(path).unwrap_or_default();
@@ -280,7 +378,7 @@ mod tests {
             );
             let part = [format!("'{name}'() {{"), format!("{name}() {{")];
             assert!(
-                *path == "/" || part.iter().any(|p| APP_JS.contains(p.as_str())),
+                part.iter().any(|p| APP_JS.contains(p.as_str())),
                 "app.js has no part for {path}"
             );
         }

@@ -7,10 +7,11 @@
 //! token) as `HttpOnly; Secure; SameSite=Strict` cookies scoped to the one
 //! route that reads each, instead of in the body, so the pages' script never
 //! holds a long-lived token. A cookie-authenticated call (a refresh from the
-//! cookie) must also come from the same origin: the custom header cannot be
-//! sent cross-origin without a preflight our CORS policy refuses
-//! (credentials are never allowed), and `Origin` and `Sec-Fetch-Site`, when
-//! the browser sends them, must say so.
+//! cookie) must also come from the same origin: `SameSite=Strict` keeps the
+//! cookie off other sites' requests, the custom header is not among the CORS
+//! policy's allowed headers (so no other origin, not even `AppOrigin`, gets
+//! past the preflight), and `Origin` and `Sec-Fetch-Site`, when the browser
+//! sends them, must say so.
 
 use cookie::{Cookie, SameSite};
 use headers::HeaderMapExt;
