@@ -391,6 +391,11 @@ struct Redriven {
     moved: u32,
 }
 
+#[derive(ToSchema)]
+struct DeadLetters {
+    count: u32,
+}
+
 const PROBLEM: &str = "application/problem+json";
 
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupBody,
@@ -645,6 +650,10 @@ fn admin_audit() {}
     responses((status = 200, description = "Dead letters moved back", body = Redriven)))]
 fn redrive() {}
 
+#[utoipa::path(get, path = "/admin/events/dead-letters", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "How many user events wait in the dead-letter queue (SQS's approximate number)", body = DeadLetters)))]
+fn dead_letters() {}
+
 #[utoipa::path(get, path = "/tasks", tag = "tasks", security(("bearer" = [])),
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query),
            ("status" = Option<shared::domain::TaskStatus>, Query, description = "Only tasks with this status")),
@@ -881,7 +890,7 @@ fn redoc_js_op() {}
          description = "Sign-up, login, tokens, sessions, profiles, administration, tasks, profile PDFs and a book shop, as AWS Lambda functions behind API Gateway."),
     paths(signup, register, login_op, login_link_op, validate, refresh_op, jwks_op, oidc, health_op, me, logout, logout_all, sessions_list,
           session_end, password, me_get, me_patch, me_delete, me_export, admin_users, admin_user, admin_patch, admin_delete,
-          admin_deactivate, admin_activate, admin_audit, redrive, tasks_list, tasks_create, task_get,
+          admin_deactivate, admin_activate, admin_audit, redrive, dead_letters, tasks_list, tasks_create, task_get,
           task_patch, task_delete, pdf_generate_op, pdf_get_op, books_list, book_get, book_create, book_patch,
           order_place, orders_list, order_get, posts_list, post_get, posts_cache_drop, avatar_put, avatar_upload_url, avatar_get, avatar_delete,
           verify_email_op, verify_email_resend_op, password_reset_op, password_reset_confirm_op, email_change_op, email_change_revert_op,

@@ -76,6 +76,7 @@ pub const ROUTES: &[Route] = &[
     protected("POST", "/admin/users/{id}/activate", "admin"),
     protected("GET", "/admin/audit", "admin"),
     protected("POST", "/admin/events/redrive", "admin"),
+    protected("GET", "/admin/events/dead-letters", "admin"),
     protected("GET", "/tasks", "tasks-crud"),
     protected("POST", "/tasks", "tasks-crud"),
     protected("GET", "/tasks/{id}", "tasks-crud"),
@@ -115,6 +116,7 @@ pub const ROUTES: &[Route] = &[
     public("GET", "/revert-email", "web"),
     public("GET", "/sign-in", "web"),
     public("GET", "/account", "web"),
+    public("GET", "/admin", "web"),
     public("GET", "/assets/app.js", "web"),
     public("GET", "/assets/app.css", "web"),
 ];

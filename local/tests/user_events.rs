@@ -379,6 +379,15 @@ async fn a_poison_message_fails_alone_and_is_dead_lettered(b: TestBackend) {
         .unwrap();
     assert_eq!(r.status(), 403);
     let admin = s.admin_token(admin_email).await;
+    let waiting = s.get("/admin/events/dead-letters", Some(&admin)).await;
+    assert_eq!(waiting.status, 200, "{}", waiting.text);
+    assert_eq!(waiting.body["count"], 1);
+    assert_eq!(
+        s.get("/admin/events/dead-letters", Some(&user))
+            .await
+            .status,
+        403
+    );
     let r = s
         .client
         .post(s.url("/admin/events/redrive"))
@@ -390,6 +399,8 @@ async fn a_poison_message_fails_alone_and_is_dead_lettered(b: TestBackend) {
     assert_eq!(r.json::<Value>().await.unwrap()["moved"], 1);
     let state = s.running.state.clone();
     assert_eq!(state.queue.dead_letter_count().await.unwrap(), 0);
+    let none = s.get("/admin/events/dead-letters", Some(&admin)).await;
+    assert_eq!(none.body["count"], 0);
     let back = drain(&state).await;
     assert!(
         back.iter().any(|m| m.body == "{\"event_id\": 42}"),

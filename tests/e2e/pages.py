@@ -402,19 +402,83 @@ def main():
         check("deleted: the account no longer signs in", status == 401, status)
         third.close()
 
-        # An admin deactivates her; her open page is signed out on its next call.
+        # A non-admin is told the console is not theirs (the API refuses it anyway).
+        page.goto(f"{URL}/admin")
+        expect(page.locator("#not-admin")).to_be_visible()
+        check("admin console: hidden from a user", page.locator("#console").is_hidden())
+        page.goto(f"{URL}/account")
+        expect(page.locator("#p-email")).to_have_text(ada2)
+
+        # An admin, in another browser, uses the console.
         api("POST", "/auth/signup", {"email": ROOT, "password": PASSWORD})
         api("POST", "/auth/verify-email", {"token": link(ROOT, "verify-email").split("#token=")[1],
                                            "password": PASSWORD})
-        _, root = api("POST", "/auth/login", {"email": ROOT, "password": PASSWORD})
-        _, users = api("GET", "/admin/users?limit=100", token=root["access_token"])
-        ada_id = next(u["id"] for u in users["items"] if u["email"] == ada2)
-        status, _ = api("POST", f"/admin/users/{ada_id}/deactivate", token=root["access_token"])
-        check("admin: deactivation answered 200", status == 200, status)
+        carol = f"carol.{RUN}@example.com"
+        api("POST", "/auth/signup", {"email": carol, "password": PASSWORD, "name": XSS})
+        ops = context()
+        console = ops.new_page()
+        watch(console, "admin browser")
+        console.goto(f"{URL}/login")
+        console.get_by_label("Email").fill(ROOT)
+        console.get_by_label("Password").fill(PASSWORD)
+        console.get_by_role("button", name="Sign in").click()
+        console.wait_for_url(f"{URL}/account")
+        console.get_by_role("link", name="The administration console").click()
+        console.wait_for_url(f"{URL}/admin")
+        expect(console.locator("#dead-letters")).to_have_text("0")
+        expect(console.locator("#audit li").first).to_be_visible()
+        audit(console, "admin")
+        # Search: an address prefix finds one user; the XSS name stays text.
+        console.get_by_label("Email starts with").fill(f"carol.{RUN}")
+        console.get_by_role("button", name="Search").click()
+        expect(console.locator("#users tbody tr")).to_have_count(1)
+        expect(console.locator("#users tbody tr td").nth(1)).to_have_text(XSS)
+        check("admin console: no element came from a name",
+              console.locator("#users img").count() == 0)
+        console.get_by_role("button", name=f"Open {carol}").click()
+        console.get_by_label("Role").select_option("admin")
+        console.get_by_role("button", name="Save the role").click()
+        expect(console.locator("#user-status")).to_have_text("Role saved.")
+        expect(console.locator("#users tbody tr td").nth(2)).to_have_text("admin")
+        # Deactivated users only: none yet among these.
+        console.get_by_label("Which").select_option("false")
+        console.get_by_label("Email starts with").fill("")
+        console.get_by_role("button", name="Search").click()
+        expect(console.locator("#users-empty")).to_be_visible()
+        # Deactivate Ada from her page in the console; her trail shows it.
+        console.get_by_label("Which").select_option("")
+        console.get_by_label("Email starts with").fill(ada2)
+        console.get_by_role("button", name="Search").click()
+        console.get_by_role("button", name=f"Open {ada2}").click()
+        expect(console.locator("#user-audit li").first).to_be_visible()
+        console.get_by_role("button", name="Deactivate").click()
+        expect(console.locator("#user-status")).to_contain_text("Deactivated")
+        expect(console.locator("#u-state")).to_have_text("deactivated")
+        expect(console.locator("#user-audit")).to_contain_text("user.deactivated")
+        audit(console, "admin-user")
+        # The dead letters and the posts cache.
+        console.get_by_role("button", name="Send them back to the queue").click()
+        expect(console.locator("#events-status")).to_have_text("0 sent back to the queue.")
+        console.get_by_role("button", name="Purge the posts cache").click()
+        expect(console.locator("#posts-status")).to_contain_text("Purged")
+
+        # Her open page is signed out on its next call.
         page.get_by_label("Surname").fill("Gone")
         page.get_by_role("button", name="Save the profile").click()
         page.wait_for_url(re.compile(r"/login\?signed-out=1$"))
         check("deactivated: the open page is signed out on its next call", True)
+
+        # The console deletes an account.
+        console.get_by_label("Email starts with").fill(carol)
+        console.get_by_role("button", name="Search").click()
+        console.get_by_role("button", name=f"Open {carol}").click()
+        console.get_by_role("button", name="Delete the account").click()
+        expect(console.locator("#remove-form-error")).to_have_text("Tick the box to confirm.")
+        console.get_by_label("Delete this account and everything of it").check()
+        console.get_by_role("button", name="Delete the account").click()
+        expect(console.locator("#user-status")).to_have_text("Deleted.")
+        expect(console.locator("#users-empty")).to_be_visible()
+        ops.close()
 
         # The pages that take a link say when the token is missing.
         for path in ("verify-email", "reset-password", "confirm-email", "revert-email", "sign-in"):

@@ -10,6 +10,8 @@
 //! - `POST /admin/users/{id}/deactivate` (ends all their sessions at once)
 //!   and `/activate`;
 //! - `GET /admin/audit?user_id=&limit=&cursor=`, newest first;
+//! - `GET /admin/events/dead-letters`: how many user events wait in the
+//!   dead-letter queue (`{count}`, SQS's approximate number);
 //! - `POST /admin/events/redrive`: moves dead-lettered user events back to
 //!   the queue.
 //!
@@ -49,6 +51,14 @@ async fn dispatch(state: &AppState, req: &Request) -> Result<Response<Body>, Api
     match route.as_str() {
         "GET /admin/users" => list_users(state, req).await,
         "GET /admin/audit" => audit(state, req).await,
+        "GET /admin/events/dead-letters" => {
+            let count = state
+                .queue
+                .dead_letter_count()
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            json(StatusCode::OK, &json!({ "count": count }))
+        }
         "POST /admin/events/redrive" => {
             let moved = state
                 .queue

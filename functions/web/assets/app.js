@@ -124,7 +124,7 @@ function messageOf(r) {
 /** The named inputs of a form that are not inside a hidden part. */
 function values(form) {
   const out = {};
-  for (const input of form.querySelectorAll('input[name]')) {
+  for (const input of form.querySelectorAll('input[name], select[name]')) {
     if (input.type === 'radio' || input.closest('[hidden]')) continue;
     out[input.name] = input.value;
   }
@@ -175,6 +175,46 @@ function livePasswordRules() {
 // ---- pages -----------------------------------------------------------------
 
 const pages = {
+  async admin() {
+    const me = await authed('GET', 'users/me');
+    $('loading').hidden = true;
+    if (!me.ok || me.data.role !== 'admin') return void ($('not-admin').hidden = false);
+    $('console').hidden = false;
+    onSubmit($('search-form'), () => admin.users(false));
+    $('users-more').addEventListener('click', () => admin.users(true));
+    $('audit-more').addEventListener('click', () => admin.audit(true));
+    onSubmit($('role-form'), async (v) => {
+      const r = await admin.act('PATCH', `admin/users/${admin.current.id}`, { role: v.role }, 'Role saved.');
+      if (r.ok) await admin.open(admin.current.id);
+    });
+    $('u-deactivate').addEventListener('click', async () => {
+      const r = await admin.act('POST', `admin/users/${admin.current.id}/deactivate`, undefined,
+        'Deactivated: every session of the account is over.');
+      if (r.ok) await admin.open(admin.current.id);
+    });
+    $('u-activate').addEventListener('click', async () => {
+      const r = await admin.act('POST', `admin/users/${admin.current.id}/activate`, undefined, 'Activated.');
+      if (r.ok) await admin.open(admin.current.id);
+    });
+    onSubmit($('remove-form'), async () => {
+      if (!$('remove-sure').checked) {
+        return void showProblem($('remove-form'), { data: { detail: 'Tick the box to confirm.' } }, 'remove-form-error');
+      }
+      const r = await admin.act('DELETE', `admin/users/${admin.current.id}`, undefined, 'Deleted.');
+      if (r.ok) $('user').hidden = true;
+    });
+    $('redrive').addEventListener('click', async () => {
+      const r = await authed('POST', 'admin/events/redrive');
+      $('events-status').textContent = r.ok ? `${r.data.moved} sent back to the queue.` : messageOf(r);
+      await admin.deadLetters();
+    });
+    $('purge').addEventListener('click', async () => {
+      const r = await authed('DELETE', 'admin/posts/cache');
+      $('posts-status').textContent = r.ok ? 'Purged: the next request fetches the feed.' : messageOf(r);
+    });
+    await Promise.all([admin.users(false), admin.audit(false), admin.deadLetters()]);
+  },
+
   index() {
     if (new URLSearchParams(window.location.search).has('deleted')) {
       $('notice').textContent = 'Your account is deleted, and everything of it is being removed.';
@@ -261,6 +301,7 @@ const pages = {
       $('p-email').textContent = user.email;
       $('p-verified').textContent = user.email_verified ? 'yes' : 'not yet';
       $('p-role').textContent = user.role;
+      $('admin-link').hidden = user.role !== 'admin';
       $('name').value = user.name || '';
       $('surname').value = user.surname || '';
       etag = tag;
@@ -350,6 +391,101 @@ const pages = {
       access = null;
       window.location.assign('login');
     });
+  },
+};
+
+/** One line of an audit log, as text. */
+function auditLine(entry) {
+  const item = document.createElement('li');
+  const when = new Date(entry.at).toLocaleString();
+  const who = entry.actor_id ? ` by ${entry.actor_id}` : '';
+  const about = entry.user_id && entry.user_id !== entry.actor_id ? ` about ${entry.user_id}` : '';
+  item.textContent = `${when}: ${entry.action}${who}${about}${entry.ip ? ` from ${entry.ip}` : ''}`;
+  return item;
+}
+
+/** The console's parts, once the caller is known to be an admin. */
+const admin = {
+  cursor: null,
+  query: '',
+
+  async users(more) {
+    const params = new URLSearchParams({ limit: '20' });
+    const form = $('search-form');
+    const v = values(form);
+    if (v.q.trim()) params.set('q', v.q.trim());
+    const active = $('active').value;
+    if (active) params.set('active', active);
+    if (more && admin.cursor) params.set('cursor', admin.cursor);
+    const r = await authed('GET', `admin/users?${params}`);
+    if (!r.ok) return void showProblem(form, r, 'search-form-error');
+    const body = $('users').tBodies[0];
+    if (!more) body.replaceChildren();
+    for (const user of r.data.items) {
+      const row = body.insertRow();
+      for (const text of [user.email, [user.name, user.surname].filter(Boolean).join(' '), user.role,
+        user.active ? 'active' : 'deactivated']) {
+        row.insertCell().textContent = text;
+      }
+      const open = document.createElement('button');
+      open.type = 'button';
+      open.className = 'secondary';
+      open.textContent = 'Open';
+      open.setAttribute('aria-label', `Open ${user.email}`);
+      open.addEventListener('click', () => admin.open(user.id));
+      row.insertCell().append(open);
+    }
+    $('users-empty').hidden = body.rows.length > 0;
+    admin.cursor = r.data.next_cursor || null;
+    $('users-more').hidden = !admin.cursor;
+  },
+
+  async open(id) {
+    const r = await authed('GET', `admin/users/${encodeURIComponent(id)}`);
+    if (!r.ok) return void ($('user-status').textContent = messageOf(r));
+    const user = r.data;
+    admin.current = user;
+    $('user').hidden = false;
+    $('user-heading').textContent = user.email;
+    $('u-email').textContent = user.email;
+    $('u-name').textContent = [user.name, user.surname].filter(Boolean).join(' ') || '—';
+    $('u-verified').textContent = user.email_verified ? 'yes' : 'not yet';
+    $('u-state').textContent = user.active ? 'active' : 'deactivated';
+    $('u-created').textContent = new Date(user.created_at).toLocaleString();
+    $('role').value = user.role;
+    $('u-deactivate').hidden = !user.active;
+    $('u-activate').hidden = user.active;
+    $('remove-sure').checked = false;
+    const trail = await authed('GET', `admin/audit?user_id=${encodeURIComponent(id)}&limit=20`);
+    $('user-audit').replaceChildren(...((trail.ok && trail.data.items) || []).map(auditLine));
+    $('user-heading').focus();
+  },
+
+  async act(method, path, body, done) {
+    const r = await authed(method, path, body);
+    $('user-status').textContent = r.ok ? done : messageOf(r);
+    if (r.ok) {
+      await admin.users(false);
+      await admin.audit(false);
+    }
+    return r;
+  },
+
+  async audit(more) {
+    const params = new URLSearchParams({ limit: '20' });
+    if (more && admin.auditCursor) params.set('cursor', admin.auditCursor);
+    const r = await authed('GET', `admin/audit?${params}`);
+    if (!r.ok) return;
+    const list = $('audit');
+    if (!more) list.replaceChildren();
+    list.append(...r.data.items.map(auditLine));
+    admin.auditCursor = r.data.next_cursor || null;
+    $('audit-more').hidden = !admin.auditCursor;
+  },
+
+  async deadLetters() {
+    const r = await authed('GET', 'admin/events/dead-letters');
+    $('dead-letters').textContent = r.ok ? String(r.data.count) : messageOf(r);
   },
 };
 

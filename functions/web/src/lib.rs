@@ -97,6 +97,7 @@ page!(Login, "login.html");
 page!(ForgotPassword, "forgot-password.html");
 page!(SignIn, "sign-in.html");
 page!(Account, "account.html");
+page!(Admin, "admin.html");
 
 /// A page a mailed link opens: it reads the link's token from the fragment
 /// and posts it with a password (`current`), a new one (`fresh`), or either
@@ -173,6 +174,7 @@ pub const PAGES: &[&str] = &[
     "/revert-email",
     "/sign-in",
     "/account",
+    "/admin",
 ];
 
 /// The pages' files: `(route path, media type, what it is)`.
@@ -194,6 +196,7 @@ pub fn render(path: &str) -> Option<String> {
         "/revert-email" => REVERT_EMAIL.render(),
         "/sign-in" => SignIn.render(),
         "/account" => Account.render(),
+        "/admin" => Admin.render(),
         _ => return None,
     };
     // The templates take no input: rendering cannot fail at run time
