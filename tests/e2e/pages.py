@@ -20,12 +20,14 @@ A/AA violation. Screenshots go to OUT (default tests/out/pages).
 
 import email
 import email.policy
+import http.client
 import json
 import os
 import pathlib
 import re
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -132,6 +134,19 @@ def api(method, path, body=None, token=None):
     except urllib.error.HTTPError as e:
         text = e.read()
         return e.code, json.loads(text) if text else None
+
+
+def stranger_login(email_address, n):
+    """A wrong password from another address (127.0.0.n), as a stranger guesses."""
+    parts = urllib.parse.urlsplit(URL)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, source_address=(f"127.0.0.{n}", 0))
+    conn.request("POST", parts.path + "/auth/login",
+                 body=json.dumps({"email": email_address, "password": "a stranger's guess"}),
+                 headers={"content-type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.status
 
 
 # ---- pages ---------------------------------------------------------------
@@ -479,6 +494,79 @@ def main():
         expect(console.locator("#user-status")).to_have_text("Deleted.")
         expect(console.locator("#users-empty")).to_be_visible()
         ops.close()
+
+        # By keyboard alone: Tab to the fields, type, Enter signs in.
+        keys = context()
+        typed = keys.new_page()
+        watch(typed, "keyboard browser")
+        typed.goto(f"{URL}/login")
+        for _ in range(12):
+            typed.keyboard.press("Tab")
+            if typed.evaluate("document.activeElement.id") == "email":
+                break
+        check("keyboard: Tab reaches the email field", typed.evaluate("document.activeElement.id") == "email")
+        check("keyboard: the focused field shows an outline",
+              typed.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid")
+        typed.keyboard.type(ROOT)
+        typed.keyboard.press("Tab")
+        check("keyboard: the next Tab is the password",
+              typed.evaluate("document.activeElement.id") == "password")
+        typed.keyboard.type(PASSWORD)
+        typed.keyboard.press("Enter")
+        typed.wait_for_url(f"{URL}/account")
+        keys.close()
+
+        # Strangers lock an account for new devices: its owner, on a new
+        # browser, is told so and gets in by the mailed link.
+        dave = f"dave.{RUN}@example.com"
+        api("POST", "/auth/signup", {"email": dave, "password": PASSWORD})
+        api("POST", "/auth/verify-email", {"token": link(dave, "verify-email").split("#token=")[1],
+                                           "password": PASSWORD})
+        statuses = [stranger_login(dave, n) for n in range(10, 40)]
+        check("lockout: strangers' guesses end in 429", 429 in statuses, statuses)
+        fresh = context()
+        owner = fresh.new_page()
+        watch(owner, "owner's new browser")
+        owner.goto(f"{URL}/login")
+        owner.get_by_label("Email").fill(dave)
+        owner.get_by_label("Password").fill(PASSWORD)
+        owner.get_by_role("button", name="Sign in").click()
+        expect(owner.locator("#form-error")).to_contain_text("locked for devices it does not know")
+        owner.goto(link(dave, "sign-in", after=0))
+        audit(owner, "sign-in")
+        owner.get_by_role("button", name="Sign in on this device").click()
+        owner.wait_for_url(f"{URL}/account")
+        expect(owner.locator("#p-email")).to_have_text(dave)
+        # This browser is trusted from now on: its device cookie gets it in
+        # while strangers are still locked out.
+        owner.get_by_role("button", name="Sign out", exact=True).click()
+        owner.wait_for_url(f"{URL}/login")
+        owner.get_by_label("Email").fill(dave)
+        owner.get_by_label("Password").fill(PASSWORD)
+        owner.get_by_role("button", name="Sign in").click()
+        owner.wait_for_url(f"{URL}/account")
+        check("lockout: strangers are still locked out", stranger_login(dave, 41) == 429)
+        fresh.close()
+
+        # Someone else signed up with your address: confirm it with a new password.
+        erin = f"erin.{RUN}@example.com"
+        api("POST", "/auth/signup", {"email": erin, "password": "squatter chose this 12"})
+        mine = context()
+        claim = mine.new_page()
+        watch(claim, "claiming browser")
+        claim.goto(link(erin, "verify-email"))
+        claim.get_by_label("I did not sign up, or forgot it: set a new one").check()
+        check("verify: the password field gives way to the new one",
+              claim.locator("#password").is_hidden() and claim.locator("#new_password").is_visible())
+        audit(claim, "verify-email-new-password")
+        claim.get_by_label("New password").fill(NEW_PASSWORD)
+        claim.get_by_role("button", name="Confirm the address").click()
+        expect(claim.get_by_role("heading", name="Your address is confirmed")).to_be_visible()
+        status, _ = api("POST", "/auth/login", {"email": erin, "password": "squatter chose this 12"})
+        check("verify: the squatter's password no longer works", status == 401, status)
+        status, _ = api("POST", "/auth/login", {"email": erin, "password": NEW_PASSWORD})
+        check("verify: the new one does", status == 200, status)
+        mine.close()
 
         # The pages that take a link say when the token is missing.
         for path in ("verify-email", "reset-password", "confirm-email", "revert-email", "sign-in"):
