@@ -12,6 +12,7 @@
 #     next to libvips and Pillow, and the decompression bombs' rejections;
 #   - scale: a page of 1,000 vs 100,000 tasks, admin listing with 10,000 users;
 #   - throughput of the local server under oha;
+#   - the hosted pages' bytes and time to interactive in Chromium;
 #   - the posts feed: in-process HIT/MISS, and side by side with FastAPI +
 #     Redis under the same oha load;
 #   - what a fresh process pays for its first signup and login steps (and,
@@ -37,6 +38,17 @@ cargo build --release --workspace --bins
 ./target/release/avatar
 ./target/release/scale
 ./target/release/throughput
+# The hosted pages in Chromium: bytes and time to interactive (bench/pages.py).
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+(
+  data=$(mktemp -d)
+  ADMIN_EMAILS=root@example.com ./target/release/local --port 0 --data-dir "$data" > target/bench-pages.log 2>&1 &
+  PAGES_PID=$!
+  trap 'kill $PAGES_PID 2>/dev/null; rm -rf "$data"' EXIT
+  for _ in $(seq 100); do grep -q 'listening on' target/bench-pages.log && break; sleep 0.1; done
+  url=$(grep -oE 'listening on http://[0-9.:]+' target/bench-pages.log | awk '{print $3}')
+  "$VENV/bin/python" bench/pages.py "$url" "$data/mail" 15
+)
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$VENV/bin/python" tests/e2e/moto_serial.py "$PORT" > target/bench-moto.log 2>&1 &

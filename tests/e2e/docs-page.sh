@@ -6,14 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=tests/out
 mkdir -p "$OUT"
-if ! command -v chromium >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1
-  fi
-fi
 . tests/e2e/lib.sh
+need_chromium
 start_local "$OUT/docs-server.log"
 FLAGS=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
        --disable-component-update --disable-sync --virtual-time-budget=15000)

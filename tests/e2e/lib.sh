@@ -24,3 +24,15 @@ start_local() {
   cat "$log" >&2
   return 1
 }
+
+# need_chromium: Debian's chromium, installed when missing (as root; else
+# says how). The browser suites drive it (Playwright's own download is never
+# used: it cannot be fetched here).
+need_chromium() {
+  command -v chromium >/dev/null && return 0
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing: sudo apt-get install chromium" >&2; return 1
+  fi
+}

@@ -168,6 +168,17 @@ def watch(page, label):
     page.on("pageerror", lambda e: check(f"{label}: no script error", False, str(e)))
 
 
+def sign_in(page, address, password, lands=True):
+    """Signs in from the sign-in page, as a person does; waits for the account page."""
+    if not page.url.endswith("/login"):
+        page.goto(f"{URL}/login")
+    page.get_by_label("Email").fill(address)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    if lands:
+        page.wait_for_url(f"{URL}/account")
+
+
 def audit(page, name):
     """Screenshot, no CSP violation, and axe-core's WCAG 2.1 A/AA rules."""
     page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
@@ -305,11 +316,7 @@ def main():
         second = context()
         other = second.new_page()
         watch(other, "second browser")
-        other.goto(f"{URL}/login")
-        other.get_by_label("Email").fill(ADA)
-        other.get_by_label("Password").fill(PASSWORD)
-        other.get_by_role("button", name="Sign in").click()
-        other.wait_for_url(f"{URL}/account")
+        sign_in(other, ADA, PASSWORD)
         page.reload()
         expect(page.locator("#sessions li")).to_have_count(3)  # this one, the API's, the other browser's
         expect(page.locator("#sessions li strong")).to_have_text(" (this one)")
@@ -365,10 +372,7 @@ def main():
         expect(page.get_by_role("heading", name="Check your mail")).to_be_visible()
 
         # Sign in with the new password; the old one no longer works.
-        page.goto(f"{URL}/login")
-        page.get_by_label("Email").fill(ADA)
-        page.get_by_label("Password").fill(NEW_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, ADA, NEW_PASSWORD, lands=False)
         expect(page.locator("#form-error")).to_have_text("Incorrect email or password.")
         page.get_by_label("Password").fill(LATER_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
@@ -386,11 +390,7 @@ def main():
         page.get_by_label("Password").fill(LATER_PASSWORD)
         page.get_by_role("button", name="Move the account here").click()
         expect(page.get_by_role("heading", name="Your account has its new address")).to_be_visible()
-        page.goto(f"{URL}/login")
-        page.get_by_label("Email").fill(ada2)
-        page.get_by_label("Password").fill(LATER_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"{URL}/account")
+        sign_in(page, ada2, LATER_PASSWORD)
         expect(page.locator("#p-email")).to_have_text(ada2)
 
         # Another user deletes their account from the page.
@@ -399,15 +399,11 @@ def main():
         third = context()
         gone = third.new_page()
         watch(gone, "third browser")
-        gone.goto(f"{URL}/login")
-        gone.get_by_label("Email").fill(bob)
-        gone.get_by_label("Password").fill(PASSWORD)
-        gone.get_by_role("button", name="Sign in").click()
-        gone.wait_for_url(f"{URL}/account")
+        sign_in(gone, bob, PASSWORD)
         gone.locator("#delete_password").fill("not the password at all")
         gone.get_by_label("I understand").check()
         gone.get_by_role("button", name="Delete my account").click()
-        expect(gone.locator("#delete-password-error")).to_have_text("is incorrect")
+        expect(gone.locator("#delete_password-error")).to_have_text("is incorrect")
         gone.locator("#delete_password").fill(PASSWORD)
         gone.get_by_role("button", name="Delete my account").click()
         gone.wait_for_url(re.compile(r"/\?deleted=1$"))
@@ -433,11 +429,7 @@ def main():
         ops = context()
         console = ops.new_page()
         watch(console, "admin browser")
-        console.goto(f"{URL}/login")
-        console.get_by_label("Email").fill(ROOT)
-        console.get_by_label("Password").fill(PASSWORD)
-        console.get_by_role("button", name="Sign in").click()
-        console.wait_for_url(f"{URL}/account")
+        sign_in(console, ROOT, PASSWORD)
         console.get_by_role("link", name="The administration console").click()
         console.wait_for_url(f"{URL}/admin")
         expect(console.locator("#dead-letters")).to_have_text("0")
@@ -527,10 +519,7 @@ def main():
         fresh = context()
         owner = fresh.new_page()
         watch(owner, "owner's new browser")
-        owner.goto(f"{URL}/login")
-        owner.get_by_label("Email").fill(dave)
-        owner.get_by_label("Password").fill(PASSWORD)
-        owner.get_by_role("button", name="Sign in").click()
+        sign_in(owner, dave, PASSWORD, lands=False)
         expect(owner.locator("#form-error")).to_contain_text("locked for devices it does not know")
         owner.goto(link(dave, "sign-in", after=0))
         audit(owner, "sign-in")
@@ -541,10 +530,7 @@ def main():
         # while strangers are still locked out.
         owner.get_by_role("button", name="Sign out", exact=True).click()
         owner.wait_for_url(f"{URL}/login")
-        owner.get_by_label("Email").fill(dave)
-        owner.get_by_label("Password").fill(PASSWORD)
-        owner.get_by_role("button", name="Sign in").click()
-        owner.wait_for_url(f"{URL}/account")
+        sign_in(owner, dave, PASSWORD)
         check("lockout: strangers are still locked out", stranger_login(dave, 41) == 429)
         fresh.close()
 

@@ -10,17 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=tests/out
 mkdir -p "$OUT"
-if ! command -v chromium >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1
-  fi
-fi
+. tests/e2e/lib.sh
+need_chromium
 (cd tests/e2e/.axe && npm ci --no-audit --no-fund --silent)
 PY=${PYTHON:-python}
 [ -x target/debug/local ] || cargo build -p local --locked
-. tests/e2e/lib.sh
 
 (
   start_local "$OUT/pages-server.log" ADMIN_EMAILS=root@example.com
