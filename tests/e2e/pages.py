@@ -5,7 +5,8 @@
 URL is a running local server; MAIL is where its mails are: the embedded
 mail folder (`DATA_DIR/mail`) or moto's endpoint (`http://…`, whose
 `/_tests/ses/messages` lists what SES accepted). The server must have
-`ADMIN_EMAILS=root@example.com`.
+`ADMIN_EMAILS=root@example.com` and `SIGNUPS_PER_IP_PER_HOUR` above 30
+(tests/e2e/pages.sh starts it so).
 
 Every step is what a person does, by clicking and typing: sign up, open the
 link from the mail, confirm, sign in, edit the profile (with a name that is
@@ -295,6 +296,11 @@ def main():
         page.get_by_role("button", name="Upload the picture").click()
         expect(page.locator("#file-error")).to_be_visible(timeout=20000)
         audit(page, "avatar")
+        # Removed: gone from the page, and the API says there is none.
+        page.get_by_role("button", name="Remove the picture").click()
+        expect(page.locator("#avatar-status")).to_have_text("Picture removed.")
+        expect(page.locator("#avatar-none")).to_be_visible()
+        check("avatar: the removed picture is not shown", page.locator("#avatar-img").is_hidden())
 
         # The profile PDF: made, then downloaded.
         page.get_by_role("button", name="Make the PDF").click()
@@ -447,6 +453,17 @@ def main():
         console.get_by_role("button", name="Save the role").click()
         expect(console.locator("#user-status")).to_have_text("Role saved.")
         expect(console.locator("#users tbody tr td").nth(2)).to_have_text("admin")
+        # Paging: 21 users under one prefix fill a page and a bit.
+        made = [api("POST", "/auth/signup", {"email": f"p.{RUN}.{n:02}@example.com", "password": PASSWORD})[0]
+                for n in range(21)]
+        check("admin console: 21 users to page through", made == [201] * 21, made)
+        console.get_by_label("Email starts with").fill(f"p.{RUN}.")
+        console.get_by_role("button", name="Search").click()
+        expect(console.locator("#users tbody tr")).to_have_count(20)
+        console.get_by_role("button", name="Next page").click()
+        expect(console.locator("#users tbody tr")).to_have_count(21)
+        expect(console.locator("#users tbody tr").last).to_contain_text(f"p.{RUN}.20@example.com")
+        check("admin console: no next page after the last", console.locator("#users-more").is_hidden())
         # Deactivated users only: none yet among these.
         console.get_by_label("Which").select_option("false")
         console.get_by_label("Email starts with").fill("")
@@ -473,7 +490,11 @@ def main():
         page.get_by_label("Surname").fill("Gone")
         page.get_by_role("button", name="Save the profile").click()
         page.wait_for_url(re.compile(r"/login\?signed-out=1$"))
-        check("deactivated: the open page is signed out on its next call", True)
+        expect(page.locator("#form-error")).to_have_text("You were signed out. Sign in again.")
+        # Activated again from the console; she signs in.
+        console.get_by_role("button", name="Activate").click()
+        expect(console.locator("#u-state")).to_have_text("active")
+        sign_in(page, ada2, LATER_PASSWORD)
 
         # The console deletes an account.
         console.get_by_label("Email starts with").fill(carol)
@@ -531,6 +552,17 @@ def main():
         owner.get_by_role("button", name="Sign out", exact=True).click()
         owner.wait_for_url(f"{URL}/login")
         sign_in(owner, dave, PASSWORD)
+        # Sign out everywhere: every session ends, an API client's too.
+        # (The API client presents this browser's device token: strangers
+        # still have the account locked for unknown devices.)
+        device = next(c["value"] for c in fresh.cookies() if c["name"] == "up_device")
+        status, api_session = api("POST", "/auth/login", {"email": dave, "password": PASSWORD,
+                                                          "device_token": device})
+        check("lockout: the trusted device's token signs an API client in", status == 200, status)
+        owner.get_by_role("button", name="Sign out everywhere").click()
+        owner.wait_for_url(f"{URL}/login")
+        status, _ = api("GET", "/users/me", token=api_session["access_token"])
+        check("sign out everywhere: the API's session is over too", status in (401, 403), status)
         check("lockout: strangers are still locked out", stranger_login(dave, 41) == 429)
         fresh.close()
 
