@@ -6,8 +6,9 @@
 # Signs up a throwaway account (smoke-<random>@example.com: a reserved
 # domain, so no mail reaches anyone), logs in, calls a protected route
 # through the Lambda authorizer (with and without the token), checks that
-# the token's key is in the published JWKS and that the OpenAPI document is
-# served, then deletes the account and checks it is gone. Each step prints
+# the token's key is in the published JWKS and that the OpenAPI document and
+# the hosted pages are served, signs in as the pages do (the refresh token as
+# a cookie), then deletes the account and checks it is gone. Each step prints
 # one line; the first failure stops it with the answer it got. Needs curl and
 # python3. The test command runs it against the local server on the deploy
 # rehearsal's stack (tests/run-all.sh).
@@ -57,6 +58,17 @@ PATHS=$(json 'len(b["paths"]) if str(b.get("openapi","")).startswith("3.") else 
 [ "$PATHS" -gt 0 ] || fail "/openapi.json is not an OpenAPI 3 document"
 ok "OpenAPI document: $PATHS paths"
 
+HEADERS=$(mktemp)
+trap 'rm -f "$BODY" "$HEADERS"' EXIT
+STATUS=$(curl -s -D "$HEADERS" -o "$BODY" -w '%{http_code}' --max-time 30 "$BASE/login") || STATUS=000
+expect 200 "GET /login"
+grep -qiE "^content-security-policy: default-src 'none';.*frame-ancestors 'none'" "$HEADERS" \
+  || fail "the sign-in page has no strict Content-Security-Policy"
+grep -q 'data-page="login"' "$BODY" || fail "GET /login is not the sign-in page"
+call GET /assets/app.js
+expect 200 "GET /assets/app.js"
+ok "the hosted pages: the sign-in page, its policy and its script"
+
 call POST /auth/signup "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\",\"name\":\"Smoke\"}"
 expect 201 "sign up $EMAIL"
 ok "signed up $EMAIL"
@@ -67,6 +79,19 @@ TOKEN=$(json 'b["access_token"]')
 KID=$(python3 -c 'import base64,json,sys; h=sys.argv[1].split(".")[0]; print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["kid"])' "$TOKEN")
 [[ " $KIDS " == *" $KID "* ]] || fail "the token's kid $KID is not in the JWKS"
 ok "logged in; the token's kid is published"
+
+# The pages' sign-in: the refresh token as an HttpOnly cookie, spent from it.
+STATUS=$(curl -s -D "$HEADERS" -o "$BODY" -w '%{http_code}' --max-time 30 -X POST "$BASE/auth/login" \
+  -H 'content-type: application/json' -H 'x-refresh-cookie: 1' \
+  --data "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}") || STATUS=000
+expect 200 "POST /auth/login in cookie mode"
+COOKIE=$(grep -i '^set-cookie: up_refresh=' "$HEADERS" | head -1 | sed -E 's/^[^:]*: *(up_refresh=[^;]*);.*/\1/' | tr -d '\r')
+grep -qi '^set-cookie: up_refresh=.*HttpOnly' "$HEADERS" || fail "no HttpOnly refresh cookie"
+[ "$(json '"refresh_token" in b')" = False ] || fail "cookie mode answered the refresh token in the body"
+STATUS=$(curl -s -o "$BODY" -w '%{http_code}' --max-time 30 -X POST "$BASE/auth/refresh" \
+  -H 'content-type: application/json' -H 'x-refresh-cookie: 1' -H "cookie: $COOKIE" --data '{}') || STATUS=000
+expect 200 "POST /auth/refresh from the cookie"
+ok "the pages' sign-in: an HttpOnly refresh cookie, refreshed from"
 
 call GET /auth/me "" "$TOKEN"
 expect 200 "GET /auth/me with the token (through the authorizer)"

@@ -337,6 +337,16 @@ def main():
               other.locator("#form-error").inner_text() == "You were signed out. Sign in again.")
         second.close()
 
+        # Two tabs load at once: both refresh from the one cookie (a token
+        # works once); neither is sent to sign in.
+        tab = first.new_page()
+        watch(tab, "second tab")
+        tab.goto(f"{URL}/account", wait_until="commit")
+        page.reload(wait_until="commit")
+        expect(tab.locator("#p-email")).to_have_text(ADA)
+        expect(page.locator("#p-email")).to_have_text(ADA)
+        tab.close()
+
         # Change the password from the account page.
         page.get_by_label("Current password").fill(PASSWORD)
         page.get_by_label("New password").fill(NEW_PASSWORD)

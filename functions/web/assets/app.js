@@ -43,7 +43,13 @@ async function call(method, path, body, extra = {}) {
 
 /** A new access token from the refresh cookie; false when there is no session. */
 async function refresh() {
-  const r = await call('POST', 'auth/refresh', {}, { cookie: true });
+  let r = await call('POST', 'auth/refresh', {}, { cookie: true });
+  if (r.status === 401) {
+    // Another tab may have just spent the same cookie (a token works once);
+    // its answer set the next one, which this second try sends.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    r = await call('POST', 'auth/refresh', {}, { cookie: true });
+  }
   access = r.ok && r.data ? r.data.access_token : null;
   return access !== null;
 }
