@@ -149,14 +149,19 @@ fn notify_object_created(state: Arc<AppState>, key: String, size: usize) {
 pub fn watch_uploads(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut handed = std::collections::HashSet::new();
+        // Failures per key: one that keeps failing is given up on (it
+        // stays for the bucket's lifecycle rule, as on AWS after the
+        // notification's retries).
+        let mut failures = std::collections::HashMap::<String, u32>::new();
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             let Ok(keys) = state.blobs.list(shared::blob_keys::UPLOADS).await else {
                 continue;
             };
             handed.retain(|k| keys.contains(k));
+            failures.retain(|k, _| keys.contains(k));
             for key in keys {
-                if handed.contains(&key) {
+                if handed.contains(&key) || failures.get(&key).is_some_and(|n| *n >= 20) {
                     continue;
                 }
                 let view = crate::ports::view(&state, "media-process");
@@ -169,7 +174,10 @@ pub fn watch_uploads(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
                     Ok(()) => {
                         handed.insert(key);
                     }
-                    Err(e) => tracing::warn!(key, error = %e, "media-process failed; trying again"),
+                    Err(e) => {
+                        tracing::warn!(key, error = %e, "media-process failed; trying again");
+                        *failures.entry(key).or_default() += 1;
+                    }
                 }
             }
         }

@@ -111,7 +111,7 @@ async fn cookie_mode_keeps_the_long_lived_tokens_out_of_the_script() {
         assert!(refresh.contains(attribute), "{refresh}");
     }
     let device = set_cookie(&login, "up_device").expect("a device cookie");
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/auth/login"] {
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/auth;"] {
         assert!(device.contains(attribute), "{device}");
     }
 
@@ -140,14 +140,29 @@ async fn cookie_mode_keeps_the_long_lived_tokens_out_of_the_script() {
     assert_ne!(next, first);
 
     // Another site or origin cannot spend it: 403, and the cookie stays good.
+    let other_scheme = format!("https://{host}");
     for headers in [
         vec![("sec-fetch-site", "cross-site")],
         vec![("sec-fetch-site", "same-site")],
         vec![("origin", "https://evil.example")],
+        // The same host under another scheme is another origin.
+        vec![("origin", other_scheme.as_str())],
     ] {
         let refused = cookie_refresh(&s, &next, &headers).await;
         refused.problem(403);
     }
+    // A second `up_refresh` (planted by a sibling subdomain with a Domain
+    // attribute) makes neither trusted: the refresh's one 401.
+    let planted = s
+        .send(
+            s.client
+                .post(s.url("/auth/refresh"))
+                .header("x-refresh-cookie", "1")
+                .header("cookie", format!("up_refresh=planted; up_refresh={next}"))
+                .json(&json!({})),
+        )
+        .await;
+    planted.problem(401);
     // No cookie at all: the refresh's one 401.
     let none = s
         .send(
@@ -240,4 +255,56 @@ async fn the_device_cookie_keeps_a_browser_trusted_when_strangers_lock_the_accou
         )
         .await;
     api_client.problem(429);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_device_cookie_keeps_the_owners_reset_allowance_from_the_page() {
+    let s = TestServer::start_with(|mut c| {
+        c.resets_per_email_per_hour = 2.into();
+        c.resets_per_ip_per_hour = 100.into();
+        c
+    })
+    .await;
+    s.signup("recover@example.com").await;
+    let login = cookie_login(&s, "recover@example.com").await;
+    let device = value_of(&set_cookie(&login, "up_device").unwrap());
+    let resets = |s: &TestServer| {
+        s.mails
+            .to("recover@example.com")
+            .iter()
+            .filter(|m| m.subject.contains("Reset"))
+            .count()
+    };
+    // Strangers spend the address's allowance.
+    for n in 70..76 {
+        let a = s
+            .send(
+                common::client_from(n)
+                    .post(s.url("/auth/password-reset"))
+                    .json(&json!({ "email": "recover@example.com" })),
+            )
+            .await;
+        assert_eq!(a.status, 202);
+    }
+    s.mailed_token("recover@example.com", "Reset").await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(resets(&s), 2, "no more than the allowance");
+    // The page asks in cookie mode, with the device cookie: mailed.
+    let asked = s
+        .send(
+            s.client
+                .post(s.url("/auth/password-reset"))
+                .header("x-refresh-cookie", "1")
+                .header("cookie", format!("up_device={device}"))
+                .json(&json!({ "email": "recover@example.com" })),
+        )
+        .await;
+    assert_eq!(asked.status, 202, "{}", asked.text);
+    for _ in 0..100 {
+        if resets(&s) == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(resets(&s), 3, "the owner's browser has its own allowance");
 }

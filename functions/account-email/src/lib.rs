@@ -282,7 +282,11 @@ async fn reset_request(state: &AppState, req: &Request) -> Result<Response<Body>
         .ok_or_else(|| ApiError::field("email", "is required"))?;
     let email = Email::parse(&raw).map_err(|m| ApiError::field("email", m))?;
     let client = client_info(req);
-    let device = body.device_token.as_deref();
+    // The hosted pages keep the device token in a cookie (cookie mode).
+    let device_token = body
+        .device_token
+        .or_else(|| edge::sign_in::cookie_value(req, edge::sign_in::DEVICE_COOKIE));
+    let device = device_token.as_deref();
     let trusted = state
         .login_limiter
         .trusts(email.as_str(), device)

@@ -27,11 +27,32 @@ pub const DOCS_HTML: &str = r#"<!doctype html>
 /// Redoc (MIT licence, `assets/redoc.LICENSE`).
 pub const REDOC_JS: &[u8] = include_bytes!("../assets/redoc.standalone.js");
 
+/// The reference page's policy. It shares its origin with the hosted pages
+/// (whose refresh cookie trusts the origin), so it may load nothing from
+/// elsewhere and be framed by no one. Redoc inserts its styles at run time
+/// and runs its search in a worker made from a `blob:` URL.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+worker-src 'self' blob:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 fn document(content_type: &'static str, max_age: &'static str, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(max_age));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 

@@ -190,23 +190,23 @@ const pages = {
     $('users-more').addEventListener('click', () => admin.users(true));
     $('audit-more').addEventListener('click', () => admin.audit(true));
     onSubmit($('role-form'), async (v) => {
-      const r = await admin.act('PATCH', `admin/users/${admin.current.id}`, { role: v.role }, 'Role saved.');
+      const r = await admin.act('PATCH', `admin/users/${encodeURIComponent(admin.current.id)}`, { role: v.role }, 'Role saved.');
       if (r.ok) await admin.open(admin.current.id);
     });
     $('u-deactivate').addEventListener('click', async () => {
-      const r = await admin.act('POST', `admin/users/${admin.current.id}/deactivate`, undefined,
+      const r = await admin.act('POST', `admin/users/${encodeURIComponent(admin.current.id)}/deactivate`, undefined,
         'Deactivated: every session of the account is over.');
       if (r.ok) await admin.open(admin.current.id);
     });
     $('u-activate').addEventListener('click', async () => {
-      const r = await admin.act('POST', `admin/users/${admin.current.id}/activate`, undefined, 'Activated.');
+      const r = await admin.act('POST', `admin/users/${encodeURIComponent(admin.current.id)}/activate`, undefined, 'Activated.');
       if (r.ok) await admin.open(admin.current.id);
     });
     onSubmit($('remove-form'), async () => {
       if (!$('remove-sure').checked) {
         return void showProblem($('remove-form'), { data: { detail: 'Tick the box to confirm.' } }, 'remove-form-error');
       }
-      const r = await admin.act('DELETE', `admin/users/${admin.current.id}`, undefined, 'Deleted.');
+      const r = await admin.act('DELETE', `admin/users/${encodeURIComponent(admin.current.id)}`, undefined, 'Deleted.');
       if (r.ok) $('user').hidden = true;
     });
     $('redrive').addEventListener('click', async () => {
@@ -258,7 +258,7 @@ const pages = {
   'forgot-password'() {
     const form = $('form');
     onSubmit(form, async (v) => {
-      const r = await call('POST', 'auth/password-reset', { email: v.email });
+      const r = await call('POST', 'auth/password-reset', { email: v.email }, { cookie: true });
       if (r.ok) done(form);
       else showProblem(form, r);
     });

@@ -311,6 +311,13 @@ mod tests {
             ] {
                 assert!(!html.contains(inline), "{path} has {inline}");
             }
+            // A form the script has not taken over yet posts its fields
+            // in a body, never as a query (a password in the URL).
+            assert_eq!(
+                html.matches("<form ").count(),
+                html.matches(r#"method="post""#).count(),
+                "{path}"
+            );
             // Every input has a label.
             for id in html.split("<input id=\"").skip(1) {
                 let id = id.split('"').next().unwrap_or_default();
@@ -368,6 +375,29 @@ mod tests {
         let policy = content_security_policy(&["https://b.s3.amazonaws.com".to_owned()]);
         assert!(policy.contains("connect-src 'self' https://b.s3.amazonaws.com;"));
         assert!(policy.contains("img-src 'self' data: blob: https://b.s3.amazonaws.com;"));
+    }
+
+    #[test]
+    fn a_route_this_function_does_not_serve_is_a_404_problem() {
+        let mut req = lambda_http::Request::default();
+        let mut context =
+            lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+        context.route_key = Some("GET /nope".into());
+        req.extensions_mut()
+            .insert(lambda_http::request::RequestContext::ApiGatewayV2(context));
+        let missing = answer(&req);
+        assert_eq!(missing.status(), 404);
+        assert_eq!(missing.headers()["content-type"], "application/problem+json");
+        let page = {
+            let mut req = lambda_http::Request::default();
+            let mut context =
+                lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+            context.route_key = Some("GET /login".into());
+            req.extensions_mut()
+                .insert(lambda_http::request::RequestContext::ApiGatewayV2(context));
+            answer(&req)
+        };
+        assert_eq!(page.status(), 200);
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub fn tokens_response(
             set.push(cookie(
                 DEVICE_COOKIE,
                 device,
-                format!("{base}/auth/login"),
+                format!("{base}/auth"),
                 DEVICE_FOR_SECS,
             ));
         }
@@ -112,7 +112,8 @@ pub fn tokens_response(
 pub const COOKIE_MODE: &str = "x-refresh-cookie";
 /// The refresh token's cookie (path: the refresh route).
 pub const REFRESH_COOKIE: &str = "up_refresh";
-/// The device token's cookie (path: the sign-in routes).
+/// The device token's cookie (path: `/auth`, for the sign-ins and the
+/// password reset request, where a trusted device has its own allowance).
 pub const DEVICE_COOKIE: &str = "up_device";
 use shared::rate_limit::DEVICE_FOR_SECS;
 
@@ -133,12 +134,18 @@ fn cookie(name: &'static str, value: String, path: String, max_age_secs: i64) ->
     HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// A cookie the request carries, in cookie mode only.
+/// A cookie the request carries, in cookie mode only. A name sent twice is
+/// none at all: a sibling subdomain can plant a second `up_refresh` (with a
+/// `Domain` attribute) that the browser sends beside ours, and neither may
+/// then be trusted to be ours.
 pub fn cookie_value(req: &Request, name: &str) -> Option<String> {
     if !wants_cookie(req) {
         return None;
     }
     let cookies = req.headers().typed_get::<headers::Cookie>()?;
+    if cookies.iter().filter(|(n, _)| *n == name).count() != 1 {
+        return None;
+    }
     cookies.get(name).map(str::to_owned)
 }
 
@@ -148,6 +155,16 @@ pub fn cookie_value(req: &Request, name: &str) -> Option<String> {
 /// cookie a page could make them send.
 pub fn same_origin(req: &Request) -> Result<(), ApiError> {
     let headers = req.headers();
+    // The scheme too, where the gateway says which one the request used.
+    if let (Some(origin), Some(proto)) = (
+        headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()),
+        headers
+            .get("x-forwarded-proto")
+            .and_then(|p| p.to_str().ok()),
+    ) && !origin.starts_with(&format!("{proto}://"))
+    {
+        return Err(ApiError::Forbidden);
+    }
     if let Some(site) = headers.get("sec-fetch-site")
         && site != "same-origin"
         && site != "none"
