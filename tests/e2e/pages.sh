@@ -12,6 +12,13 @@ OUT=tests/out
 mkdir -p "$OUT"
 . tests/e2e/lib.sh
 need_chromium
+if ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  else
+    echo "npm is missing: sudo apt-get install npm" >&2; exit 1
+  fi
+fi
 (cd tests/e2e/.axe && npm ci --no-audit --no-fund --silent)
 PY=${PYTHON:-python}
 # The suite's admin; and its ~30 sign-ups all come from 127.0.0.1, past the
