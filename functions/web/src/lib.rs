@@ -387,7 +387,10 @@ mod tests {
             .insert(lambda_http::request::RequestContext::ApiGatewayV2(context));
         let missing = answer(&req);
         assert_eq!(missing.status(), 404);
-        assert_eq!(missing.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            missing.headers()["content-type"],
+            "application/problem+json"
+        );
         let page = {
             let mut req = lambda_http::Request::default();
             let mut context =
