@@ -4,9 +4,10 @@
 //!
 //! **Cookie mode**, for the hosted pages (`functions/web`): a request with
 //! `X-Refresh-Cookie: 1` gets its refresh token (and a sign-in's device
-//! token) as `HttpOnly; Secure; SameSite=Strict` cookies scoped to the one
-//! route that reads each, instead of in the body, so the pages' script never
-//! holds a long-lived token. A cookie-authenticated call (a refresh from the
+//! token) as `HttpOnly; Secure; SameSite=Strict` cookies scoped to the
+//! routes that read them (`/auth/refresh`; `/auth` for the device token),
+//! instead of in the body, so the pages' script never holds a long-lived
+//! token. A cookie-authenticated call (a refresh from the
 //! cookie) must also come from the same origin: `SameSite=Strict` keeps the
 //! cookie off other sites' requests, the custom header is not among the CORS
 //! policy's allowed headers (so no other origin, not even `AppOrigin`, gets
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::ApiError;
 use crate::http::json;
 use shared::AppState;
+use shared::rate_limit::DEVICE_FOR_SECS;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenResponse {
@@ -115,7 +117,6 @@ pub const REFRESH_COOKIE: &str = "up_refresh";
 /// The device token's cookie (path: `/auth`, for the sign-ins and the
 /// password reset request, where a trusted device has its own allowance).
 pub const DEVICE_COOKIE: &str = "up_device";
-use shared::rate_limit::DEVICE_FOR_SECS;
 
 /// Whether the request asks for cookie mode.
 pub fn wants_cookie(req: &Request) -> bool {
