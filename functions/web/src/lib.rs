@@ -377,30 +377,26 @@ mod tests {
         assert!(policy.contains("img-src 'self' data: blob: https://b.s3.amazonaws.com;"));
     }
 
-    #[test]
-    fn a_route_this_function_does_not_serve_is_a_404_problem() {
-        let mut req = lambda_http::Request::default();
+    /// A request as API Gateway hands it over: what matters here is its route key.
+    fn request_for(route_key: &str) -> Request {
+        let mut req = Request::default();
         let mut context =
             lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
-        context.route_key = Some("GET /nope".into());
+        context.route_key = Some(route_key.into());
         req.extensions_mut()
             .insert(lambda_http::request::RequestContext::ApiGatewayV2(context));
-        let missing = answer(&req);
+        req
+    }
+
+    #[test]
+    fn a_route_this_function_does_not_serve_is_a_404_problem() {
+        let missing = answer(&request_for("GET /nope"));
         assert_eq!(missing.status(), 404);
         assert_eq!(
             missing.headers()["content-type"],
             "application/problem+json"
         );
-        let page = {
-            let mut req = lambda_http::Request::default();
-            let mut context =
-                lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
-            context.route_key = Some("GET /login".into());
-            req.extensions_mut()
-                .insert(lambda_http::request::RequestContext::ApiGatewayV2(context));
-            answer(&req)
-        };
-        assert_eq!(page.status(), 200);
+        assert_eq!(answer(&request_for("GET /login")).status(), 200);
     }
 
     #[test]
